@@ -1,0 +1,29 @@
+# Finds the fixed dependencies. libtorch is always required; the rest only for
+# the targets that use them, so the model core builds on a GPU machine that has
+# nothing but a PyTorch install (pass CMAKE_PREFIX_PATH=$(python3 -c 'import
+# torch; print(torch.utils.cmake_prefix_path)')).
+
+find_package(Torch REQUIRED)
+# nlohmann_json is header-only; the model core uses it for configs and headers.
+find_package(nlohmann_json 3.9 REQUIRED)
+find_package(Threads REQUIRED)
+
+if(SORAGEN_BUILD_CLI OR SORAGEN_BUILD_TOOLS)
+  find_package(CLI11 REQUIRED)
+  find_package(spdlog REQUIRED)
+endif()
+
+if(SORAGEN_BUILD_VIDEO)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libavutil libswscale)
+endif()
+
+if(SORAGEN_BUILD_TOKENIZER)
+  find_package(PkgConfig REQUIRED)
+  pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+endif()
+
+if(SORAGEN_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()

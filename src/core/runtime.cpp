@@ -1,0 +1,66 @@
+#include "core/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <thread>
+
+#include "soragen/error.h"
+
+namespace soragen::core {
+
+c10::Device parse_device(const std::string& text) {
+  if (text == "auto") {
+    return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  }
+  if (text == "cpu") return c10::Device(c10::kCPU);
+  if (text == "cuda" || text.rfind("cuda:", 0) == 0) {
+    int index = 0;
+    if (text.size() > 5) {
+      const std::string digits = text.substr(5);
+      if (digits.empty() || digits.size() > 3 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        throw UsageError("--device '" + text + "': expected auto, cpu, cuda or cuda:N");
+      }
+      index = std::stoi(digits);
+    }
+    if (!torch::cuda::is_available()) {
+      throw UsageError("--device '" + text + "': no CUDA device is available in this build or machine");
+    }
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (index >= count) {
+      throw UsageError("--device '" + text + "': only " + std::to_string(count) + " CUDA device(s) present");
+    }
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw UsageError("--device '" + text + "': expected auto, cpu, cuda or cuda:N");
+}
+
+c10::ScalarType parse_dtype(const std::string& text, const c10::Device& device) {
+  if (text == "auto") return device.is_cuda() ? c10::kBFloat16 : c10::kFloat;
+  if (text == "bf16") return c10::kBFloat16;
+  if (text == "fp16") return c10::kHalf;
+  if (text == "fp32") return c10::kFloat;
+  throw UsageError("--dtype '" + text + "': expected auto, bf16, fp16 or fp32");
+}
+
+std::string dtype_name(c10::ScalarType dtype) {
+  switch (dtype) {
+    case c10::kBFloat16: return "bf16";
+    case c10::kHalf: return "fp16";
+    case c10::kFloat: return "fp32";
+    case c10::kDouble: return "fp64";
+    default: return c10::toString(dtype);
+  }
+}
+
+int set_threads(int threads) {
+  if (threads <= 0) {
+    threads = static_cast<int>(std::thread::hardware_concurrency());
+    if (threads <= 0) threads = 1;
+  }
+  at::set_num_threads(threads);
+  return at::get_num_threads();
+}
+
+}  // namespace soragen::core

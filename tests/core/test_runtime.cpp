@@ -1,0 +1,49 @@
+#include <gtest/gtest.h>
+#include <torch/cuda.h>
+
+#include "core/runtime.h"
+#include "soragen/error.h"
+
+namespace soragen::core {
+namespace {
+
+TEST(Runtime, ParsesCpuDevice) {
+  EXPECT_TRUE(parse_device("cpu").is_cpu());
+}
+
+TEST(Runtime, AutoDevicePicksCudaOnlyWhenPresent) {
+  EXPECT_EQ(parse_device("auto").is_cuda(), torch::cuda::is_available());
+}
+
+TEST(Runtime, RejectsMalformedDevices) {
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", ""}) {
+    try {
+      parse_device(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--device"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Runtime, CudaWithoutGpuIsAUsageError) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is present";
+  EXPECT_THROW(parse_device("cuda"), UsageError);
+  EXPECT_THROW(parse_device("cuda:0"), UsageError);
+}
+
+TEST(Runtime, DtypeAutoDependsOnDevice) {
+  EXPECT_EQ(parse_dtype("auto", c10::Device(c10::kCPU)), c10::kFloat);
+  EXPECT_EQ(parse_dtype("auto", c10::Device(c10::kCUDA, 0)), c10::kBFloat16);
+  EXPECT_EQ(parse_dtype("fp16", c10::Device(c10::kCPU)), c10::kHalf);
+  EXPECT_EQ(dtype_name(parse_dtype("bf16", c10::Device(c10::kCPU))), "bf16");
+  EXPECT_THROW(parse_dtype("float32", c10::Device(c10::kCPU)), UsageError);
+}
+
+TEST(Runtime, SetThreadsTakesEffect) {
+  EXPECT_EQ(set_threads(1), 1);
+  EXPECT_GE(set_threads(0), 1);  // 0 = all cores
+}
+
+}  // namespace
+}  // namespace soragen::core
