@@ -1,0 +1,77 @@
+// What a user asks for: the model, how to run it, and one generation request.
+// Unset optionals take the model's defaults (Pipeline::defaults()).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace soragen {
+
+// Where the weights come from: a bundled model name or a weights directory.
+struct ModelSpec {
+  std::string model = "default";  // bundled name (see bundled_model_names()) or a directory
+};
+
+// How to run: device, precision, threads.
+struct RuntimeOptions {
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  std::string dtype = "auto";   // auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA, fp32 on CPU)
+  int threads = 0;              // CPU threads for libtorch; 0 = all cores
+};
+
+// One video to generate.
+struct GenerationRequest {
+  std::string prompt;
+  std::optional<std::string> negative_prompt;  // unset: the model's default negative prompt
+  std::optional<int> frames;                   // 4k+1
+  std::optional<int> width;                    // multiple of 16
+  std::optional<int> height;                   // multiple of 16
+  std::optional<double> fps;
+  std::optional<int> steps;
+  std::optional<double> guidance;              // classifier-free guidance scale
+  std::optional<double> shift;                 // flow-matching sigma shift
+  std::optional<std::string> sampler;          // unipc | dpm++ | euler
+  std::optional<std::uint64_t> seed;           // unset: random, and logged
+};
+
+// The model's defaults, which fill a request's unset fields.
+struct GenerationDefaults {
+  std::string negative_prompt;
+  int frames = 81;
+  int width = 832;
+  int height = 480;
+  double fps = 16.0;
+  int steps = 50;
+  double guidance = 5.0;
+  double shift = 5.0;
+  std::string sampler = "unipc";
+};
+
+// A request with every field decided.
+struct ResolvedRequest {
+  std::string prompt;
+  std::string negative_prompt;
+  int frames = 0;
+  int width = 0;
+  int height = 0;
+  double fps = 0;
+  int steps = 0;
+  double guidance = 0;
+  double shift = 0;
+  std::string sampler;
+  std::uint64_t seed = 0;
+};
+
+// The samplers soragen implements, in the spelling the CLI takes.
+inline constexpr const char* kSamplerNames[] = {"unipc", "dpm++", "euler"};
+
+// Fills unset fields from the defaults and draws a random seed when none is
+// given. Throws UsageError naming the flag when a value breaks a rule
+// (frames 4k+1, width/height multiples of 16, positive steps, ...).
+ResolvedRequest resolve_request(const GenerationRequest& request, const GenerationDefaults& defaults);
+
+// Checks the rules of the fields that are set; resolve_request calls it too.
+void validate_request(const GenerationRequest& request);
+
+}  // namespace soragen

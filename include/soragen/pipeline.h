@@ -1,0 +1,86 @@
+// The text-to-video pipeline: built once from a model (so a batch loads the
+// weights once), then asked for videos.
+//
+//   soragen::Pipeline pipe = soragen::Pipeline::load({"default"}, {}, logger);
+//   soragen::GenerationRequest request;
+//   request.prompt = "a small red circle moving to the right on a blue background";
+//   soragen::ResolvedRequest resolved = soragen::resolve_request(request, pipe.defaults());
+//   soragen::VideoFrames video = pipe.generate(resolved, on_progress, &stop_flag);
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "soragen/log.h"
+#include "soragen/options.h"
+#include "soragen/video.h"
+
+namespace soragen {
+
+// The stages a render goes through, in order.
+enum class Stage { load, encode_text, denoise, decode, write };
+const char* stage_name(Stage stage);
+
+// step counts from 0 (stage begins) to total (stage done). Stages without
+// steps report total = 1.
+struct ProgressEvent {
+  Stage stage = Stage::load;
+  int step = 0;
+  int total = 1;
+};
+using ProgressCallback = std::function<void(const ProgressEvent&)>;
+
+// What --model resolved to, for logging and for the file's metadata.
+struct ModelSource {
+  enum class Kind { bundled, wan_official, wan_diffusers };
+  Kind kind = Kind::bundled;
+  std::string name;                 // bundled name, or the directory as given
+  std::filesystem::path directory;  // where its files are
+};
+const char* model_kind_name(ModelSource::Kind kind);
+
+// Names of the models that ship with soragen (directories with a model.json
+// under the models folder).
+std::vector<std::string> bundled_model_names();
+
+// The models folder: $SORAGEN_MODELS_DIR, else models/ beside or above the
+// executable, else the source tree's models/.
+std::filesystem::path models_directory();
+
+// Resolves --model without loading any weight: a bundled name or a directory
+// in a layout soragen knows. Throws UsageError for an unknown name (listing
+// the known ones) and ModelError for a directory with nothing usable in it.
+ModelSource resolve_model(const ModelSpec& spec);
+
+// Checks --device, --dtype and --threads without loading anything. Throws
+// UsageError naming the flag.
+void validate_runtime(const RuntimeOptions& runtime);
+
+class Pipeline {
+ public:
+  // Loads every weight the model needs. Throws ModelError naming the file.
+  static Pipeline load(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger);
+
+  Pipeline(Pipeline&&) noexcept;
+  Pipeline& operator=(Pipeline&&) noexcept;
+  ~Pipeline();
+
+  const ModelSource& source() const;
+  const GenerationDefaults& defaults() const;
+
+  // Renders one video. `cancel`, when set during the run, stops it after the
+  // current step with InterruptedError.
+  VideoFrames generate(const ResolvedRequest& request, const ProgressCallback& progress,
+                       const std::atomic<bool>* cancel = nullptr);
+
+ private:
+  struct Impl;
+  explicit Pipeline(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace soragen

@@ -1,0 +1,90 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+
+namespace soragen::cli {
+
+const char* const kHelpFooter = R"(
+Defaults marked "model" come from the model (Wan2.1 T2V: 81 frames, 832x480,
+16 fps, 50 steps, guidance 5.0, shift 5.0, unipc).
+
+Batch files (--prompt-file): one prompt per line, or JSON Lines such as
+  {"prompt": "a red ball bouncing", "seed": 7, "frames": 17, "output": "ball.mp4"}
+Blank lines and lines starting with # are skipped. Name outputs with a pattern:
+  -o 'out/{index:04}-{slug}.mp4'   ({index}, {index:0N}, {slug}, {seed}, {line})
+
+Exit codes:
+  0  success
+  2  usage error (bad flag, prompt, size or prompt file)
+  3  model or weights error (missing, corrupt or mismatched files)
+  4  output error (the video could not be written)
+  5  some items of a batch failed (the others were written)
+  130 interrupted (Ctrl-C); nothing partial is written
+
+Examples:
+  soragen --prompt "a small red circle moving to the right on a blue background" -o red.mp4
+  soragen --model ~/Wan2.1-T2V-1.3B --prompt "a cat surfing" --seed 42 -o cat.mp4
+  soragen --prompt-file prompts.txt -o 'out/{index:04}-{slug}.mp4' --skip-existing)";
+
+void add_options(CLI::App& app, CliOptions& o) {
+  app.set_help_flag("-h,--help", "Show this help and exit");
+  app.footer(kHelpFooter);
+  app.get_formatter()->column_width(34);
+
+  app.add_option("-p,--prompt", o.prompt, "What the video shows")->group("Prompt");
+  app.add_option("--prompt-file", o.prompt_file, "Render every prompt of a text or JSON Lines file ('-': stdin)")
+      ->group("Prompt");
+  app.add_option("-n,--negative-prompt", o.negative_prompt, "What the video must not show [default: model's]")
+      ->group("Prompt");
+
+  app.add_option("-o,--output", o.output, "Output .mp4 file, or a folder ending in '/' for PNG frames")
+      ->capture_default_str()->group("Output");
+  app.add_option("--format", o.format, "auto, mp4 or png")
+      ->check(CLI::IsMember({"auto", "mp4", "png"}))->capture_default_str()->group("Output");
+  app.add_option("--crf", o.crf, "H.264 quality, 0 (lossless) to 51 (worst)")
+      ->check(CLI::Range(0, 51))->capture_default_str()->group("Output");
+  app.add_flag("--skip-existing", o.skip_existing, "Do not render items whose output exists (resume a batch)")
+      ->group("Output");
+
+  app.add_option("--frames", o.frames, "Number of frames, 4k+1 (e.g. 17, 81) [default: model]")->group("Video");
+  app.add_option("--width", o.width, "Width in pixels, a multiple of 16 [default: model]")->group("Video");
+  app.add_option("--height", o.height, "Height in pixels, a multiple of 16 [default: model]")->group("Video");
+  app.add_option("--fps", o.fps, "Frames per second of the file [default: model]")->group("Video");
+
+  app.add_option("--steps", o.steps, "Denoising steps [default: model]")->group("Sampling");
+  app.add_option("--guidance", o.guidance, "Classifier-free guidance scale [default: model]")->group("Sampling");
+  app.add_option("--shift", o.shift, "Flow-matching sigma shift [default: model]")->group("Sampling");
+  app.add_option("--sampler", o.sampler, "unipc, dpm++ or euler [default: model]")->group("Sampling");
+  app.add_option("--seed", o.seed, "Noise seed; random when not given, and always logged")->group("Sampling");
+
+  app.add_option("-m,--model", o.model, "Bundled model name or a directory of Wan2.1 weights")
+      ->capture_default_str()->group("Model");
+  app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str()->group("Model");
+  app.add_option("--dtype", o.dtype, "auto (bf16 on CUDA, fp32 on CPU), bf16, fp16 or fp32")
+      ->capture_default_str()->group("Model");
+  app.add_option("--threads", o.threads, "CPU threads [default: all cores]")
+      ->check(CLI::Range(0, 1024))->group("Model");
+
+  app.add_flag("-v,--verbose", o.verbosity, "More detail, and timings per stage (-vv: debug)")->group("Logging");
+  app.add_flag("-q,--quiet", o.quiet, "Errors only")->group("Logging");
+  app.set_version_flag("--version", std::string("soragen ") + SORAGEN_VERSION);
+}
+
+GenerationRequest request_from_flags(const CLI::App& app, const CliOptions& o) {
+  GenerationRequest r;
+  r.prompt = o.prompt;
+  const auto given = [&](const char* flag) { return app.count(flag) > 0; };
+  if (given("--negative-prompt")) r.negative_prompt = o.negative_prompt;
+  if (given("--frames")) r.frames = o.frames;
+  if (given("--width")) r.width = o.width;
+  if (given("--height")) r.height = o.height;
+  if (given("--fps")) r.fps = o.fps;
+  if (given("--steps")) r.steps = o.steps;
+  if (given("--guidance")) r.guidance = o.guidance;
+  if (given("--shift")) r.shift = o.shift;
+  if (given("--sampler")) r.sampler = o.sampler;
+  if (given("--seed")) r.seed = o.seed;
+  return r;
+}
+
+}  // namespace soragen::cli

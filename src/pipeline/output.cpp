@@ -1,0 +1,84 @@
+#include "soragen/output.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "soragen/error.h"
+
+namespace fs = std::filesystem;
+
+namespace soragen {
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+void check_writable_directory(const fs::path& target, const fs::path& directory) {
+  std::error_code ec;
+  if (!fs::exists(directory, ec)) {
+    throw OutputError("-o '" + target.string() + "': directory '" + directory.string() + "' does not exist");
+  }
+  if (!fs::is_directory(directory, ec)) {
+    throw OutputError("-o '" + target.string() + "': '" + directory.string() + "' is not a directory");
+  }
+  if (access(directory.c_str(), W_OK | X_OK) != 0) {
+    throw OutputError("-o '" + target.string() + "': directory '" + directory.string() +
+                      "' is not writable: " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+OutputFormat output_format_for(const std::string& target, const std::string& format) {
+  if (format == "png" || (format == "auto" && ends_with(target, "/"))) return OutputFormat::png;
+  if (format != "auto" && format != "mp4") throw UsageError("--format '" + format + "': expected auto, mp4 or png");
+  std::string lower = target;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!ends_with(lower, ".mp4")) {
+    throw UsageError("-o '" + target + "': an MP4 output needs a name ending in .mp4 (or end it with '/' for PNG frames)");
+  }
+  return OutputFormat::mp4;
+}
+
+void check_output_target(const fs::path& target, OutputFormat format) {
+  std::string text = target.string();
+  while (text.size() > 1 && text.back() == '/') text.pop_back();
+  const fs::path path(text);
+  fs::path directory = path.parent_path();
+  if (directory.empty()) directory = ".";
+  check_writable_directory(target, directory);
+  std::error_code ec;
+  if (format == OutputFormat::mp4 && fs::is_directory(path, ec)) {
+    throw OutputError("-o '" + target.string() + "': is a directory");
+  }
+  if (format == OutputFormat::png && fs::exists(path, ec) && !fs::is_directory(path, ec)) {
+    throw OutputError("-o '" + target.string() + "': is a file, PNG frames need a directory");
+  }
+}
+
+std::string generation_metadata(const ResolvedRequest& r, const ModelSource& model) {
+  nlohmann::ordered_json meta;
+  meta["prompt"] = r.prompt;
+  meta["negative_prompt"] = r.negative_prompt;
+  meta["seed"] = r.seed;
+  meta["model"] = model.name;
+  meta["steps"] = r.steps;
+  meta["guidance"] = r.guidance;
+  meta["shift"] = r.shift;
+  meta["sampler"] = r.sampler;
+  meta["width"] = r.width;
+  meta["height"] = r.height;
+  meta["frames"] = r.frames;
+  meta["fps"] = r.fps;
+  meta["soragen_version"] = SORAGEN_VERSION;
+  // Prompts may hold invalid UTF-8 only through the library API; replace it
+  // rather than fail after minutes of rendering.
+  return meta.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace soragen

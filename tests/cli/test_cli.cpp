@@ -1,0 +1,124 @@
+// The soragen executable as a user meets it: flags, messages, exit codes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "test_util.h"
+
+namespace soragen {
+namespace {
+
+test::CommandResult soragen(const std::string& arguments) {
+  return test::run_command("'" + (test::build_dir() / "soragen").string() + "' " + arguments + " </dev/null");
+}
+
+int count_lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+// A usage error is one line that names the flag, and exit code 2.
+void expect_usage_error(const std::string& arguments, const std::string& expected) {
+  const test::CommandResult result = soragen(arguments);
+  EXPECT_EQ(result.exit_code, 2) << arguments << "\n" << result.output;
+  EXPECT_NE(result.output.find(expected), std::string::npos) << arguments << "\n" << result.output;
+}
+
+TEST(Cli, HelpExplainsFlagsAndExitCodes) {
+  const test::CommandResult result = soragen("--help");
+  EXPECT_EQ(result.exit_code, 0);
+  for (const char* text : {"--prompt", "--prompt-file", "--negative-prompt", "--model", "--frames", "--width",
+                           "--height", "--fps", "--steps", "--guidance", "--shift", "--sampler", "--seed",
+                           "--device", "--dtype", "--threads", "--verbose", "--quiet", "--version",
+                           "--skip-existing", "Exit codes:", "5  some items of a batch failed"}) {
+    EXPECT_NE(result.output.find(text), std::string::npos) << text;
+  }
+}
+
+TEST(Cli, Version) {
+  const test::CommandResult result = soragen("--version");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, std::string("soragen ") + SORAGEN_TEST_VERSION + "\n");
+}
+
+TEST(Cli, ValidationMessagesNameTheFlag) {
+  expect_usage_error("", "--prompt: required (or --prompt-file FILE)");
+  expect_usage_error("--prompt ''", "--prompt: must not be empty");
+  expect_usage_error("--prompt x --frames 20", "--frames 20: must be of the form 4k+1");
+  expect_usage_error("--prompt x --width 100", "--width 100: must be a multiple of 16");
+  expect_usage_error("--prompt x --height 33", "--height 33: must be a multiple of 16");
+  expect_usage_error("--prompt x --sampler ddim", "--sampler 'ddim': expected unipc, dpm++ or euler");
+  expect_usage_error("--prompt x --steps 0", "--steps 0: must be between 1 and 1000");
+  expect_usage_error("--prompt x --frames abc", "--frames");
+  expect_usage_error("--prompt x --seed -5", "--seed");
+  expect_usage_error("--prompt x --crf 60", "--crf");
+  expect_usage_error("--prompt x --dtype fp8", "--dtype 'fp8': expected auto, bf16, fp16 or fp32");
+  expect_usage_error("--prompt x --device gpu", "--device 'gpu'");
+  expect_usage_error("--prompt x --bogus", "--bogus");
+  expect_usage_error("--prompt x -o clip.avi", "-o 'clip.avi': an MP4 output needs a name ending in .mp4");
+  expect_usage_error("--prompt x --model no-such-model", "--model 'no-such-model': not a directory and not a bundled model");
+  expect_usage_error("--prompt x --prompt-file p.txt", "give one or the other");
+  expect_usage_error("--prompt-file /no/such/file.txt", "--prompt-file '/no/such/file.txt': cannot be read");
+}
+
+TEST(Cli, ErrorsAreOneLine) {
+  const test::CommandResult result = soragen("--prompt x --frames 20");
+  EXPECT_EQ(count_lines(result.output), 1) << result.output;
+}
+
+TEST(Cli, EverythingIsValidatedBeforeTheModelLoads) {
+  // The default model is the slow part; a bad size must fail before it.
+  const test::CommandResult result = soragen("--prompt x --frames 20 --model default");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+}
+
+TEST(Cli, OutputDirectoryMustExist) {
+  const test::CommandResult result = soragen("--prompt x -o /no/such/dir/out.mp4");
+  EXPECT_EQ(result.exit_code, 4) << result.output;
+  EXPECT_NE(result.output.find("directory '/no/such/dir' does not exist"), std::string::npos) << result.output;
+  const test::CommandResult file_parent = soragen("--prompt x -o /etc/hostname/out.mp4");
+  EXPECT_EQ(file_parent.exit_code, 4) << file_parent.output;
+  EXPECT_NE(file_parent.output.find("is not a directory"), std::string::npos) << file_parent.output;
+}
+
+TEST(Cli, UnwritableOutputDirectory) {
+  if (geteuid() == 0) {
+    // root writes anywhere that is mounted read-write; /proc is not.
+    const test::CommandResult result = soragen("--prompt x -o /proc/out.mp4");
+    EXPECT_EQ(result.exit_code, 4) << result.output;
+    EXPECT_NE(result.output.find("is not writable"), std::string::npos) << result.output;
+    return;
+  }
+  test::TempDir dir;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  const test::CommandResult result = soragen("--prompt x -o '" + (dir / "out.mp4").string() + "'");
+  EXPECT_EQ(result.exit_code, 4) << result.output;
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all);
+}
+
+TEST(Cli, BatchNeedsAPatternThatNamesEachItem) {
+  test::TempDir dir;
+  std::ofstream(dir / "prompts.txt") << "a red ball\na blue cube\n";
+  const test::CommandResult result =
+      soragen("--prompt-file '" + (dir / "prompts.txt").string() + "' -o '" + (dir / "out.mp4").string() + "'");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("every item of the batch would write this one file"), std::string::npos)
+      << result.output;
+}
+
+TEST(Cli, EmptyPromptFile) {
+  test::TempDir dir;
+  std::ofstream(dir / "prompts.txt") << "# nothing here\n\n";
+  const test::CommandResult result = soragen("--prompt-file '" + (dir / "prompts.txt").string() + "'");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("has no prompts"), std::string::npos) << result.output;
+}
+
+TEST(Cli, MissingModelIsAModelErrorAndWritesNothing) {
+  test::TempDir dir;
+  const test::CommandResult result = soragen("--prompt x -o '" + (dir / "out.mp4").string() + "' --model '" +
+                                             dir.path().string() + "'");
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  EXPECT_NE(result.output.find("no weights found"), std::string::npos) << result.output;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+}
+
+}  // namespace
+}  // namespace soragen
