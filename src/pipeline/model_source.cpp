@@ -19,12 +19,12 @@ fs::path executable_directory() {
   return ec ? fs::path() : exe.parent_path();
 }
 
-bool is_file(const fs::path& path) {
+bool file_exists(const fs::path& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec);
 }
 
-bool is_directory(const fs::path& path) {
+bool directory_exists(const fs::path& path) {
   std::error_code ec;
   return fs::is_directory(path, ec);
 }
@@ -53,9 +53,9 @@ bool has_official_dit(const fs::path& dir) {
 ModelSource official_source(const std::string& given, const fs::path& dir) {
   std::vector<std::string> missing;
   if (!has_official_dit(dir)) missing.push_back("diffusion_pytorch_model*.safetensors");
-  if (!is_file(dir / "models_t5_umt5-xxl-enc-bf16.pth")) missing.push_back("models_t5_umt5-xxl-enc-bf16.pth");
-  if (!is_file(dir / "Wan2.1_VAE.pth")) missing.push_back("Wan2.1_VAE.pth");
-  if (!is_directory(dir / "google" / "umt5-xxl")) missing.push_back("google/umt5-xxl/");
+  if (!file_exists(dir / "models_t5_umt5-xxl-enc-bf16.pth")) missing.push_back("models_t5_umt5-xxl-enc-bf16.pth");
+  if (!file_exists(dir / "Wan2.1_VAE.pth")) missing.push_back("Wan2.1_VAE.pth");
+  if (!directory_exists(dir / "google" / "umt5-xxl")) missing.push_back("google/umt5-xxl/");
   if (!missing.empty()) {
     throw ModelError("--model '" + given + "': official Wan2.1 layout is missing " + join(missing, ", "));
   }
@@ -65,7 +65,7 @@ ModelSource official_source(const std::string& given, const fs::path& dir) {
 ModelSource diffusers_source(const std::string& given, const fs::path& dir) {
   std::vector<std::string> missing;
   for (const char* sub : {"transformer", "text_encoder", "tokenizer", "vae"}) {
-    if (!is_directory(dir / sub)) missing.push_back(std::string(sub) + "/");
+    if (!directory_exists(dir / sub)) missing.push_back(std::string(sub) + "/");
   }
   if (!missing.empty()) {
     throw ModelError("--model '" + given + "': diffusers layout (model_index.json) is missing " + join(missing, ", "));
@@ -90,7 +90,7 @@ fs::path models_directory() {
   if (!exe_dir.empty()) {
     for (const fs::path& candidate : {exe_dir / "models", exe_dir.parent_path() / "models",
                                       exe_dir.parent_path() / "share" / "soragen" / "models"}) {
-      if (is_directory(candidate / "configs")) return candidate;
+      if (directory_exists(candidate / "configs")) return candidate;
     }
   }
   return fs::path(SORAGEN_SOURCE_MODELS_DIR);
@@ -100,7 +100,7 @@ std::vector<std::string> bundled_model_names() {
   std::vector<std::string> names;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(models_directory(), ec)) {
-    if (is_file(entry.path() / "model.json")) names.push_back(entry.path().filename().string());
+    if (file_exists(entry.path() / "model.json")) names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
   return names;
@@ -112,12 +112,12 @@ ModelSource resolve_model(const ModelSpec& spec) {
   std::error_code ec;
   const fs::path path(given);
   if (fs::exists(path, ec)) {
-    if (!is_directory(path)) {
+    if (!directory_exists(path)) {
       throw UsageError("--model '" + given + "': is a file; --model takes a directory of weights or a bundled model name");
     }
-    if (is_file(path / "model_index.json")) return diffusers_source(given, path);
-    if (is_file(path / "model.json")) return {ModelSource::Kind::bundled, given, path};
-    if (has_official_dit(path) || is_file(path / "Wan2.1_VAE.pth")) return official_source(given, path);
+    if (file_exists(path / "model_index.json")) return diffusers_source(given, path);
+    if (file_exists(path / "model.json")) return {ModelSource::Kind::bundled, given, path};
+    if (has_official_dit(path) || file_exists(path / "Wan2.1_VAE.pth")) return official_source(given, path);
     throw ModelError("--model '" + given +
                      "': no weights found; expected model_index.json (diffusers layout) or "
                      "diffusion_pytorch_model*.safetensors with Wan2.1_VAE.pth (official layout)");
@@ -125,7 +125,7 @@ ModelSource resolve_model(const ModelSpec& spec) {
   if (given.find('/') != std::string::npos) throw UsageError("--model '" + given + "': no such directory");
 
   const fs::path bundled = models_directory() / given;
-  if (is_file(bundled / "model.json")) return {ModelSource::Kind::bundled, given, bundled};
+  if (file_exists(bundled / "model.json")) return {ModelSource::Kind::bundled, given, bundled};
   const std::vector<std::string> known = bundled_model_names();
   if (given == "default") {
     throw ModelError("--model default: the embedded default model is not built yet (no " +
