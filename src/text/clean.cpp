@@ -31,8 +31,10 @@ constexpr bool is_sorted_table(const T (&table)[N], Less less) {
 }
 
 // Binary searches below rely on the generator's sort order.
-static_assert(is_sorted_table(kHtml5Entities, [](const HtmlEntity& a, const HtmlEntity& b) { return a.name < b.name; }));
-static_assert(is_sorted_table(kInvalidCharrefs, [](CodepointMap a, CodepointMap b) { return a.from < b.from; }));
+static_assert(is_sorted_table(kHtml5Entities,
+                              [](const HtmlEntity& a, const HtmlEntity& b) { return a.name < b.name; }));
+static_assert(is_sorted_table(kInvalidCharrefs,
+                              [](CodepointMap a, CodepointMap b) { return a.from < b.from; }));
 static_assert(is_sorted_table(kInvalidCodepoints, [](char32_t a, char32_t b) { return a < b; }));
 static_assert(is_sorted_table(kPythonWhitespace, [](char32_t a, char32_t b) { return a < b; }));
 
@@ -91,7 +93,8 @@ size_t numeric_reference(std::u32string_view s, size_t pos, std::u32string& out)
   // 4300 decimal digits; such a number is far beyond U+10FFFF anyway.)
   char32_t num = 0;
   for (; k < s.size() && is_digit(s[k], base); ++k) {
-    num = std::min<char32_t>(kTooLarge, num * static_cast<char32_t>(base) + static_cast<char32_t>(digit_value(s[k])));
+    num = std::min<char32_t>(kTooLarge,
+                             num * static_cast<char32_t>(base) + static_cast<char32_t>(digit_value(s[k])));
   }
   if (k < s.size() && s[k] == U';') ++k;
   append_codepoint_reference(num, out);

@@ -70,8 +70,7 @@ struct SpmModel::Shim {
     // rather than in libtorch's system protobuf already loaded.
     shim->library.reset(dlopen(shim_path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND));
     if (!shim->library) {
-      throw ModelError("sentencepiece shim " + quoted(shim_path) + " cannot be loaded: " +
-                       last_dl_error());
+      throw ModelError("sentencepiece shim " + quoted(shim_path) + " cannot be loaded: " + last_dl_error());
     }
     decltype(&soragen_spm_api_version) api_version = nullptr;
     shim->resolve(api_version, "soragen_spm_api_version");
@@ -114,7 +113,7 @@ std::filesystem::path find_spm_shim() {
     tried += (tried.empty() ? "" : ", ") + quoted(candidate);
   }
   const bool from_env = std::getenv(kShimEnv) != nullptr && *std::getenv(kShimEnv) != '\0';
-  throw ModelError(std::string("sentencepiece shim ") + SORAGEN_SPM_SHIM_NAME + " not found; looked at " +
+  throw ModelError(std::string("sentencepiece shim (") + SORAGEN_SPM_SHIM_NAME + ") not found; looked at " +
                    tried + (from_env ? " (from $SORAGEN_SPM_SHIM)" : " (set $SORAGEN_SPM_SHIM to its path)"));
 }
 
@@ -143,10 +142,10 @@ SpmModel SpmModel::load(const std::filesystem::path& model_path, const std::file
   auto shim = Shim::open(shim_path.empty() ? find_spm_shim() : shim_path);
   char error[512] = {};
   std::unique_ptr<soragen_spm, ModelDeleter> model(shim->load(model_path.c_str(), error, sizeof error),
-                                                  ModelDeleter{shim->free});
+                                                   ModelDeleter{shim->free});
   if (!model) {
-    throw ModelError("tokenizer model " + quoted(model_path) + " is not a valid sentencepiece model: " +
-                     error);
+    throw ModelError("tokenizer model " + quoted(model_path) +
+                     " is not a valid sentencepiece model: " + error);
   }
   return SpmModel(std::move(shim), std::move(model), model_path);
 }
@@ -157,8 +156,8 @@ std::vector<int32_t> SpmModel::encode(std::string_view text) const {
   std::vector<int32_t> ids(text.size() + 8);
   char error[512] = {};
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const ptrdiff_t n = shim_->encode(model_.get(), text.data(), text.size(), ids.data(), ids.size(),
-                                      error, sizeof error);
+    const ptrdiff_t n =
+        shim_->encode(model_.get(), text.data(), text.size(), ids.data(), ids.size(), error, sizeof error);
     if (n < 0) {
       throw ModelError("tokenizer model " + quoted(path_) + " failed to encode the prompt: " + error);
     }

@@ -25,8 +25,7 @@ class SpmModel {
  public:
   // Loads model_path through the shim at shim_path (found with find_spm_shim
   // when empty). ModelError names the file when either is missing or broken.
-  static SpmModel load(const std::filesystem::path& model_path,
-                       const std::filesystem::path& shim_path = {});
+  static SpmModel load(const std::filesystem::path& model_path, const std::filesystem::path& shim_path = {});
 
   SpmModel(SpmModel&&) noexcept;
   SpmModel& operator=(SpmModel&&) noexcept;

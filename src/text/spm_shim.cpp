@@ -22,7 +22,8 @@ namespace {
 // (sentencepiece's messages sometimes carry newlines).
 void set_error(char* error, size_t error_size, const std::string& message) {
   if (error == nullptr || error_size == 0) return;
-  const size_t n = std::min(message.size(), error_size - 1);
+  size_t n = std::min(message.size(), error_size - 1);
+  while (n > 0 && (message[n - 1] == ' ' || message[n - 1] == '\n')) --n;
   for (size_t i = 0; i < n; ++i) error[i] = (message[i] == '\n' || message[i] == '\r') ? ' ' : message[i];
   error[n] = '\0';
 }
@@ -52,8 +53,8 @@ soragen_spm* soragen_spm_load(const char* path, char* error, size_t error_size) 
 
 void soragen_spm_free(soragen_spm* model) { delete model; }
 
-ptrdiff_t soragen_spm_encode(const soragen_spm* model, const char* text, size_t text_size,
-                             int32_t* ids, size_t capacity, char* error, size_t error_size) {
+ptrdiff_t soragen_spm_encode(const soragen_spm* model, const char* text, size_t text_size, int32_t* ids,
+                             size_t capacity, char* error, size_t error_size) {
   try {
     std::vector<int> pieces;
     const auto status = model->processor.Encode(absl::string_view(text, text_size), &pieces);
@@ -79,8 +80,7 @@ int32_t soragen_spm_piece_to_id(const soragen_spm* model, const char* piece, siz
   }
 }
 
-ptrdiff_t soragen_spm_id_to_piece(const soragen_spm* model, int32_t id, char* buffer,
-                                  size_t buffer_size) {
+ptrdiff_t soragen_spm_id_to_piece(const soragen_spm* model, int32_t id, char* buffer, size_t buffer_size) {
   // sentencepiece indexes its piece table without a bounds check.
   if (id < 0 || id >= model->processor.GetPieceSize()) return -1;
   try {

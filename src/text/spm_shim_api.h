@@ -45,9 +45,9 @@ SORAGEN_SPM_EXPORT void soragen_spm_free(soragen_spm* model);
 // ids. Returns the number of ids; only the first `capacity` are written, so a
 // result larger than capacity means: call again with a buffer that large.
 // Returns -1 on failure with a reason in error.
-SORAGEN_SPM_EXPORT ptrdiff_t soragen_spm_encode(const soragen_spm* model, const char* text,
-                                                size_t text_size, int32_t* ids, size_t capacity,
-                                                char* error, size_t error_size);
+SORAGEN_SPM_EXPORT ptrdiff_t soragen_spm_encode(const soragen_spm* model, const char* text, size_t text_size,
+                                                int32_t* ids, size_t capacity, char* error,
+                                                size_t error_size);
 
 // The id of a piece, or the unknown id when the piece is not in the vocabulary.
 SORAGEN_SPM_EXPORT int32_t soragen_spm_piece_to_id(const soragen_spm* model, const char* piece,
@@ -56,8 +56,8 @@ SORAGEN_SPM_EXPORT int32_t soragen_spm_piece_to_id(const soragen_spm* model, con
 // Copies the piece of `id` (UTF-8, NUL-terminated when it fits) into buffer and
 // returns its length in bytes without the NUL, which may exceed buffer_size
 // (then call again). Returns -1 when id is outside [0, vocab size).
-SORAGEN_SPM_EXPORT ptrdiff_t soragen_spm_id_to_piece(const soragen_spm* model, int32_t id,
-                                                     char* buffer, size_t buffer_size);
+SORAGEN_SPM_EXPORT ptrdiff_t soragen_spm_id_to_piece(const soragen_spm* model, int32_t id, char* buffer,
+                                                     size_t buffer_size);
 
 SORAGEN_SPM_EXPORT int32_t soragen_spm_vocab_size(const soragen_spm* model);
 

@@ -18,7 +18,8 @@ Tokenizer::Tokenizer(SpmModel model, int text_len, Logger logger)
 
 Tokenizer Tokenizer::load(const std::filesystem::path& spiece_model, int text_len, const Logger& logger) {
   if (text_len < 1) {
-    throw UsageError("text length " + std::to_string(text_len) + " is too small: it must be at least 1 (room for </s>)");
+    throw UsageError("text length " + std::to_string(text_len) +
+                     " is too small: it must be at least 1 (room for </s>)");
   }
   SpmModel model = SpmModel::load(spiece_model);
   if (model.eos_id() < 0) {
@@ -32,7 +33,8 @@ Tokenizer Tokenizer::load(const std::filesystem::path& spiece_model, int text_le
 Tokenized Tokenizer::encode(const std::string& prompt) const {
   const std::string cleaned = clean_prompt(prompt);
   if (cleaned.empty()) {
-    throw UsageError("prompt is empty after removing whitespace and HTML entities; describe the video to generate");
+    throw UsageError(
+        "prompt is empty after removing whitespace and HTML entities; describe the video to generate");
   }
   const std::vector<int32_t> pieces = model_.encode(cleaned);
 
@@ -48,8 +50,9 @@ Tokenized Tokenizer::encode(const std::string& prompt) const {
   std::fill(out.mask.begin(), out.mask.begin() + out.length, 1);
 
   if (out.dropped > 0) {
-    logger_.warn("prompt is " + std::to_string(pieces.size() + 1) + " tokens long with </s>, the text encoder takes " +
-                 std::to_string(text_len_) + ": dropped the last " + std::to_string(out.dropped) + " tokens");
+    logger_.warn("prompt is " + std::to_string(pieces.size() + 1) +
+                 " tokens long with </s>, the text encoder takes " + std::to_string(text_len_) +
+                 ": dropped the last " + std::to_string(out.dropped) + " tokens");
   }
   return out;
 }
