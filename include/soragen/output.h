@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "soragen/log.h"
 #include "soragen/options.h"
 #include "soragen/pipeline.h"
 #include "soragen/video.h"
@@ -16,7 +17,7 @@ enum class OutputFormat { mp4, png };
 
 struct OutputOptions {
   double fps = 16.0;
-  int crf = 18;                               // x264 quality: 0 lossless .. 51 worst; 18 looks lossless
+  int crf = 18;                               // x264 quality: 1 best .. 51 worst; 18 looks lossless
   std::string metadata_json;                  // stored in the file (MP4 comment tag / params.json)
   const std::atomic<bool>* cancel = nullptr;  // set: stop and leave nothing behind
 };
@@ -33,6 +34,10 @@ void check_output_target(const std::filesystem::path& target, OutputFormat forma
 // never replaces an existing good file. Throws OutputError / InterruptedError.
 void write_video_file(const std::filesystem::path& target, const VideoFrames& frames, OutputFormat format,
                       const OutputOptions& options);
+
+// FFmpeg's own messages (x264's settings line, ...) at this level or above
+// reach stderr. FFmpeg keeps this setting process-wide.
+void set_codec_log_level(LogLevel level);
 
 // The JSON stored in every output so that it says how to make it again.
 std::string generation_metadata(const ResolvedRequest& request, const ModelSource& model);

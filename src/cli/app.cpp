@@ -209,6 +209,7 @@ int run(int argc, char** argv) {
   }
 
   const Logger logger = make_logger(options);
+  set_codec_log_level(options.verbosity >= 2 ? LogLevel::info : LogLevel::error);
   try {
     return run_checked(app, options, logger);
   } catch (const Error& e) {

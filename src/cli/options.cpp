@@ -41,8 +41,8 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->capture_default_str()->group("Output");
   app.add_option("--format", o.format, "auto, mp4 or png")
       ->check(CLI::IsMember({"auto", "mp4", "png"}))->capture_default_str()->group("Output");
-  app.add_option("--crf", o.crf, "H.264 quality, 0 (lossless) to 51 (worst)")
-      ->check(CLI::Range(0, 51))->capture_default_str()->group("Output");
+  app.add_option("--crf", o.crf, "H.264 quality, 1 (best) to 51 (worst)")
+      ->check(CLI::Range(1, 51))->capture_default_str()->group("Output");
   app.add_flag("--skip-existing", o.skip_existing, "Do not render items whose output exists (resume a batch)")
       ->group("Output");
 

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "soragen/error.h"
+#include "video/ffmpeg_log.h"
+#include "video/writer.h"
 
 namespace fs = std::filesystem;
 
@@ -60,6 +62,19 @@ void check_output_target(const fs::path& target, OutputFormat format) {
     throw OutputError("-o '" + target.string() + "': is a file, PNG frames need a directory");
   }
 }
+
+void write_video_file(const fs::path& target, const VideoFrames& frames, OutputFormat format,
+                      const OutputOptions& options) {
+  video::WriteOptions write;
+  write.fps = options.fps;
+  write.crf = options.crf;
+  write.metadata_json = options.metadata_json;
+  write.cancel = options.cancel;
+  video::write_video(target, frames, format == OutputFormat::png ? video::OutputFormat::png : video::OutputFormat::mp4,
+                     write);
+}
+
+void set_codec_log_level(LogLevel level) { video::set_ffmpeg_log_level(level); }
 
 std::string generation_metadata(const ResolvedRequest& r, const ModelSource& model) {
   nlohmann::ordered_json meta;
