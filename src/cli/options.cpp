@@ -55,7 +55,18 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("--guidance", o.guidance, "Classifier-free guidance scale [default: model]")->group("Sampling");
   app.add_option("--shift", o.shift, "Flow-matching sigma shift [default: model]")->group("Sampling");
   app.add_option("--sampler", o.sampler, "unipc, dpm++ or euler [default: model]")->group("Sampling");
-  app.add_option("--seed", o.seed, "Noise seed; random when not given, and always logged")->group("Sampling");
+  // CLI11 would wrap "-5" around to a huge unsigned seed; accept digits only.
+  const CLI::Validator whole_number(
+      [](std::string& text) {
+        if (text.empty() || text.size() > 20 || text.find_first_not_of("0123456789") != std::string::npos ||
+            (text.size() == 20 && text > "18446744073709551615")) {
+          return std::string("must be a whole number from 0 to 18446744073709551615");
+        }
+        return std::string();
+      },
+      "UINT64");
+  app.add_option("--seed", o.seed, "Noise seed; random when not given, and always logged")
+      ->check(whole_number)->group("Sampling");
 
   app.add_option("-m,--model", o.model, "Bundled model name or a directory of Wan2.1 weights")
       ->capture_default_str()->group("Model");

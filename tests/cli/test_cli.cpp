@@ -79,17 +79,17 @@ TEST(Cli, OutputDirectoryMustExist) {
 }
 
 TEST(Cli, UnwritableOutputDirectory) {
-  if (geteuid() == 0) {
-    // root writes anywhere that is mounted read-write; /proc is not.
-    const test::CommandResult result = soragen("--prompt x -o /proc/out.mp4");
-    EXPECT_EQ(result.exit_code, 4) << result.output;
-    EXPECT_NE(result.output.find("is not writable"), std::string::npos) << result.output;
-    return;
-  }
   test::TempDir dir;
-  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
-  const test::CommandResult result = soragen("--prompt x -o '" + (dir / "out.mp4").string() + "'");
+  std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
+                                               std::filesystem::perms::others_read |
+                                               std::filesystem::perms::others_exec);
+  // root may write anywhere, so as root the command runs as nobody.
+  const std::string as_user = geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  const test::CommandResult result =
+      test::run_command(as_user + "'" + (test::build_dir() / "soragen").string() + "' --prompt x -o '" +
+                        (dir / "out.mp4").string() + "' </dev/null");
   EXPECT_EQ(result.exit_code, 4) << result.output;
+  EXPECT_NE(result.output.find("is not writable"), std::string::npos) << result.output;
   std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_all);
 }
 
