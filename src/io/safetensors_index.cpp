@@ -2,8 +2,6 @@
 // an index JSON maps each tensor to one of several .safetensors shards.
 #include <nlohmann/json.hpp>
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 #include <vector>
 

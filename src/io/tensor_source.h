@@ -51,11 +51,13 @@ class TensorSource {
   const TensorInfo& info(const std::string& name) const;
   const std::map<std::string, TensorInfo>& infos() const { return infos_; }
 
-  // A CPU tensor with the stored values, read when called (sources are lazy).
-  // Float8 becomes float32 on libtorch < 2.1 (no float8 dtype there). The
-  // result may share memory with the source (safetensors: the file mapping,
-  // copy-on-write, so writing to it never touches the file); it stays valid
-  // after the source is destroyed. Safe to call from several threads.
+  // A contiguous CPU tensor with the stored values, read when called (sources
+  // are lazy). Float8 becomes float32 on libtorch < 2.1 (no float8 dtype
+  // there). safetensors tensors are views of the file mapping (no copy; the
+  // tensor keeps the mapping alive after the source is gone); the pages are
+  // copy-on-write, so writing never touches the file, but two loads of one
+  // name may share memory: clone() before modifying in place. .pth tensors
+  // are fresh copies. Safe to call from several threads.
   virtual at::Tensor load(const std::string& name) const = 0;
 
   // safetensors `__metadata__` (string -> string); empty for .pth.

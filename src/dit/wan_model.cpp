@@ -1,0 +1,335 @@
+#include "dit/wan_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <string>
+
+#include "io/state_dict.h"
+#include "io/tensor_source.h"
+#include "soragen/error.h"
+
+namespace soragen::dit {
+namespace {
+
+// Checkpoint tensors are filled by the loader, so nothing is initialised here
+// (random init of 14B parameters would cost minutes). requires_grad is off:
+// this is an inference-only module.
+at::Tensor uninitialised(at::IntArrayRef shape, at::ScalarType dtype) {
+  return at::empty(shape, at::TensorOptions().dtype(dtype));
+}
+
+// Biases are tiny; a float8 weight dtype keeps them in bf16 instead.
+at::ScalarType bias_dtype(at::ScalarType weight_dtype) {
+  return at::elementSize(weight_dtype) < 2 ? at::kBFloat16 : weight_dtype;
+}
+
+// x * (1 + scale) + shift, float32 (the reference runs it under fp32 autocast).
+at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
+  return x * (1 + scale) + shift;
+}
+
+// Parameter-free LayerNorm (norm1, norm2, head.norm) in float32.
+at::Tensor plain_layer_norm(const at::Tensor& x, double eps) {
+  return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, {}, {}, eps);
+}
+
+}  // namespace
+
+at::Tensor sinusoidal_embedding(int64_t dim, const at::Tensor& t) {
+  const int64_t half = dim / 2;
+  const auto f64 = at::TensorOptions().dtype(at::kDouble).device(t.device());
+  const at::Tensor freqs = at::pow(10000.0, at::arange(half, f64).div(static_cast<double>(half)).neg());
+  const at::Tensor angles = at::outer(t.to(at::kDouble).flatten(), freqs);
+  return at::cat({angles.cos(), angles.sin()}, 1).to(at::kFloat);
+}
+
+LinearImpl::LinearImpl(int64_t in, int64_t out, at::ScalarType weight_dtype) {
+  weight = register_parameter("weight", uninitialised({out, in}, weight_dtype), false);
+  bias = register_parameter("bias", uninitialised({out}, bias_dtype(weight_dtype)), false);
+}
+
+at::Tensor LinearImpl::forward(const at::Tensor& x, at::ScalarType dtype) const {
+  return at::linear(x.to(dtype), weight.to(dtype), bias.to(dtype));
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", uninitialised({dim}, at::kFloat), false);
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) const {
+  const at::Tensor xf = x.to(at::kFloat);
+  // Rounded to x's dtype before the scale, as WanRMSNorm does (type_as).
+  const at::Tensor normed = (xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps_)).to(x.scalar_type());
+  return normed * weight;
+}
+
+AffineLayerNormImpl::AffineLayerNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", uninitialised({dim}, at::kFloat), false);
+  bias = register_parameter("bias", uninitialised({dim}, at::kFloat), false);
+}
+
+at::Tensor AffineLayerNormImpl::forward(const at::Tensor& x) const {
+  return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, weight, bias, eps_);
+}
+
+PatchEmbeddingImpl::PatchEmbeddingImpl(const DitConfig& c, at::ScalarType weight_dtype) : patch_(c.patch_size) {
+  weight = register_parameter(
+      "weight", uninitialised({c.dim, c.in_dim, c.patch_size[0], c.patch_size[1], c.patch_size[2]}, weight_dtype),
+      false);
+  bias = register_parameter("bias", uninitialised({c.dim}, bias_dtype(weight_dtype)), false);
+}
+
+at::Tensor PatchEmbeddingImpl::forward(const at::Tensor& x, at::ScalarType dtype) const {
+  // x: [C, F, H, W] -> patches [f*h*w, C*pt*ph*pw] in the conv weight's (C, pt, ph, pw) order
+  const int64_t channels = x.size(0);
+  const int64_t f = x.size(1) / patch_[0], h = x.size(2) / patch_[1], w = x.size(3) / patch_[2];
+  const at::Tensor patches = x.reshape({channels, f, patch_[0], h, patch_[1], w, patch_[2]})
+                                 .permute({1, 3, 5, 0, 2, 4, 6})
+                                 .reshape({f * h * w, -1});
+  return at::linear(patches.to(dtype), weight.reshape({weight.size(0), -1}).to(dtype), bias.to(dtype));
+}
+
+WanAttentionImpl::WanAttentionImpl(const DitConfig& c, at::ScalarType weight_dtype) {
+  q = register_module("q", Linear(c.dim, c.dim, weight_dtype));
+  k = register_module("k", Linear(c.dim, c.dim, weight_dtype));
+  v = register_module("v", Linear(c.dim, c.dim, weight_dtype));
+  o = register_module("o", Linear(c.dim, c.dim, weight_dtype));
+  if (c.qk_norm) {
+    norm_q = register_module("norm_q", RMSNorm(c.dim, c.eps));
+    norm_k = register_module("norm_k", RMSNorm(c.dim, c.eps));
+  }
+}
+
+WanBlockImpl::WanBlockImpl(const DitConfig& c, at::ScalarType weight_dtype) {
+  modulation = register_parameter("modulation", uninitialised({1, 6, c.dim}, at::kFloat), false);
+  self_attn = register_module("self_attn", WanAttention(c, weight_dtype));
+  if (c.cross_attn_norm) norm3 = register_module("norm3", AffineLayerNorm(c.dim, c.eps));
+  cross_attn = register_module("cross_attn", WanAttention(c, weight_dtype));
+  ffn_in = Linear(c.dim, c.ffn_dim, weight_dtype);
+  ffn_out = Linear(c.ffn_dim, c.dim, weight_dtype);
+  ffn = register_module("ffn", torch::nn::ModuleList(ffn_in, Activation("gelu_tanh"), ffn_out));
+}
+
+HeadImpl::HeadImpl(const DitConfig& c, at::ScalarType weight_dtype) {
+  head = register_module("head", Linear(c.dim, c.out_dim * c.patch_volume(), weight_dtype));
+  modulation = register_parameter("modulation", uninitialised({1, 2, c.dim}, at::kFloat), false);
+}
+
+WanModelImpl::WanModelImpl(const DitConfig& config, at::ScalarType weight_dtype)
+    : config_(config), rope_(config.head_dim(), config.rope_max_positions, config.rope_theta) {
+  config_.validate("DiT config");
+  const DitConfig& c = config_;
+  patch_embedding = register_module("patch_embedding", PatchEmbedding(c, weight_dtype));
+  text_in = Linear(c.text_dim, c.dim, weight_dtype);
+  text_out = Linear(c.dim, c.dim, weight_dtype);
+  text_embedding = register_module("text_embedding", torch::nn::ModuleList(text_in, Activation("gelu_tanh"), text_out));
+  // The time MLP and projection stay float32 whatever the weights (the
+  // reference runs them under fp32 autocast); they are small.
+  time_in = Linear(c.freq_dim, c.dim, at::kFloat);
+  time_out = Linear(c.dim, c.dim, at::kFloat);
+  time_embedding = register_module("time_embedding", torch::nn::ModuleList(time_in, Activation("silu"), time_out));
+  time_proj = Linear(c.dim, 6 * c.dim, at::kFloat);
+  time_projection = register_module("time_projection", torch::nn::ModuleList(Activation("silu"), time_proj));
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    block_list.push_back(WanBlock(c, weight_dtype));
+    blocks->push_back(block_list.back());
+  }
+  head = register_module("head", Head(c, weight_dtype));
+}
+
+namespace {
+
+struct BlockInputs {
+  const at::Tensor& e0;                       // [B, 6, dim] float32
+  const std::array<at::Tensor, 2>& rotations;  // RoPE, [B, L, 1, d/2] float64
+  const std::vector<int64_t>& token_counts;    // valid self-attention keys per sample
+  const at::Tensor& context;                   // [B, text_len, dim] compute dtype
+};
+
+// [B, L, dim] -> [B, L, heads, head_dim]
+at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
+  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads});
+}
+
+at::Tensor project_normed(const Linear& linear, const RMSNorm& norm, const at::Tensor& x, at::ScalarType dtype) {
+  at::Tensor y = linear->forward(x, dtype);
+  return norm ? norm->forward(y) : y;
+}
+
+at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRunOptions& run, at::Tensor x,
+                     const BlockInputs& in, const DebugHook& hook, const std::string& name) {
+  // x: [B, L, dim] float32 residual stream
+  const at::ScalarType dtype = run.compute_dtype;
+  const auto emit = [&](const char* what, const at::Tensor& value) {
+    if (hook) hook(name + "." + what, value);
+  };
+  const std::vector<at::Tensor> e = (block.modulation + in.e0).chunk(6, 1);  // each [B, 1, dim]
+
+  // Self-attention, modulated and gated.
+  const at::Tensor attn_in = modulate(plain_layer_norm(x, c.eps), e[0], e[1]);
+  emit("self_attn.in", attn_in);
+  const WanAttentionImpl& sa = *block.self_attn;
+  const at::Tensor q = split_heads(project_normed(sa.q, sa.norm_q, attn_in, dtype), c.num_heads);
+  const at::Tensor k = split_heads(project_normed(sa.k, sa.norm_k, attn_in, dtype), c.num_heads);
+  const at::Tensor v = split_heads(sa.v->forward(attn_in, dtype), c.num_heads);
+  emit("q_before_rope", q);
+  emit("k_before_rope", k);
+  const at::Tensor q_rot = apply_rope(q, in.rotations);
+  const at::Tensor k_rot = apply_rope(k, in.rotations);
+  emit("q_after_rope", q_rot);
+  emit("k_after_rope", k_rot);
+  // Keys past each sample's own tokens are padding (trap 7).
+  const at::Tensor self_out =
+      sa.o->forward(attention(q_rot.to(dtype), k_rot.to(dtype), v, in.token_counts, run.attention).flatten(2), dtype);
+  emit("self_attn.out", self_out);
+  x = x + self_out.to(at::kFloat) * e[2];
+
+  // Cross-attention over all text_len context rows, neither modulated nor
+  // gated, no key mask (trap 6).
+  const at::Tensor cross_in = block.norm3 ? block.norm3->forward(x) : x;
+  emit("norm3.out", cross_in);
+  const WanAttentionImpl& ca = *block.cross_attn;
+  const at::Tensor cq = split_heads(project_normed(ca.q, ca.norm_q, cross_in, dtype), c.num_heads);
+  const at::Tensor ck = split_heads(project_normed(ca.k, ca.norm_k, in.context, dtype), c.num_heads);
+  const at::Tensor cv = split_heads(ca.v->forward(in.context, dtype), c.num_heads);
+  const at::Tensor cross_out =
+      ca.o->forward(attention(cq.to(dtype), ck.to(dtype), cv, {}, run.attention).flatten(2), dtype);
+  emit("cross_attn.out", cross_out);
+  x = x + cross_out.to(at::kFloat);
+
+  // FFN, modulated and gated.
+  const at::Tensor ffn_in = modulate(plain_layer_norm(x, c.eps), e[3], e[4]);
+  const at::Tensor hidden = at::gelu(block.ffn_in->forward(ffn_in, dtype), "tanh");
+  const at::Tensor ffn_out = block.ffn_out->forward(hidden, dtype);
+  emit("ffn.out", ffn_out);
+  x = x + ffn_out.to(at::kFloat) * e[5];
+  emit("out", x);
+  return x;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
+                                              const std::vector<at::Tensor>& context, int64_t seq_len,
+                                              const DebugHook& hook) const {
+  const DitConfig& c = config_;
+  const at::ScalarType dtype = run_options_.compute_dtype;
+  const int64_t batch = static_cast<int64_t>(x.size());
+  const auto emit = [&](const std::string& name, const at::Tensor& value) {
+    if (hook) hook(name, value);
+  };
+  if (batch == 0 || t.numel() != batch || static_cast<int64_t>(context.size()) != batch) {
+    throw UsageError("DiT: " + std::to_string(batch) + " latents, " + std::to_string(t.numel()) + " timesteps and " +
+                     std::to_string(context.size()) + " contexts; expected one of each per sample");
+  }
+  const at::Device device = patch_embedding->weight.device();
+
+  // Patchify each latent and pad the batch with zero tokens to seq_len.
+  std::vector<Grid> grids;
+  std::vector<int64_t> token_counts;
+  at::Tensor tokens = at::zeros({batch, seq_len, c.dim}, at::TensorOptions().dtype(at::kFloat).device(device));
+  for (int64_t b = 0; b < batch; ++b) {
+    const at::Tensor& latent = x[b];
+    if (latent.dim() != 4 || latent.size(0) != c.in_dim) {
+      throw UsageError("DiT: latent " + std::to_string(b) + " has shape " + io::format_shape(latent.sizes()) +
+                       ", expected [" + std::to_string(c.in_dim) + ",F,H,W]");
+    }
+    const int64_t count = token_count(c, latent.size(1), latent.size(2), latent.size(3));
+    if (count > seq_len) {
+      throw UsageError("DiT: latent " + std::to_string(b) + " has " + std::to_string(count) +
+                       " tokens, more than seq_len " + std::to_string(seq_len));
+    }
+    grids.push_back({latent.size(1) / c.patch_size[0], latent.size(2) / c.patch_size[1],
+                     latent.size(3) / c.patch_size[2]});
+    token_counts.push_back(count);
+    const at::Tensor embedded = patch_embedding->forward(latent.to(device), dtype);  // [count, dim]
+    emit("patch_embed." + std::to_string(b), embedded);
+    tokens[b].narrow(0, 0, count).copy_(embedded);
+  }
+
+  // Time embedding and the six modulation vectors, float32.
+  const at::Tensor sinusoid = sinusoidal_embedding(c.freq_dim, t.to(device));
+  emit("time_sinusoid", sinusoid);
+  const at::Tensor e = time_out->forward(at::silu(time_in->forward(sinusoid, at::kFloat)), at::kFloat);
+  emit("time_e", e);
+  const at::Tensor e0 = time_proj->forward(at::silu(e), at::kFloat).view({batch, 6, c.dim});
+  emit("time_e0", e0);
+
+  // Text context, zero-padded to text_len rows BEFORE the embedding (trap 6).
+  at::Tensor padded = at::zeros({batch, c.text_len, c.text_dim}, at::TensorOptions().dtype(dtype).device(device));
+  for (int64_t b = 0; b < batch; ++b) {
+    const at::Tensor& ctx = context[b];
+    if (ctx.dim() != 2 || ctx.size(1) != c.text_dim || ctx.size(0) > c.text_len) {
+      throw UsageError("DiT: context " + std::to_string(b) + " has shape " + io::format_shape(ctx.sizes()) +
+                       ", expected [L<=" + std::to_string(c.text_len) + "," + std::to_string(c.text_dim) + "]");
+    }
+    padded[b].narrow(0, 0, ctx.size(0)).copy_(ctx);
+  }
+  const at::Tensor context_emb = text_out->forward(at::gelu(text_in->forward(padded, dtype), "tanh"), dtype);
+  emit("context_emb", context_emb);
+
+  const std::array<at::Tensor, 2> rotations = rope_.rotations(grids, seq_len, device);
+  const BlockInputs inputs{e0, rotations, token_counts, context_emb};
+  for (size_t i = 0; i < block_list.size(); ++i) {
+    tokens = run_block(*block_list[i], c, run_options_, tokens, inputs, hook, "block" + std::to_string(i));
+  }
+
+  // Head: its own modulation with e (not e0), computed in float32.
+  const std::vector<at::Tensor> shift_scale = (head->modulation + e.unsqueeze(1)).chunk(2, 1);
+  const at::Tensor out =
+      head->head->forward(modulate(plain_layer_norm(tokens, c.eps), shift_scale[0], shift_scale[1]), at::kFloat);
+  emit("head.out", out);
+
+  // Unpatchify (trap 13): features are (pt, ph, pw, c) with c fastest.
+  std::vector<at::Tensor> result;
+  const auto& p = c.patch_size;
+  for (int64_t b = 0; b < batch; ++b) {
+    const Grid& g = grids[b];
+    const at::Tensor u = out[b].narrow(0, 0, token_counts[b]).reshape({g[0], g[1], g[2], p[0], p[1], p[2], c.out_dim});
+    result.push_back(u.permute({6, 0, 3, 1, 4, 2, 5}).reshape({c.out_dim, g[0] * p[0], g[1] * p[1], g[2] * p[2]}));
+  }
+  return result;
+}
+
+WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source, const Logger& log,
+                        const DitLoadOptions& options) {
+  const DitLayout layout = options.layout ? *options.layout : detect_dit_layout(source);
+  const io::KeyMap& key_map = dit_key_map(layout);
+  for (const auto& [name, info] : source.infos()) {
+    // ComfyUI "fp8 scaled" files store per-tensor scales next to float8
+    // weights; loading the weights alone would silently give wrong values.
+    const std::optional<std::string> internal = key_map.apply(name);
+    if (internal && (*internal == "scaled_fp8" || internal->find(".scale_weight") != std::string::npos)) {
+      throw ModelError(source.error_prefix() + "tensor '" + name +
+                       "' marks a scaled-fp8 checkpoint, which is not supported; use a plain fp8_e4m3fn, bf16, "
+                       "fp16 or fp32 file");
+    }
+  }
+  check_config_against_weights(config, source, key_map);
+  log.debug(source.error_prefix() + "DiT layout " + layout_name(layout));
+  WanModel model(config, options.weight_dtype);
+  io::LoadOptions load;
+  load.key_map = &key_map;  // dtype unset: each parameter keeps the dtype chosen above
+  io::load_state_dict(*model, source, log, load);
+  return model;
+}
+
+std::filesystem::path find_dit_weights(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(path, ec)) {
+    if (std::filesystem::is_regular_file(path, ec)) return path;
+    throw ModelError("DiT weights '" + path.string() + "': no such file or directory");
+  }
+  // Sharded checkpoints (14B) come with an index; 1.3B is one file.
+  for (const std::filesystem::path& dir : {path, path / "transformer"}) {
+    for (const char* name : {"diffusion_pytorch_model.safetensors.index.json", "diffusion_pytorch_model.safetensors"}) {
+      if (std::filesystem::is_regular_file(dir / name, ec)) return dir / name;
+    }
+  }
+  throw ModelError("DiT weights '" + path.string() +
+                   "': no diffusion_pytorch_model.safetensors(.index.json) in it or in its transformer/ folder");
+}
+
+}  // namespace soragen::dit

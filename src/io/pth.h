@@ -1,0 +1,18 @@
+// PyTorch zip archives written by torch.save (>= 1.6): `<name>/data.pkl`
+// describes the dict, `<name>/data/<key>` holds each storage's raw bytes.
+// libtorch's own pickle reader returns None for an OrderedDict state dict
+// (PLATFORM.md, trap 4), so data.pkl goes through io/unpickler.h instead.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+
+#include "io/tensor_source.h"
+
+namespace soragen::io {
+
+// Reads the archive's directory and data.pkl; storages are read per load().
+// A storage shared by several tensors (views) is read once per tensor.
+std::unique_ptr<TensorSource> open_pth(const std::filesystem::path& path);
+
+}  // namespace soragen::io

@@ -1,0 +1,53 @@
+// Every umT5 checkpoint layout we read, renamed into the one internal naming
+// (the official Wan2.1 keys, see umt5.h). Each layout is a table of renames;
+// this is the only place that knows the other spellings.
+//
+//   wan       models_t5_umt5-xxl-enc-bf16.pth (Wan2.1), our own files
+//   hf        HF UMT5EncoderModel names: diffusers text_encoder/, Comfy-Org
+//             umt5_xxl_fp16 / _fp8_e4m3fn_scaled .safetensors
+//             (encoder.block.N.layer.0.SelfAttention.q.weight, shared.weight, ...)
+//   hf_bare   the same without the "encoder." prefix (block.N..., final_layer_norm.weight)
+//
+// Comfy's "scaled" fp8 files store each Linear weight as float8_e4m3fn with a
+// per-tensor `<layer>.scale_weight` (plus `<layer>.scale_input` and a
+// top-level `scaled_fp8` marker); wrap them with dequantize_scaled_fp8().
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "io/state_dict.h"
+#include "io/tensor_source.h"
+
+namespace soragen::text_encoder {
+
+enum class CheckpointLayout { wan, hf, hf_bare };
+
+// "wan", "hf", "hf_bare".
+std::string layout_name(CheckpointLayout layout);
+
+// Decided by which spelling of layer 0's query weight the source holds.
+// Throws ModelError when it holds none (not a umT5 encoder checkpoint).
+CheckpointLayout detect_layout(const io::TensorSource& source);
+
+// The renames for `layout`. HF files may hold the tied embedding twice
+// (shared.weight and encoder.embed_tokens.weight); the source decides which
+// copy is read. Decoder and LM-head tensors of a full T5 are dropped.
+io::KeyMap key_map(CheckpointLayout layout, const io::TensorSource& source);
+
+// True when the source holds Comfy scaled-fp8 tensors (a `scaled_fp8` marker
+// or any `*.scale_weight`).
+bool is_scaled_fp8(const io::TensorSource& source);
+
+// A view of `source` in which every `X.weight` with an `X.scale_weight` loads
+// as float32 weight * scale, and the scale tensors and marker are hidden.
+// Other tensors pass through unchanged.
+std::unique_ptr<io::TensorSource> dequantize_scaled_fp8(std::unique_ptr<io::TensorSource> source);
+
+// Opens a weights file, or a directory holding one (diffusers text_encoder/:
+// model.safetensors.index.json or model.safetensors), and wraps scaled fp8
+// files with dequantize_scaled_fp8().
+std::unique_ptr<io::TensorSource> open_text_encoder_weights(const std::filesystem::path& path);
+
+}  // namespace soragen::text_encoder

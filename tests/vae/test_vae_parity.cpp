@@ -1,0 +1,105 @@
+// Parity of the C++ Wan2.1 VAE with the reference's golden tensors: every
+// golden file whose name starts with "vae", its config from __metadata__, and
+// every output.* and debug.* tensor it holds, within the file's tolerance.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "golden_util.h"
+#include "vae/vae_config.h"
+#include "vae/wan_vae.h"
+
+namespace soragen::vae {
+namespace {
+
+using test::GoldenFile;
+
+// Collects a stage hook's per-chunk outputs; the golden debug tensors are
+// those chunks concatenated over time.
+class StageCapture {
+ public:
+  explicit StageCapture(std::string prefix)
+      : prefix_(std::move(prefix)),
+        hook_([this](const std::string& stage, const at::Tensor& x) { chunks_[stage].push_back(x.to(at::kFloat)); }) {}
+  const StageHook* hook() const { return &hook_; }
+  void collect(std::map<std::string, at::Tensor>& into) const {
+    for (const auto& [stage, chunks] : chunks_) into[prefix_ + stage] = at::cat(chunks, 2);
+  }
+
+ private:
+  std::string prefix_;
+  std::map<std::string, std::vector<at::Tensor>> chunks_;
+  StageHook hook_;
+};
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+void check_file(const std::filesystem::path& path) {
+  GoldenFile golden(path);
+  const VaeConfig config = VaeConfig::from_json(golden.config(), path.string());
+  WanVAE vae(config);
+  vae->load_weights(golden.source(), Logger{});
+  c10::InferenceMode inference;
+
+  // The latent constants come from the config; the file states them too.
+  for (const auto& [key, values] : {std::pair<std::string, const std::vector<float>*>{"input.latents_mean", &config.latents_mean},
+                                    {"input.latents_std", &config.latents_std}}) {
+    if (golden.has(key)) {
+      EXPECT_TRUE(at::equal(at::tensor(*values, at::kFloat), golden.tensor(key))) << key;
+    }
+  }
+
+  std::map<std::string, at::Tensor> produced;
+  if (golden.has("input.video")) {
+    StageCapture stages("debug.enc.");
+    const auto moments = vae->encode_moments(golden.tensor("input.video"), stages.hook());
+    produced["debug.mu_raw"] = moments.mu;
+    produced["debug.log_var"] = moments.log_var;
+    produced["output.latent"] = vae->normalize_latent(moments.mu);
+    stages.collect(produced);
+  }
+  if (golden.has("input.z")) {
+    StageCapture stages("debug.dec.");
+    DecodeOptions options;
+    options.clamp = false;
+    options.hook = stages.hook();
+    produced["debug.decoded_unclamped"] = vae->decode(golden.tensor("input.z"), options);
+    produced["output.decoded"] = vae->decode(golden.tensor("input.z"));
+    stages.collect(produced);
+  }
+  if (golden.has("input.image")) produced["output.image_latent"] = vae->encode(golden.tensor("input.image"));
+  if (golden.has("input.z_image")) produced["output.image_decoded"] = vae->decode(golden.tensor("input.z_image"));
+
+  size_t checked = 0;
+  for (const auto& name : golden.source().names()) {
+    if (!starts_with(name, "output.") && !starts_with(name, "debug.")) continue;
+    const auto it = produced.find(name);
+    if (it == produced.end()) {
+      ADD_FAILURE() << path.filename() << ": no C++ value for golden tensor " << name;
+      continue;
+    }
+    const auto result = golden.matches(name, it->second);
+    EXPECT_TRUE(result) << path.filename();
+    if (result) std::cout << "  " << path.filename().string() << " " << result.message() << "\n";
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u) << path.filename() << " holds no output.* or debug.* tensors";
+}
+
+TEST(vae_parity, every_golden_vae_file) {
+  const auto files = test::golden_files("vae");
+  ASSERT_FALSE(files.empty()) << "no vae*.safetensors in " << test::golden_dir();
+  for (const auto& file : files) {
+    SCOPED_TRACE(file.string());
+    check_file(file);
+  }
+}
+
+}  // namespace
+}  // namespace soragen::vae

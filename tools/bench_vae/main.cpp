@@ -1,0 +1,183 @@
+// bench_vae: decode timing and memory of the Wan2.1 VAE on this machine.
+//
+//   bench_vae                                   # 5 latent frames at 256x256 (17 frames), fp32
+//   bench_vae --dtype bf16 --latent-frames 2
+//   bench_vae --memory-check                    # peak RSS for 3 vs 9 latent frames, each in its own process
+//
+// Weights are random (seeded) with the real config (models/configs/wan2.1-vae.json),
+// so the figures are the real model's cost. Frames are converted to uint8 and
+// dropped as they come, as the pipeline's writer would take them.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "soragen/error.h"
+#include "vae/frames.h"
+#include "vae/wan_vae.h"
+
+extern char** environ;
+
+namespace {
+
+struct Options {
+  std::string config = SORAGEN_SOURCE_MODELS_DIR "/configs/wan2.1-vae.json";
+  int64_t latent_frames = 5;
+  int64_t height = 256;
+  int64_t width = 256;
+  std::string dtype = "fp32";
+  int threads = 0;  // 0: all cores
+  int64_t tile = 0;
+  bool memory_check = false;
+  int64_t memory_size = 128;
+};
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: bench_vae [--config PATH] [--latent-frames N] [--height H] [--width W]\n"
+               "                 [--dtype fp32|bf16] [--threads N] [--tile LATENT_PIXELS]\n"
+               "                 [--memory-check [--memory-size PIXELS]]\n");
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw soragen::UsageError(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--config") o.config = value();
+    else if (arg == "--latent-frames") o.latent_frames = std::stoll(value());
+    else if (arg == "--height") o.height = std::stoll(value());
+    else if (arg == "--width") o.width = std::stoll(value());
+    else if (arg == "--dtype") o.dtype = value();
+    else if (arg == "--threads") o.threads = std::stoi(value());
+    else if (arg == "--tile") o.tile = std::stoll(value());
+    else if (arg == "--memory-check") o.memory_check = true;
+    else if (arg == "--memory-size") o.memory_size = std::stoll(value());
+    else if (arg == "--help" || arg == "-h") {
+      usage();
+      std::exit(0);
+    } else {
+      throw soragen::UsageError("unknown argument " + arg);
+    }
+  }
+  if (o.dtype != "fp32" && o.dtype != "bf16") throw soragen::UsageError("--dtype must be fp32 or bf16");
+  if (o.latent_frames < 1 || o.height % 8 || o.width % 8) throw soragen::UsageError("need >= 1 latent frame and sizes divisible by 8");
+  return o;
+}
+
+double peak_rss_mib(const rusage& usage) { return static_cast<double>(usage.ru_maxrss) / 1024.0; }
+
+int run_decode(const Options& o) {
+  using clock = std::chrono::steady_clock;
+  const auto config = soragen::vae::VaeConfig::load(o.config);
+  at::manual_seed(0);
+  soragen::vae::WanVAE vae(config);
+  const auto dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
+  vae->to(dtype);
+  c10::InferenceMode inference;
+  const at::Tensor z = at::randn({1, config.z_dim, o.latent_frames, o.height / 8, o.width / 8});
+  soragen::vae::DecodeOptions options;
+  options.tiling.tile = o.tile;
+
+  const int64_t frames = soragen::vae::WanVAEImpl::frames_for_latents(o.latent_frames);
+  std::printf("decode %s: %lld latent frames -> %lld frames of %lldx%lld, %d threads%s\n", o.dtype.c_str(),
+              static_cast<long long>(o.latent_frames), static_cast<long long>(frames),
+              static_cast<long long>(o.width), static_cast<long long>(o.height), at::get_num_threads(),
+              o.tile ? (", tiles of " + std::to_string(o.tile * 8) + " px").c_str() : "");
+  std::fflush(stdout);
+  const auto start = clock::now();
+  auto last = start;
+  double first_chunk_s = 0;
+  vae->decode_frames(z, [&](const at::Tensor& chunk, int64_t first) {
+    soragen::VideoFrames dropped = soragen::vae::to_video_frames(chunk[0]);
+    const auto now = clock::now();
+    const double s = std::chrono::duration<double>(now - last).count();
+    if (first == 0) first_chunk_s = s;
+    std::printf("  frames %lld..%lld: %.2f s\n", static_cast<long long>(first),
+                static_cast<long long>(first + dropped.count - 1), s);
+    std::fflush(stdout);
+    last = now;
+  }, options);
+  const double total = std::chrono::duration<double>(clock::now() - start).count();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("total %.1f s, %.2f s per output frame (%.2f s per frame after the first chunk), peak RSS %.0f MiB\n",
+              total, total / static_cast<double>(frames),
+              frames > 1 ? (total - first_chunk_s) / static_cast<double>(frames - 1) : 0.0, peak_rss_mib(usage));
+  return 0;
+}
+
+// Runs this program again for one decode and returns the child's peak RSS.
+double child_peak_mib(const char* self, const Options& o, int64_t latent_frames) {
+  std::vector<std::string> args{self, "--config", o.config, "--latent-frames", std::to_string(latent_frames),
+                                "--height", std::to_string(o.memory_size), "--width", std::to_string(o.memory_size),
+                                "--dtype", o.dtype, "--threads", std::to_string(o.threads)};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  // /proc/self/exe: argv[0] may be a bare name found through PATH.
+  if (posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ) != 0) {
+    throw std::runtime_error("cannot start " + std::string(self));
+  }
+  int status = 0;
+  rusage usage{};
+  if (wait4(pid, &status, 0, &usage) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    throw std::runtime_error("child decode failed");
+  }
+  return peak_rss_mib(usage);
+}
+
+int run_memory_check(const char* self, const Options& o) {
+  std::printf("memory check: %lldx%lld, %s, each decode in its own process\n",
+              static_cast<long long>(o.memory_size), static_cast<long long>(o.memory_size), o.dtype.c_str());
+  std::fflush(stdout);
+  const double small = child_peak_mib(self, o, 3);
+  const double large = child_peak_mib(self, o, 9);
+  // What holding every decoded frame's last-stage activations would add:
+  // 96 channels x (33 - 9) more frames x H x W x 4 bytes, per live tensor.
+  const double frame_mib = 96.0 * static_cast<double>(o.memory_size * o.memory_size) * 4.0 / (1024.0 * 1024.0);
+  std::printf("peak RSS: 3 latent frames (9 frames) %.0f MiB, 9 latent frames (33 frames) %.0f MiB, growth %.0f MiB\n",
+              small, large, large - small);
+  std::printf("(one full-resolution 96-channel activation frame is %.1f MiB; holding 24 more frames would add >= %.0f MiB)\n",
+              frame_mib, 24 * frame_mib);
+  const bool flat = large - small < 0.25 * 24 * frame_mib;
+  std::printf("%s\n", flat ? "FLAT: peak memory does not grow with the frame count"
+                           : "NOT FLAT: peak memory grows with the frame count");
+  return flat ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Options o = parse(argc, argv);
+    at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN))));
+    if (o.memory_check) return run_memory_check(argv[0], o);
+    return run_decode(o);
+  } catch (const soragen::UsageError& e) {
+    std::fprintf(stderr, "bench_vae: %s\n", e.what());
+    usage();
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "bench_vae: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_vae: %s\n", e.what());
+    return 1;
+  }
+}
