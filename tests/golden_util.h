@@ -103,7 +103,7 @@ class GoldenFile {
     const at::Tensor g = golden.to(at::kDouble).flatten();
     const at::Tensor a = actual.to(at::kDouble).flatten();
     const at::Tensor err = (a - g).abs();
-    const at::Tensor bad = err.gt(atol + rtol * g.abs()) | a.isnan() != g.isnan();
+    const at::Tensor bad = err.gt(atol + rtol * g.abs()) | (a.isnan() != g.isnan());
     if (bad.any().item<bool>()) {
       const int64_t first = bad.nonzero()[0].item<int64_t>();
       return ::testing::AssertionFailure()
