@@ -1,7 +1,16 @@
 #include "soragen/pipeline.h"
 
+#include <c10/core/InferenceMode.h>
+
+#include <optional>
+
 #include "core/runtime.h"
+#include "io/tensor_source.h"
+#include "pipeline/model_files.h"
+#include "pipeline/text_to_video.h"
 #include "soragen/error.h"
+#include "text/tokenizer.h"
+#include "vae/frames.h"
 
 namespace soragen {
 
@@ -19,12 +28,18 @@ const char* stage_name(Stage stage) {
 void validate_runtime(const RuntimeOptions& runtime) {
   const c10::Device device = core::parse_device(runtime.device);
   core::parse_dtype(runtime.dtype, device);
-  if (runtime.threads < 0) throw UsageError("--threads " + std::to_string(runtime.threads) + ": must be 0 (all cores) or more");
+  if (runtime.threads < 0) {
+    throw UsageError("--threads " + std::to_string(runtime.threads) + ": must be 0 (all cores) or more");
+  }
 }
 
 struct Pipeline::Impl {
   ModelSource source;
   GenerationDefaults defaults;
+  std::optional<text::Tokenizer> tokenizer;
+  std::unique_ptr<pipeline::TextToVideo> t2v;
+  int64_t spatial_multiple = 16;  // pixels per DiT token side: VAE factor x patch
+  Logger logger;
 };
 
 Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -37,20 +52,102 @@ const GenerationDefaults& Pipeline::defaults() const { return impl_->defaults; }
 
 Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger) {
   validate_runtime(runtime);
-  const ModelSource source = resolve_model(spec);
+  const c10::Device device = core::parse_device(runtime.device);
+  const c10::ScalarType dtype = core::parse_dtype(runtime.dtype, device);
   const int threads = core::set_threads(runtime.threads);
-  logger.debug("libtorch CPU threads: " + std::to_string(threads));
-  logger.info(std::string("model: ") + source.name + " (" + model_kind_name(source.kind) + ") at " +
-              source.directory.string());
-  // The model core (umT5 encoder, Wan DiT, samplers, VAE) is not part of this
-  // build yet; say so plainly instead of rendering anything fake.
-  throw ModelError("model '" + source.name + "' (" + model_kind_name(source.kind) +
-                   "): this build of soragen has no model core yet, so it cannot render");
+
+  auto impl = std::make_unique<Impl>();
+  impl->logger = logger;
+  impl->source = resolve_model(spec);
+  logger.info(std::string("model '") + impl->source.name + "' (" + model_kind_name(impl->source.kind) + ") on " +
+              device.str() + ", " + core::dtype_name(dtype) + ", " + std::to_string(threads) + " CPU threads");
+  const pipeline::ModelFiles files = pipeline::locate_model_files(impl->source);
+  if (!files.notice.empty()) logger.warn(files.notice);
+  impl->defaults = files.defaults;
+
+  const torch::NoGradGuard no_grad;
+  logger.debug("tokenizer: " + files.tokenizer.string());
+  impl->tokenizer.emplace(
+      text::Tokenizer::load(files.tokenizer, static_cast<int>(files.text_encoder_config.text_len), logger));
+
+  logger.debug("text encoder: " + files.text_encoder.string());
+  text_encoder::TextEncoderOptions encoder_options;
+  encoder_options.device = device;
+  encoder_options.dtype = dtype;
+  encoder_options.log = logger;
+  auto encoder = text_encoder::TextEncoder::open(files.text_encoder, files.text_encoder_config, encoder_options);
+
+  logger.debug("transformer: " + files.dit.string());
+  dit::DitLoadOptions dit_options;
+  dit_options.weight_dtype = dtype;
+  dit::WanModel dit = dit::load_wan_model(files.dit_config, *io::open_weights(files.dit), logger, dit_options);
+  dit->run_options().compute_dtype = dtype;
+  dit->to(device);
+
+  logger.debug("VAE: " + files.vae.string());
+  vae::WanVAE vae(files.vae_config);
+  vae->load_weights(*io::open_weights(files.vae), logger, dtype);
+  vae->to(device);
+
+  impl->spatial_multiple = files.vae_config.spatial_factor() * files.dit_config.patch_size[1];
+  impl->t2v = std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device);
+  return Pipeline(std::move(impl));
 }
+
+namespace {
+
+// The reference tokenizes an empty negative prompt to a lone EOS.
+at::Tensor tokens_tensor(const std::vector<int64_t>& ids) {
+  return at::tensor(ids, at::TensorOptions().dtype(at::kLong)).view({1, -1});
+}
+
+}  // namespace
 
 VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCallback& progress,
                                const std::atomic<bool>* cancel) {
-  throw ModelError("model '" + impl_->source.name + "': this build of soragen has no model core yet");
+  Impl& impl = *impl_;
+  const auto report = [&](Stage stage, int step, int total) {
+    if (progress) progress({stage, step, total});
+  };
+  if (request.width % impl.spatial_multiple != 0 || request.height % impl.spatial_multiple != 0) {
+    throw UsageError("--width/--height " + std::to_string(request.width) + "x" + std::to_string(request.height) +
+                     ": this model needs multiples of " + std::to_string(impl.spatial_multiple));
+  }
+  const c10::InferenceMode inference;
+
+  report(Stage::encode_text, 0, 1);
+  const auto encode = [&](const std::string& text) {
+    text::Tokenized tokens;
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+      tokens.ids.assign(static_cast<std::size_t>(impl.tokenizer->text_len()), impl.tokenizer->pad_id());
+      tokens.mask.assign(tokens.ids.size(), 0);
+      tokens.ids[0] = impl.tokenizer->eos_id();
+      tokens.mask[0] = 1;
+    } else {
+      tokens = impl.tokenizer->encode(text);
+    }
+    return impl.t2v->encode(tokens_tensor(tokens.ids), tokens_tensor(tokens.mask));
+  };
+  const at::Tensor context = encode(request.prompt);
+  const at::Tensor context_null = encode(request.negative_prompt);
+  report(Stage::encode_text, 1, 1);
+
+  const at::Tensor noise =
+      impl.t2v->initial_noise(request.seed, impl.t2v->latent_shape(request.frames, request.height, request.width));
+  pipeline::SamplingSettings settings;
+  settings.sampler = request.sampler;
+  settings.steps = request.steps;
+  settings.shift = request.shift;
+  settings.guidance = request.guidance;
+  report(Stage::denoise, 0, request.steps);
+  const at::Tensor latent = impl.t2v->denoise(
+      noise, context, context_null, settings, [&](int step, int total) { report(Stage::denoise, step, total); },
+      cancel);
+
+  report(Stage::decode, 0, 1);
+  const at::Tensor video = impl.t2v->decode(latent);
+  report(Stage::decode, 1, 1);
+  return vae::to_video_frames(video);
 }
 
 }  // namespace soragen

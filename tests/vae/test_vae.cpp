@@ -203,7 +203,7 @@ TEST(vae_tiling, tiled_decode_of_a_pixel_local_decoder_is_exact) {
 // With real (here: the tiny seeded) weights tiling is an approximation: the
 // decoder's receptive field spans more latent pixels than any overlap and its
 // middle attention sees the whole frame, so each tile decodes with less
-// context. Measured on a 16x20 latent (128x160 pixels), 3 latent frames:
+// context. Measured on a 16x20 latent (128x160 pixels), 2 latent frames:
 TEST(vae_tiling, tiled_decode_is_close_to_untiled) {
   WanVAE vae = test::tiny_vae();
   c10::InferenceMode inference;

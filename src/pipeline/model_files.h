@@ -1,0 +1,35 @@
+// Which files and sizes a model source stands for: the bundled model's
+// model.json, or the fixed names of the official and diffusers layouts with
+// the shipped configs of models/configs/ picked by the weights' width.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "dit/config.h"
+#include "soragen/options.h"
+#include "soragen/pipeline.h"
+#include "text_encoder/umt5_config.h"
+#include "vae/vae_config.h"
+
+namespace soragen::pipeline {
+
+struct ModelFiles {
+  std::filesystem::path tokenizer;  // sentencepiece model
+  std::filesystem::path text_encoder;
+  text_encoder::UMT5Config text_encoder_config;
+  std::filesystem::path dit;        // a .safetensors file or shard index
+  dit::DitConfig dit_config;
+  std::filesystem::path vae;
+  vae::VaeConfig vae_config;
+  GenerationDefaults defaults;
+  std::string notice;               // said once when the model loads (e.g. "untrained")
+};
+
+// The Wan2.1 T2V defaults (wan/configs/shared_config.py, generate.py).
+GenerationDefaults wan_t2v_defaults();
+
+// Throws ModelError naming the file that is missing or malformed.
+ModelFiles locate_model_files(const ModelSource& source);
+
+}  // namespace soragen::pipeline
