@@ -36,8 +36,7 @@ at::Tensor TextToVideo::initial_noise(std::uint64_t seed, const std::array<int64
 
 at::Tensor TextToVideo::denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
                                 const SamplingSettings& settings, const StepCallback& on_step,
-                                const std::atomic<bool>* cancel,
-                                const std::function<void(int, const at::Tensor&)>& on_latent) const {
+                                const std::atomic<bool>* cancel, const StepTraceHook& trace) const {
   const auto sampler = sampling::make_sampler(settings.sampler, settings.steps, settings.shift);
   const dit::DitConfig& config = dit_->config();
   // text2video.py: seq_len = ceil(h*w / (ph*pw) * f) over the latent grid.
@@ -54,7 +53,7 @@ at::Tensor TextToVideo::denoise(const at::Tensor& noise, const at::Tensor& conte
     const std::vector<at::Tensor> predictions = dit_->forward({latent, latent}, t, contexts, seq_len);
     const at::Tensor velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], settings.guidance);
     latent = sampler->step(velocity, timestep, latent);
-    if (on_latent) on_latent(i, latent);
+    if (trace) trace({i, timestep, predictions[0], predictions[1], latent});
     if (!latent.isfinite().all().item<bool>()) {
       throw ModelError("denoising step " + std::to_string(i + 1) + "/" + std::to_string(total) +
                        " produced NaN or Inf latents (likely an fp16 overflow or low attention precision; "

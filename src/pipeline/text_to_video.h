@@ -28,6 +28,16 @@ struct SamplingSettings {
 // Called after each denoising step with (step done, total); may throw.
 using StepCallback = std::function<void(int step, int total)>;
 
+// What one denoising step saw and produced, for parity tests and debugging.
+struct StepTrace {
+  int step = 0;  // 0-based
+  int64_t timestep = 0;
+  at::Tensor cond;    // model output with the prompt
+  at::Tensor uncond;  // model output with the negative prompt
+  at::Tensor latent;  // sample after the step
+};
+using StepTraceHook = std::function<void(const StepTrace&)>;
+
 class TextToVideo {
  public:
   TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, vae::WanVAE vae,
@@ -55,8 +65,7 @@ class TextToVideo {
   // latent holds NaN or Inf. Returns the float32 latent [z_dim, F, h, w].
   at::Tensor denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
                      const SamplingSettings& settings, const StepCallback& on_step = nullptr,
-                     const std::atomic<bool>* cancel = nullptr,
-                     const std::function<void(int, const at::Tensor&)>& on_latent = nullptr) const;
+                     const std::atomic<bool>* cancel = nullptr, const StepTraceHook& trace = nullptr) const;
 
   // Decodes a latent to video in [-1, 1], [3, T, H, W] float32 on the CPU,
   // streaming one latent frame at a time through the VAE.

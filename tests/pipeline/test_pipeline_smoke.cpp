@@ -1,0 +1,91 @@
+// The embedded default through the public API and the soragen executable.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "soragen/error.h"
+#include "soragen/pipeline.h"
+#include "test_util.h"
+#include "video/metadata.h"
+#include "video_test_util.h"
+
+namespace soragen {
+namespace {
+
+ResolvedRequest small_request(const Pipeline& pipeline, std::uint64_t seed) {
+  GenerationRequest request;
+  request.prompt = "a small red circle moving to the right on a blue background";
+  request.frames = 5;
+  request.steps = 3;
+  request.seed = seed;
+  return resolve_request(request, pipeline.defaults());
+}
+
+TEST(PipelineSmoke, SameSeedSameFramesOtherSeedOtherFrames) {
+  Pipeline pipeline = Pipeline::load({"default"}, {"cpu", "fp32", 0}, Logger());
+  std::vector<ProgressEvent> events;
+  const VideoFrames first =
+      pipeline.generate(small_request(pipeline, 7), [&](const ProgressEvent& e) { events.push_back(e); });
+  const VideoFrames again = pipeline.generate(small_request(pipeline, 7), nullptr);
+  const VideoFrames other = pipeline.generate(small_request(pipeline, 8), nullptr);
+  EXPECT_EQ(first.count, 5);
+  EXPECT_EQ(first.width, pipeline.defaults().width);
+  EXPECT_EQ(first.rgb, again.rgb);
+  EXPECT_NE(first.rgb, other.rgb);
+  // Every stage begins and ends; denoising reports each of its steps.
+  int denoise_steps = 0;
+  for (const auto& e : events) denoise_steps += e.stage == Stage::denoise && e.step > 0;
+  EXPECT_EQ(denoise_steps, 3);
+  EXPECT_EQ(events.front().stage, Stage::encode_text);
+  EXPECT_EQ(events.back().stage, Stage::decode);
+  EXPECT_EQ(events.back().step, 1);
+}
+
+TEST(PipelineSmoke, CancelStopsAfterTheCurrentStep) {
+  Pipeline pipeline = Pipeline::load({"default"}, {"cpu", "fp32", 0}, Logger());
+  std::atomic<bool> stop{false};
+  int steps_seen = 0;
+  const auto progress = [&](const ProgressEvent& e) {
+    if (e.stage == Stage::denoise && e.step == 1) stop = true;
+    steps_seen += e.stage == Stage::denoise && e.step > 0;
+  };
+  EXPECT_THROW(pipeline.generate(small_request(pipeline, 1), progress, &stop), InterruptedError);
+  EXPECT_EQ(steps_seen, 1);
+}
+
+TEST(PipelineSmoke, RenderWithTheCommandLine) {
+  test::TempDir dir;
+  const auto out = dir / "ball.mp4";
+  const test::CommandResult result = test::run_command(
+      "'" + (test::build_dir() / "soragen").string() +
+      "' --prompt 'a small red circle moving to the right on a blue background' --frames 9 --steps 4 --seed 42 -o '" +
+      out.string() + "' </dev/null");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("seed 42"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("untrained"), std::string::npos) << result.output;
+
+  const video::test::DecodedVideo video = video::test::decode_file(out);
+  EXPECT_EQ(video.codec, "h264");
+  EXPECT_EQ(video.rgb.size(), 9u);
+  EXPECT_EQ(video.width, 64);
+  EXPECT_EQ(video.height, 64);
+  EXPECT_EQ(video.avg_fps_num, 8);
+  EXPECT_EQ(video.avg_fps_den, 1);
+  // Frames carry content: not one flat colour, and not all the same.
+  bool varies_in_frame = false;
+  for (std::size_t i = 3; i < video.rgb[0].size() && !varies_in_frame; ++i) {
+    varies_in_frame = video.rgb[0][i] != video.rgb[0][i % 3];
+  }
+  EXPECT_TRUE(varies_in_frame);
+  EXPECT_NE(video.rgb.front(), video.rgb.back());
+
+  const nlohmann::json meta = nlohmann::json::parse(video::read_metadata_json(out));
+  EXPECT_EQ(meta.at("seed"), 42);
+  EXPECT_EQ(meta.at("frames"), 9);
+  EXPECT_EQ(meta.at("steps"), 4);
+  EXPECT_EQ(meta.at("model"), "default");
+  EXPECT_EQ(meta.at("prompt"), "a small red circle moving to the right on a blue background");
+}
+
+}  // namespace
+}  // namespace soragen
