@@ -149,7 +149,15 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
 int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) {
   Plan plan = make_plan(app, options, logger);
   const ModelSpec spec{options.model};
-  const RuntimeOptions runtime{options.device, options.dtype, options.threads};
+  RuntimeOptions runtime;
+  runtime.device = options.device;
+  runtime.dtype = options.dtype;
+  runtime.threads = options.threads;
+  runtime.text_encoder_device = options.text_encoder_device;
+  runtime.offload = options.offload;
+  runtime.vae_tile = options.vae_tile;
+  // One render needs the 11 GB encoder once; a batch keeps it for the next items.
+  runtime.free_text_encoder_after_use = !plan.batch;
   validate_runtime(runtime);
   resolve_model(spec);  // an unknown name fails here, before the weights load
 

@@ -75,6 +75,13 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->capture_default_str()->group("Model");
   app.add_option("--threads", o.threads, "CPU threads [default: all cores]")
       ->check(CLI::Range(0, 1024))->group("Model");
+  app.add_option("--text-encoder-device", o.text_encoder_device,
+                 "Where the text encoder runs (cpu keeps the 11 GB umT5 off a small GPU) [default: --device]")
+      ->group("Memory");
+  app.add_flag("--offload", o.offload, "Keep the DiT and VAE in CPU memory except while they run (small GPUs)")
+      ->group("Memory");
+  app.add_flag("--vae-tile", o.vae_tile, "Decode large frames in overlapping tiles to bound memory")
+      ->group("Memory");
 
   app.add_flag("-v,--verbose", o.verbosity, "More detail, and timings per stage (-vv: debug)")->group("Logging");
   app.add_flag("-q,--quiet", o.quiet, "Errors only")->group("Logging");

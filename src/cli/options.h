@@ -23,6 +23,9 @@ struct CliOptions {
   std::string device = "auto";
   std::string dtype = "auto";
   int threads = 0;
+  std::string text_encoder_device = "auto";
+  bool offload = false;
+  bool vae_tile = false;
 
   int frames = 0;
   int width = 0;

@@ -9,7 +9,7 @@
 
 namespace soragen::core {
 
-c10::Device parse_device(const std::string& text) {
+c10::Device parse_device(const std::string& text, const std::string& flag) {
   if (text == "auto") {
     return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
   }
@@ -20,20 +20,20 @@ c10::Device parse_device(const std::string& text) {
       const std::string digits = text.substr(5);
       if (digits.empty() || digits.size() > 3 ||
           digits.find_first_not_of("0123456789") != std::string::npos) {
-        throw UsageError("--device '" + text + "': expected auto, cpu, cuda or cuda:N");
+        throw UsageError(flag + " '" + text + "': expected auto, cpu, cuda or cuda:N");
       }
       index = std::stoi(digits);
     }
     if (!torch::cuda::is_available()) {
-      throw UsageError("--device '" + text + "': no CUDA device is available in this build or machine");
+      throw UsageError(flag + " '" + text + "': no CUDA device is available in this build or machine");
     }
     const int count = static_cast<int>(torch::cuda::device_count());
     if (index >= count) {
-      throw UsageError("--device '" + text + "': only " + std::to_string(count) + " CUDA device(s) present");
+      throw UsageError(flag + " '" + text + "': only " + std::to_string(count) + " CUDA device(s) present");
     }
     return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
-  throw UsageError("--device '" + text + "': expected auto, cpu, cuda or cuda:N");
+  throw UsageError(flag + " '" + text + "': expected auto, cpu, cuda or cuda:N");
 }
 
 c10::ScalarType parse_dtype(const std::string& text, const c10::Device& device) {

@@ -11,7 +11,7 @@ namespace soragen::core {
 // "auto" | "cpu" | "cuda" | "cuda:N". auto picks CUDA device 0 when one is
 // present. Throws UsageError naming --device when the string is malformed or
 // the device does not exist.
-c10::Device parse_device(const std::string& text);
+c10::Device parse_device(const std::string& text, const std::string& flag = "--device");
 
 // "auto" | "bf16" | "fp16" | "fp32". auto: bf16 on CUDA, fp32 on CPU.
 c10::ScalarType parse_dtype(const std::string& text, const c10::Device& device);

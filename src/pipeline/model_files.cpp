@@ -1,6 +1,7 @@
 #include "pipeline/model_files.h"
 
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -105,6 +106,40 @@ int64_t dit_width(const fs::path& weights) {
   throw ModelError("transformer '" + weights.string() + "': no patch_embedding.weight tensor");
 }
 
+// The DiT config a download carries beside its weights, when it has one: the
+// official folder's config.json uses the WanModel names, diffusers'
+// transformer/config.json its own. Empty when absent.
+std::optional<dit::DitConfig> dit_config_beside(const ModelSource& source) {
+  const bool diffusers = source.kind == ModelSource::Kind::wan_diffusers;
+  const fs::path path = diffusers ? source.directory / "transformer" / "config.json" : source.directory / "config.json";
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  const json raw = read_json(path);
+  const std::string where = "config '" + path.string() + "'";
+  if (!diffusers) return dit::DitConfig::from_json(raw, where);
+  try {
+    json wan = {{"model_type", "t2v"},
+                {"dim", raw.at("num_attention_heads").get<int64_t>() * raw.at("attention_head_dim").get<int64_t>()},
+                {"num_heads", raw.at("num_attention_heads")},
+                {"num_layers", raw.at("num_layers")},
+                {"ffn_dim", raw.at("ffn_dim")},
+                {"freq_dim", raw.value("freq_dim", 256)},
+                {"text_dim", raw.value("text_dim", 4096)},
+                {"in_dim", raw.value("in_channels", 16)},
+                {"out_dim", raw.value("out_channels", 16)},
+                {"patch_size", raw.value("patch_size", json::array({1, 2, 2}))},
+                {"eps", raw.value("eps", 1e-6)},
+                // diffusers names the norm ("rms_norm_across_heads") or null
+                {"qk_norm", !raw.contains("qk_norm") || !raw.at("qk_norm").is_null()},
+                {"cross_attn_norm", raw.value("cross_attn_norm", true)},
+                {"window_size", json::array({-1, -1})},
+                {"text_len", 512}};
+    return dit::DitConfig::from_json(wan, where);
+  } catch (const json::exception& e) {
+    throw ModelError(where + ": " + e.what());
+  }
+}
+
 fs::path first_existing(const std::vector<fs::path>& candidates, const std::string& what) {
   std::error_code ec;
   std::string tried;
@@ -131,7 +166,16 @@ ModelFiles wan_files(const ModelSource& source) {
       "text encoder");
   files.text_encoder_config = text_encoder::load_umt5_config(configs / "umt5-xxl.json");
   files.dit = dit::find_dit_weights(dir);
-  files.dit_config = dit_config_for_width(dit_width(files.dit), files.dit);
+  const int64_t width = dit_width(files.dit);
+  if (const auto beside = dit_config_beside(source)) {
+    if (beside->dim != width) {
+      throw ModelError("transformer '" + files.dit.string() + "': width " + std::to_string(width) +
+                       " disagrees with its config.json (dim " + std::to_string(beside->dim) + ")");
+    }
+    files.dit_config = *beside;
+  } else {
+    files.dit_config = dit_config_for_width(width, files.dit);
+  }
   files.vae = first_existing(
       diffusers ? std::vector<fs::path>{dir / "vae" / "diffusion_pytorch_model.safetensors"}
                 : std::vector<fs::path>{dir / "Wan2.1_VAE.pth"},

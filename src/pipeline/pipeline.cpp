@@ -28,6 +28,9 @@ const char* stage_name(Stage stage) {
 void validate_runtime(const RuntimeOptions& runtime) {
   const c10::Device device = core::parse_device(runtime.device);
   core::parse_dtype(runtime.dtype, device);
+  if (runtime.text_encoder_device != "auto") {
+    core::parse_device(runtime.text_encoder_device, "--text-encoder-device");
+  }
   if (runtime.threads < 0) {
     throw UsageError("--threads " + std::to_string(runtime.threads) + ": must be 0 (all cores) or more");
   }
@@ -39,6 +42,7 @@ struct Pipeline::Impl {
   std::optional<text::Tokenizer> tokenizer;
   std::unique_ptr<pipeline::TextToVideo> t2v;
   int64_t spatial_multiple = 16;  // pixels per DiT token side: VAE factor x patch
+  RuntimeOptions runtime;
   Logger logger;
 };
 
@@ -56,8 +60,13 @@ Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, co
   const c10::ScalarType dtype = core::parse_dtype(runtime.dtype, device);
   const int threads = core::set_threads(runtime.threads);
 
+  const c10::Device encoder_device =
+      runtime.text_encoder_device == "auto" ? device
+                                            : core::parse_device(runtime.text_encoder_device, "--text-encoder-device");
+
   auto impl = std::make_unique<Impl>();
   impl->logger = logger;
+  impl->runtime = runtime;
   impl->source = resolve_model(spec);
   logger.info(std::string("model '") + impl->source.name + "' (" + model_kind_name(impl->source.kind) + ") on " +
               device.str() + ", " + core::dtype_name(dtype) + ", " + std::to_string(threads) + " CPU threads");
@@ -72,7 +81,7 @@ Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, co
 
   logger.debug("text encoder: " + files.text_encoder.string());
   text_encoder::TextEncoderOptions encoder_options;
-  encoder_options.device = device;
+  encoder_options.device = encoder_device;
   encoder_options.dtype = dtype;
   encoder_options.log = logger;
   auto encoder = text_encoder::TextEncoder::open(files.text_encoder, files.text_encoder_config, encoder_options);
@@ -82,15 +91,16 @@ Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, co
   dit_options.weight_dtype = dtype;
   dit::WanModel dit = dit::load_wan_model(files.dit_config, *io::open_weights(files.dit), logger, dit_options);
   dit->run_options().compute_dtype = dtype;
-  dit->to(device);
 
+  // The reference runs the VAE in float32 whatever the DiT's dtype
+  // (wan/text2video.py), and libtorch's bf16 conv3d is slow on CPUs.
   logger.debug("VAE: " + files.vae.string());
   vae::WanVAE vae(files.vae_config);
-  vae->load_weights(*io::open_weights(files.vae), logger, dtype);
-  vae->to(device);
+  vae->load_weights(*io::open_weights(files.vae), logger, at::kFloat);
 
   impl->spatial_multiple = files.vae_config.spatial_factor() * files.dit_config.patch_size[1];
-  impl->t2v = std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device);
+  impl->t2v = std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device,
+                                                      runtime.offload);
   return Pipeline(std::move(impl));
 }
 
@@ -128,8 +138,12 @@ VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCal
     }
     return impl.t2v->encode(tokens_tensor(tokens.ids), tokens_tensor(tokens.mask));
   };
-  const at::Tensor context = encode(request.prompt);
-  const at::Tensor context_null = encode(request.negative_prompt);
+  if (!impl.t2v->has_text_encoder()) {
+    throw UsageError("this pipeline freed its text encoder after the first request (free_text_encoder_after_use)");
+  }
+  const at::Tensor context = encode(request.prompt).to(impl.t2v->device());
+  const at::Tensor context_null = encode(request.negative_prompt).to(impl.t2v->device());
+  if (impl.runtime.free_text_encoder_after_use) impl.t2v->release_text_encoder();
   report(Stage::encode_text, 1, 1);
 
   const at::Tensor noise =
@@ -145,7 +159,8 @@ VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCal
       cancel);
 
   report(Stage::decode, 0, 1);
-  const at::Tensor video = impl.t2v->decode(latent);
+  const at::Tensor video =
+      impl.t2v->decode(latent, impl.runtime.vae_tile ? vae::TileOptions::automatic() : vae::TileOptions{});
   report(Stage::decode, 1, 1);
   return vae::to_video_frames(video);
 }

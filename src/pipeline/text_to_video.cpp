@@ -10,9 +10,37 @@
 
 namespace soragen::pipeline {
 
+namespace {
+
+// Moves a module to `device` for the scope and back to the CPU after it, when
+// offloading; does nothing otherwise.
+class OnDevice {
+ public:
+  OnDevice(torch::nn::Module& module, c10::Device device, bool offload)
+      : module_(module), active_(offload && !device.is_cpu()) {
+    if (active_) module_.to(device);
+  }
+  ~OnDevice() {
+    if (active_) module_.to(c10::Device(c10::kCPU));
+  }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+
+ private:
+  torch::nn::Module& module_;
+  bool active_;
+};
+
+}  // namespace
+
 TextToVideo::TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, vae::WanVAE vae,
-                         c10::Device device)
-    : encoder_(std::move(encoder)), dit_(std::move(dit)), vae_(std::move(vae)), device_(device) {}
+                         c10::Device device, bool offload)
+    : encoder_(std::move(encoder)), dit_(std::move(dit)), vae_(std::move(vae)), device_(device), offload_(offload) {
+  if (!offload_) {
+    dit_->to(device_);
+    vae_->to(device_);
+  }
+}
 
 at::Tensor TextToVideo::encode(const at::Tensor& ids, const at::Tensor& mask) const {
   if (!encoder_) throw ModelError("the text encoder was already released");
@@ -36,14 +64,15 @@ at::Tensor TextToVideo::initial_noise(std::uint64_t seed, const std::array<int64
 
 at::Tensor TextToVideo::denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
                                 const SamplingSettings& settings, const StepCallback& on_step,
-                                const std::atomic<bool>* cancel, const StepTraceHook& trace) const {
+                                const std::atomic<bool>* cancel, const StepTraceHook& trace) {
   const auto sampler = sampling::make_sampler(settings.sampler, settings.steps, settings.shift);
   const dit::DitConfig& config = dit_->config();
   // text2video.py: seq_len = ceil(h*w / (ph*pw) * f) over the latent grid.
   const int64_t tokens_per_frame = (noise.size(2) / config.patch_size[1]) * (noise.size(3) / config.patch_size[2]);
   const int64_t seq_len = tokens_per_frame * (noise.size(1) / config.patch_size[0]);
 
-  at::Tensor latent = noise.to(at::kFloat);
+  const OnDevice dit_on_device(*dit_, device_, offload_);
+  at::Tensor latent = noise.to(device_, at::kFloat);
   const std::vector<at::Tensor> contexts{context, context_null};
   const int total = static_cast<int>(sampler->timesteps().size());
   for (int i = 0; i < total; ++i) {
@@ -67,9 +96,12 @@ at::Tensor TextToVideo::denoise(const at::Tensor& noise, const at::Tensor& conte
   return latent;
 }
 
-at::Tensor TextToVideo::decode(const at::Tensor& latent) {
+at::Tensor TextToVideo::decode(const at::Tensor& latent, const vae::TileOptions& tiling) {
+  const OnDevice vae_on_device(*vae_, device_, offload_);
+  vae::DecodeOptions options;
+  options.tiling = tiling;
   // WanVAE.decode takes a batch; the decoded video comes back clamped.
-  return vae_->decode(latent.unsqueeze(0)).squeeze(0).to(at::kCPU, at::kFloat);
+  return vae_->decode(latent.unsqueeze(0).to(device_, at::kFloat), options).squeeze(0).to(at::kCPU, at::kFloat);
 }
 
 }  // namespace soragen::pipeline

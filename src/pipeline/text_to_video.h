@@ -40,8 +40,10 @@ using StepTraceHook = std::function<void(const StepTrace&)>;
 
 class TextToVideo {
  public:
+  // `offload`: the DiT and VAE wait in CPU memory and move to `device` only
+  // while they run, trading transfer time for GPU memory.
   TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, vae::WanVAE vae,
-              c10::Device device);
+              c10::Device device, bool offload = false);
 
   // ids, mask: [1, text_len] int64. Returns the trimmed context [L, text_dim]
   // on the device, as T5EncoderModel.__call__ returns it.
@@ -65,11 +67,11 @@ class TextToVideo {
   // latent holds NaN or Inf. Returns the float32 latent [z_dim, F, h, w].
   at::Tensor denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
                      const SamplingSettings& settings, const StepCallback& on_step = nullptr,
-                     const std::atomic<bool>* cancel = nullptr, const StepTraceHook& trace = nullptr) const;
+                     const std::atomic<bool>* cancel = nullptr, const StepTraceHook& trace = nullptr);
 
   // Decodes a latent to video in [-1, 1], [3, T, H, W] float32 on the CPU,
   // streaming one latent frame at a time through the VAE.
-  at::Tensor decode(const at::Tensor& latent);
+  at::Tensor decode(const at::Tensor& latent, const vae::TileOptions& tiling = {});
 
   const dit::WanModel& dit() const { return dit_; }
   const vae::WanVAE& vae() const { return vae_; }
@@ -80,6 +82,7 @@ class TextToVideo {
   dit::WanModel dit_;
   vae::WanVAE vae_;
   c10::Device device_;
+  bool offload_ = false;
 };
 
 }  // namespace soragen::pipeline

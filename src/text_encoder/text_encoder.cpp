@@ -74,7 +74,11 @@ TextEncoder::TextEncoder(const UMT5Config& config, const io::TensorSource& weigh
   layout_ = detect_layout(weights);
   const io::KeyMap map = key_map(layout_, weights);
   check_config_against_weights(config_, weights, map);
-  module_ = UMT5Encoder(config_, at::TensorOptions().dtype(options_.dtype).device(options_.device));
+  UMT5BuildOptions build;
+  build.tensors = at::TensorOptions().dtype(options_.dtype).device(options_.device);
+  build.fp32_matmul = options_.fp32_matmul.value_or(options_.device.is_cpu() && !cpu_has_fast_bf16_matmul());
+  fp32_matmul_ = build.fp32_matmul && (options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf);
+  module_ = UMT5Encoder(config_, build);
   io::LoadOptions load;
   load.key_map = &map;
   // Each tensor is converted as it is copied into the module's (already

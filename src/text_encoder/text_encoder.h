@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "io/tensor_source.h"
@@ -32,6 +33,9 @@ struct TextEncoderOptions {
   // Weights and activations (fp32, bf16, fp16); norms and softmax run in fp32
   // whatever this is, as in the reference.
   c10::ScalarType dtype = c10::kFloat;
+  // Matrix products of bf16/fp16 weights in fp32 (see UMT5BuildOptions).
+  // nullopt: on the CPU when it lacks a fast bf16 GEMM, never on CUDA.
+  std::optional<bool> fp32_matmul;
   // Warnings (unexpected checkpoint tensors) go here.
   Logger log;
 };
@@ -62,6 +66,8 @@ class TextEncoder {
   const UMT5Config& config() const { return config_; }
   const TextEncoderOptions& options() const { return options_; }
   CheckpointLayout layout() const { return layout_; }
+  // Whether the bf16/fp16 matrix products run widened to fp32.
+  bool fp32_matmul() const { return fp32_matmul_; }
   // For tests and tools; keep no copy of the holder, or the weights outlive
   // this object.
   const UMT5Encoder& module() const { return module_; }
@@ -70,6 +76,7 @@ class TextEncoder {
   UMT5Config config_;
   TextEncoderOptions options_;
   CheckpointLayout layout_ = CheckpointLayout::wan;
+  bool fp32_matmul_ = false;
   UMT5Encoder module_{nullptr};
 };
 

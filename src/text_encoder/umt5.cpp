@@ -5,7 +5,11 @@
 #include <c10/util/Half.h>
 
 #include <cmath>
+#include <fstream>
+#include <iterator>
 #include <limits>
+#include <set>
+#include <sstream>
 #include <string>
 
 namespace soragen::text_encoder {
@@ -30,11 +34,38 @@ at::Tensor clamp_fp16(const at::Tensor& x) {
   return x.clamp(-limit, limit);
 }
 
-at::Tensor new_weight(at::IntArrayRef shape, const at::TensorOptions& options) {
-  return at::empty(shape, options.requires_grad(false));
+at::Tensor new_weight(at::IntArrayRef shape, const UMT5BuildOptions& options) {
+  return at::empty(shape, options.tensors.requires_grad(false));
+}
+
+bool widen_matmul(const UMT5BuildOptions& options) {
+  const at::ScalarType dtype = c10::typeMetaToScalarType(options.tensors.dtype());
+  return options.fp32_matmul && (dtype == at::kBFloat16 || dtype == at::kHalf);
+}
+
+// a @ b, widened to fp32 and rounded back when `widen` (see UMT5BuildOptions).
+at::Tensor product(const at::Tensor& a, const at::Tensor& b, bool widen) {
+  if (!widen) return at::matmul(a, b);
+  return at::matmul(a.to(at::kFloat), b.to(at::kFloat)).to(a.scalar_type());
 }
 
 }  // namespace
+
+bool cpu_has_fast_bf16_matmul() {
+  static const bool fast = [] {
+    std::ifstream in("/proc/cpuinfo");
+    if (!in) return true;  // not Linux: assume libtorch's native path is fine
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream words(line);
+      std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+      return flags.count("avx512bw") && flags.count("avx512vl") && flags.count("avx512dq");
+    }
+    return true;
+  }();
+  return fast;
+}
 
 at::Tensor relative_position_bucket(const at::Tensor& rel_in, const UMT5Config& config) {
   const int64_t per_direction = config.num_buckets / 2;
@@ -53,19 +84,23 @@ at::Tensor relative_position_bucket(const at::Tensor& rel_in, const UMT5Config& 
   return direction + at::where(dist.lt(max_exact), dist, large);
 }
 
-T5EmbeddingImpl::T5EmbeddingImpl(int64_t rows, int64_t cols, const at::TensorOptions& options) {
+T5EmbeddingImpl::T5EmbeddingImpl(int64_t rows, int64_t cols, const UMT5BuildOptions& options) {
   weight = register_parameter("weight", new_weight({rows, cols}, options), /*requires_grad=*/false);
 }
 
 at::Tensor T5EmbeddingImpl::forward(const at::Tensor& indices) { return at::embedding(weight, indices); }
 
-T5LinearImpl::T5LinearImpl(int64_t in_features, int64_t out_features, const at::TensorOptions& options) {
+T5LinearImpl::T5LinearImpl(int64_t in_features, int64_t out_features, const UMT5BuildOptions& options)
+    : fp32_matmul_(widen_matmul(options)) {
   weight = register_parameter("weight", new_weight({out_features, in_features}, options), /*requires_grad=*/false);
 }
 
-at::Tensor T5LinearImpl::forward(const at::Tensor& x) { return at::linear(x, weight); }
+at::Tensor T5LinearImpl::forward(const at::Tensor& x) {
+  if (!fp32_matmul_) return at::linear(x, weight);
+  return at::linear(x.to(at::kFloat), weight.to(at::kFloat)).to(x.scalar_type());
+}
 
-T5LayerNormImpl::T5LayerNormImpl(int64_t dim, double eps, const at::TensorOptions& options) : eps_(eps) {
+T5LayerNormImpl::T5LayerNormImpl(int64_t dim, double eps, const UMT5BuildOptions& options) : eps_(eps) {
   weight = register_parameter("weight", new_weight({dim}, options), /*requires_grad=*/false);
 }
 
@@ -76,8 +111,8 @@ at::Tensor T5LayerNormImpl::forward(const at::Tensor& x) {
   return weight * normed.to(weight.scalar_type());
 }
 
-T5AttentionImpl::T5AttentionImpl(const UMT5Config& config, const at::TensorOptions& options)
-    : num_heads_(config.num_heads), head_dim_(config.head_dim()) {
+T5AttentionImpl::T5AttentionImpl(const UMT5Config& config, const UMT5BuildOptions& options)
+    : num_heads_(config.num_heads), head_dim_(config.head_dim()), fp32_matmul_(widen_matmul(options)) {
   q = register_module("q", T5Linear(config.dim, config.dim_attn, options));
   k = register_module("k", T5Linear(config.dim, config.dim_attn, options));
   v = register_module("v", T5Linear(config.dim, config.dim_attn, options));
@@ -93,13 +128,13 @@ at::Tensor T5AttentionImpl::forward(const at::Tensor& x, const at::Tensor& bias)
   const at::Tensor kh = split_heads(k(x));
   const at::Tensor vh = split_heads(v(x));
   // T5 folds the 1/sqrt(head_dim) into its initialisation: logits are unscaled.
-  const at::Tensor logits = at::matmul(qh, kh.transpose(-2, -1)) + bias;
+  const at::Tensor logits = product(qh, kh.transpose(-2, -1), fp32_matmul_) + bias;
   const at::Tensor probs = at::softmax(logits, -1, at::kFloat).to(x.scalar_type());
-  const at::Tensor out = at::matmul(probs, vh).transpose(1, 2).reshape({b, l, num_heads_ * head_dim_});
+  const at::Tensor out = product(probs, vh, fp32_matmul_).transpose(1, 2).reshape({b, l, num_heads_ * head_dim_});
   return o(out);
 }
 
-T5FeedForwardImpl::T5FeedForwardImpl(const UMT5Config& config, const at::TensorOptions& options) {
+T5FeedForwardImpl::T5FeedForwardImpl(const UMT5Config& config, const UMT5BuildOptions& options) {
   gate_linear_ = T5Linear(config.dim, config.dim_ffn, options);
   gate = register_module("gate", torch::nn::ModuleList(gate_linear_));
   fc1 = register_module("fc1", T5Linear(config.dim, config.dim_ffn, options));
@@ -111,7 +146,7 @@ at::Tensor T5FeedForwardImpl::forward(const at::Tensor& x) {
   return fc2(fc1(x) * at::gelu(gate_linear_(x), "tanh"));
 }
 
-T5RelativeEmbeddingImpl::T5RelativeEmbeddingImpl(const UMT5Config& config, const at::TensorOptions& options) {
+T5RelativeEmbeddingImpl::T5RelativeEmbeddingImpl(const UMT5Config& config, const UMT5BuildOptions& options) {
   embedding = register_module("embedding", T5Embedding(config.num_buckets, config.num_heads, options));
 }
 
@@ -120,7 +155,7 @@ at::Tensor T5RelativeEmbeddingImpl::forward(const at::Tensor& buckets) {
   return embedding(buckets).permute({2, 0, 1}).unsqueeze(0).contiguous();
 }
 
-UMT5BlockImpl::UMT5BlockImpl(const UMT5Config& config, const at::TensorOptions& options) {
+UMT5BlockImpl::UMT5BlockImpl(const UMT5Config& config, const UMT5BuildOptions& options) {
   norm1 = register_module("norm1", T5LayerNorm(config.dim, config.eps, options));
   attn = register_module("attn", T5Attention(config, options));
   norm2 = register_module("norm2", T5LayerNorm(config.dim, config.eps, options));
@@ -142,7 +177,7 @@ at::Tensor UMT5BlockImpl::forward(const at::Tensor& x, const at::Tensor& buckets
   return clamp_fp16(out + ffn(norm2(out)));
 }
 
-UMT5EncoderImpl::UMT5EncoderImpl(const UMT5Config& config, const at::TensorOptions& options) : config_(config) {
+UMT5EncoderImpl::UMT5EncoderImpl(const UMT5Config& config, const UMT5BuildOptions& options) : config_(config) {
   token_embedding = register_module("token_embedding", T5Embedding(config.vocab, config.dim, options));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < config.num_layers; ++i) {

@@ -36,6 +36,22 @@ namespace soragen::text_encoder {
 // max_dist, computed in float32 as the reference does so the boundaries match.
 at::Tensor relative_position_bucket(const at::Tensor& rel, const UMT5Config& config);
 
+// How the modules are allocated and run.
+struct UMT5BuildOptions {
+  at::TensorOptions tensors;  // dtype and device of the weights
+  // Run the matrix products of reduced-precision weights in fp32 (inputs
+  // widened, result rounded back to the weights' dtype): what a bf16 GEMM
+  // with fp32 accumulation computes, for CPUs where libtorch has no fast bf16
+  // GEMM (see cpu_has_fast_bf16_matmul).
+  bool fp32_matmul = false;
+};
+
+// Whether libtorch's CPU bf16 matrix product goes through oneDNN here
+// (AVX-512 BW/VL/DQ, the check libtorch makes). Without it libtorch 1.13
+// falls back to a scalar loop: 0.5 GFLOP/s against 30+ for fp32 on an
+// AVX2-only EPYC (measured), i.e. hours for one XXL prompt.
+bool cpu_has_fast_bf16_matmul();
+
 // Intermediate activations for the parity tests (the golden debug.* tensors).
 struct UMT5Trace {
   at::Tensor embed;                  // [B, L, dim] token embedding
@@ -46,7 +62,7 @@ struct UMT5Trace {
 // A weight table looked up by index (nn.Embedding without its extras).
 class T5EmbeddingImpl : public torch::nn::Module {
  public:
-  T5EmbeddingImpl(int64_t rows, int64_t cols, const at::TensorOptions& options);
+  T5EmbeddingImpl(int64_t rows, int64_t cols, const UMT5BuildOptions& options);
   at::Tensor forward(const at::Tensor& indices);
   at::Tensor weight;
 };
@@ -55,16 +71,19 @@ TORCH_MODULE(T5Embedding);
 // nn.Linear(bias=False).
 class T5LinearImpl : public torch::nn::Module {
  public:
-  T5LinearImpl(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
+  T5LinearImpl(int64_t in_features, int64_t out_features, const UMT5BuildOptions& options);
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;
+
+ private:
+  bool fp32_matmul_;
 };
 TORCH_MODULE(T5Linear);
 
 // RMS norm without mean subtraction; the variance is taken in fp32.
 class T5LayerNormImpl : public torch::nn::Module {
  public:
-  T5LayerNormImpl(int64_t dim, double eps, const at::TensorOptions& options);
+  T5LayerNormImpl(int64_t dim, double eps, const UMT5BuildOptions& options);
   at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;
 
@@ -75,7 +94,7 @@ TORCH_MODULE(T5LayerNorm);
 
 class T5AttentionImpl : public torch::nn::Module {
  public:
-  T5AttentionImpl(const UMT5Config& config, const at::TensorOptions& options);
+  T5AttentionImpl(const UMT5Config& config, const UMT5BuildOptions& options);
   // bias: position bias with masked keys set to the dtype's lowest value.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& bias);
 
@@ -84,12 +103,13 @@ class T5AttentionImpl : public torch::nn::Module {
  private:
   int64_t num_heads_;
   int64_t head_dim_;
+  bool fp32_matmul_;
 };
 TORCH_MODULE(T5Attention);
 
 class T5FeedForwardImpl : public torch::nn::Module {
  public:
-  T5FeedForwardImpl(const UMT5Config& config, const at::TensorOptions& options);
+  T5FeedForwardImpl(const UMT5Config& config, const UMT5BuildOptions& options);
   at::Tensor forward(const at::Tensor& x);
 
   // Index 0 is the Linear; the reference's GELU at index 1 has no weights.
@@ -104,7 +124,7 @@ TORCH_MODULE(T5FeedForward);
 // This layer's own [num_buckets, heads] table (umT5 does not share it).
 class T5RelativeEmbeddingImpl : public torch::nn::Module {
  public:
-  T5RelativeEmbeddingImpl(const UMT5Config& config, const at::TensorOptions& options);
+  T5RelativeEmbeddingImpl(const UMT5Config& config, const UMT5BuildOptions& options);
   // buckets [L, L] -> bias [1, heads, L, L]
   at::Tensor forward(const at::Tensor& buckets);
 
@@ -114,7 +134,7 @@ TORCH_MODULE(T5RelativeEmbedding);
 
 class UMT5BlockImpl : public torch::nn::Module {
  public:
-  UMT5BlockImpl(const UMT5Config& config, const at::TensorOptions& options);
+  UMT5BlockImpl(const UMT5Config& config, const UMT5BuildOptions& options);
   // key_masked: bool [B, 1, 1, L], true on padding keys; undefined = no mask.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& buckets, const at::Tensor& key_masked,
                      at::Tensor* pos_bias_out = nullptr);
@@ -129,7 +149,7 @@ TORCH_MODULE(UMT5Block);
 
 class UMT5EncoderImpl : public torch::nn::Module {
  public:
-  UMT5EncoderImpl(const UMT5Config& config, const at::TensorOptions& options);
+  UMT5EncoderImpl(const UMT5Config& config, const UMT5BuildOptions& options);
   // ids: int64 [B, L]; mask: [B, L], nonzero on real tokens (undefined = all
   // real). Returns [B, L, dim] for every position, padding included. The
   // caller holds the inference guard and has validated the ids.

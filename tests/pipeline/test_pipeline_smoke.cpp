@@ -53,6 +53,14 @@ TEST(PipelineSmoke, CancelStopsAfterTheCurrentStep) {
   EXPECT_EQ(steps_seen, 1);
 }
 
+TEST(PipelineSmoke, AFreedTextEncoderIsAClearError) {
+  RuntimeOptions runtime{"cpu", "fp32", 0};
+  runtime.free_text_encoder_after_use = true;
+  Pipeline pipeline = Pipeline::load({"default"}, runtime, Logger());
+  EXPECT_EQ(pipeline.generate(small_request(pipeline, 1), nullptr).count, 5);
+  EXPECT_THROW(pipeline.generate(small_request(pipeline, 1), nullptr), UsageError);
+}
+
 TEST(PipelineSmoke, RenderWithTheCommandLine) {
   test::TempDir dir;
   const auto out = dir / "ball.mp4";

@@ -437,20 +437,32 @@ TEST(text_encoder_run, ContextsAreTrimmedAndIndependentOfTheBatch) {
 TEST(text_encoder_run, Bfloat16StaysCloseToFloat32) {
   const TinyModel m = tiny_model();
   const TextEncoder fp32(m.config, io::MemorySource("tiny", m.weights));
-  const TextEncoder bf16(m.config, io::MemorySource("tiny", m.weights), {c10::kCPU, at::kBFloat16});
-  for (const auto& param : bf16.module()->parameters()) EXPECT_EQ(param.scalar_type(), at::kBFloat16);
+  EXPECT_FALSE(fp32.fp32_matmul());
   const at::Tensor reference = fp32.hidden_states(m.ids, m.mask);
-  const at::Tensor half = bf16.hidden_states(m.ids, m.mask);
-  EXPECT_EQ(half.scalar_type(), at::kBFloat16);
-  // bf16 is not comparable at the parity tolerance (golden README). The
-  // reference itself, cast to bf16, moves this file's output by 0.313 at
-  // most (of values up to 4.02) and 0.03 on average; a broken path (wrong
-  // norm dtype, lost mask) moves it by the size of the values.
-  const at::Tensor diff = (half.to(at::kFloat) - reference).abs();
   const double scale = reference.abs().max().item<double>();
-  EXPECT_LT(diff.max().item<double>(), 0.15 * scale) << "max |bf16 - fp32| of " << scale;
-  EXPECT_LT(diff.mean().item<double>(), 0.02 * scale) << "mean |bf16 - fp32| of " << scale;
-  EXPECT_GT(diff.max().item<double>(), 0.0);
+  at::Tensor previous;
+  for (const bool widen : {false, true}) {
+    TextEncoderOptions options{c10::kCPU, at::kBFloat16};
+    options.fp32_matmul = widen;
+    const TextEncoder bf16(m.config, io::MemorySource("tiny", m.weights), options);
+    EXPECT_EQ(bf16.fp32_matmul(), widen);
+    for (const auto& param : bf16.module()->parameters()) EXPECT_EQ(param.scalar_type(), at::kBFloat16);
+    const at::Tensor half = bf16.hidden_states(m.ids, m.mask);
+    EXPECT_EQ(half.scalar_type(), at::kBFloat16);
+    // bf16 is not comparable at the parity tolerance (golden README). The
+    // reference itself, cast to bf16, moves this file's output by 0.313 at
+    // most (of values up to 4.02) and 0.030 on average; a broken path (wrong
+    // norm dtype, lost mask) moves it by the size of the values.
+    const at::Tensor diff = (half.to(at::kFloat) - reference).abs();
+    EXPECT_LT(diff.max().item<double>(), 0.15 * scale) << "widen " << widen;
+    EXPECT_LT(diff.mean().item<double>(), 0.02 * scale) << "widen " << widen;
+    EXPECT_GT(diff.max().item<double>(), 0.0);
+    // Native and widened products differ only in summation order.
+    if (previous.defined()) {
+      EXPECT_LT((half.to(at::kFloat) - previous).abs().mean().item<double>(), 0.01 * scale);
+    }
+    previous = half.to(at::kFloat);
+  }
 }
 
 // The encoder is the only owner of its weights: destroying it frees them

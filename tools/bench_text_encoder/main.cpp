@@ -32,6 +32,7 @@ using soragen::text_encoder::UMT5Encoder;
 
 struct Options {
   std::string dtype = "bf16";
+  std::string matmul = "auto";  // bf16 matrix products: auto | native | fp32
   int64_t layers = 0;  // 0: as the config says
   int64_t tokens = 512;
   int threads = 0;     // 0: all cores
@@ -42,7 +43,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& problem) {
   std::cerr << "bench_text_encoder: " << problem << "\n"
             << "usage: bench_text_encoder [--dtype bf16|fp32] [--layers N] [--tokens N] [--threads N]\n"
-            << "                          [--repeat N] [--config umt5-xxl.json]\n";
+            << "                          [--repeat N] [--matmul auto|native|fp32] [--config umt5-xxl.json]\n";
   std::exit(2);
 }
 
@@ -59,12 +60,14 @@ Options parse(int argc, char** argv) {
       else if (arg == "--threads") o.threads = std::stoi(value);
       else if (arg == "--repeat") o.repeat = std::stoi(value);
       else if (arg == "--config") o.config = value;
+      else if (arg == "--matmul") o.matmul = value;
       else usage("unknown option " + arg);
     } catch (const std::logic_error&) {
       usage("bad number for " + arg + ": " + value);
     }
   }
   if (o.dtype != "bf16" && o.dtype != "fp32") usage("--dtype must be bf16 or fp32");
+  if (o.matmul != "auto" && o.matmul != "native" && o.matmul != "fp32") usage("--matmul must be auto, native or fp32");
   if (o.layers < 0 || o.tokens < 2 || o.repeat < 1) usage("--layers >= 0, --tokens >= 2, --repeat >= 1");
   return o;
 }
@@ -96,8 +99,23 @@ void randomise(UMT5Encoder& encoder, const UMT5Config& c) {
 
 }  // namespace
 
+// GFLOP/s of one [tokens, 4096] x [4096, 4096] product in `dtype`, widened
+// to fp32 or not: how much of the (shared) CPU this run actually got.
+double probe_gflops(at::ScalarType dtype, bool widen, int64_t tokens) {
+  c10::InferenceMode guard;
+  const at::Tensor x = at::randn({tokens, 4096}).to(dtype);
+  const at::Tensor w = at::randn({4096, 4096}).to(dtype);
+  const auto run = [&] { return widen ? at::linear(x.to(at::kFloat), w.to(at::kFloat)).to(dtype) : at::linear(x, w); };
+  run();
+  const auto start = std::chrono::steady_clock::now();
+  run();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return 2.0 * static_cast<double>(tokens) * 4096.0 * 4096.0 / s / 1e9;
+}
+
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up when piped
   try {
     const int threads = soragen::core::set_threads(o.threads);
     UMT5Config config = soragen::text_encoder::load_umt5_config(o.config);
@@ -105,8 +123,19 @@ int main(int argc, char** argv) {
     if (o.layers > 0) config.num_layers = o.layers;
     const at::ScalarType dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
 
+    soragen::text_encoder::UMT5BuildOptions build;
+    build.tensors = at::TensorOptions().dtype(dtype);
+    build.fp32_matmul = o.matmul == "fp32" || (o.matmul == "auto" && !soragen::text_encoder::cpu_has_fast_bf16_matmul());
+    const bool widen = build.fp32_matmul && dtype != at::kFloat;
+    if (o.dtype == "bf16") {
+      std::printf("matrix products: %s (CPU %s a fast bf16 GEMM)\n", widen ? "widened to fp32" : "native bf16",
+                  soragen::text_encoder::cpu_has_fast_bf16_matmul() ? "has" : "lacks");
+    }
+    std::printf("probe: %.1f GFLOP/s on a [%lld,4096]x[4096,4096] product\n", probe_gflops(dtype, widen, o.tokens),
+                static_cast<long long>(o.tokens));
+
     auto start = std::chrono::steady_clock::now();
-    UMT5Encoder encoder(config, at::TensorOptions().dtype(dtype));
+    UMT5Encoder encoder(config, build);
     randomise(encoder, config);
     int64_t params = 0;
     for (const auto& p : encoder->parameters()) params += p.numel();

@@ -6,9 +6,9 @@
 //  - benchmarks: the real Wan2.1 sizes with random weights, no download.
 //
 //   soragen-make-model --tokenizer tests/data/spm/tiny.model --out models/default
-//   soragen-make-model --tokenizer tests/data/spm/tiny.model --out /tmp/wan-1.3b \
-//       --text-encoder-config models/configs/umt5-xxl.json \
-//       --dit-config models/configs/wan2.1-t2v-1.3b.json \
+//   soragen-make-model --tokenizer tests/data/spm/tiny.model --out /tmp/wan-1.3b (one line:)
+//       --text-encoder-config models/configs/umt5-xxl.json
+//       --dit-config models/configs/wan2.1-t2v-1.3b.json
 //       --vae-config models/configs/wan2.1-vae.json --dtype bf16
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -115,7 +115,9 @@ int main(int argc, char** argv) {
     const at::ScalarType dtype = dtype_name == "bf16" ? at::kBFloat16 : dtype_name == "fp16" ? at::kHalf : at::kFloat;
     const ordered_json te_json = te_config_path.empty() ? text_encoder_config(vocab) : read_config(te_config_path);
     auto te_config = soragen::text_encoder::parse_umt5_config(nlohmann::json::parse(te_json.dump()), "default");
-    soragen::text_encoder::UMT5Encoder encoder(te_config, at::TensorOptions().dtype(dtype));
+    soragen::text_encoder::UMT5BuildOptions build;
+    build.tensors = at::TensorOptions().dtype(dtype);
+    soragen::text_encoder::UMT5Encoder encoder(te_config, build);
     soragen::io::save_safetensors(fs::path(out_dir) / "text_encoder.safetensors", seeded_weights(*encoder, generator, dtype));
 
     const ordered_json dit_json = dit_config_path.empty() ? dit_config() : read_config(dit_config_path);

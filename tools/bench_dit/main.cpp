@@ -1,0 +1,207 @@
+// bench_dit: one denoising step of the Wan2.1 DiT on this machine.
+//
+//   bench_dit                                        # 1.3B, 9 frames 256x256, fp32, all cores
+//   bench_dit --dtype bf16 --threads 2
+//   bench_dit --config models/configs/wan2.1-t2v-14b.json --frames 17 --height 480 --width 832
+//
+// A step is what TextToVideo::denoise runs per timestep: one WanModel forward
+// with B = 2 (the CFG batch: the prompt's and the negative prompt's context,
+// of different lengths, over the same latent). Weights are random (seeded)
+// and built in memory with the config's real sizes, so no file is needed and
+// the figures are the real model's cost. FLOP/s counts the matrix products
+// of dit_forward_flops for a batch of 2 (its text rows are the padded
+// text_len, as the model computes them).
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "core/runtime.h"
+#include "dit/config.h"
+#include "dit/flops.h"
+#include "dit/wan_model.h"
+#include "soragen/error.h"
+
+namespace {
+
+struct Options {
+  std::string config = SORAGEN_SOURCE_MODELS_DIR "/configs/wan2.1-t2v-1.3b.json";
+  int64_t frames = 9;
+  int64_t height = 256;
+  int64_t width = 256;
+  std::string dtype = "fp32";
+  std::string device = "cpu";
+  int threads = 0;  // 0: all cores
+  int warmup = 1;
+  int repeat = 3;
+  // Token counts of the two contexts: a prompt and a short negative prompt.
+  int64_t context_len = 48;
+  int64_t negative_context_len = 12;
+  std::uint64_t seed = 0;
+};
+
+// The same recipe as soragen-make-model: norm scales one, biases zero,
+// matrices variance-preserving normal, modulation tables N(0, 0.02^2), so the
+// activations keep realistic magnitudes through all blocks. Drawn in float32
+// one tensor at a time and copied into the parameter's own dtype.
+void fill_seeded(torch::nn::Module& module, std::uint64_t seed) {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  const torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    at::Tensor& p = item.value();
+    const bool is_scale = name.find("norm") != std::string::npos && name.size() > 7 &&
+                          name.compare(name.size() - 7, 7, ".weight") == 0;
+    if (p.dim() <= 1) {
+      p.fill_(is_scale ? 1.0 : 0.0);
+      continue;
+    }
+    const double fan_in = static_cast<double>(p.numel() / p.size(0));
+    const double stdev = name.find("modulation") != std::string::npos ? 0.02 : 1.0 / std::sqrt(std::max(1.0, fan_in));
+    p.copy_(at::randn(p.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).mul_(stdev));
+  }
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+std::string si(double value, const char* unit) {
+  const char* prefixes[] = {"", "k", "M", "G", "T", "P"};
+  int i = 0;
+  while (value >= 1000.0 && i < 5) {
+    value /= 1000.0;
+    ++i;
+  }
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.1f %s%s", value, prefixes[i], unit);
+  return buffer;
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+int run(const Options& o) {
+  using clock = std::chrono::steady_clock;
+  const c10::Device device = soragen::core::parse_device(o.device);
+  const at::ScalarType dtype = soragen::core::parse_dtype(o.dtype, device);
+  const int threads = soragen::core::set_threads(o.threads);
+  const auto config = soragen::dit::DitConfig::from_file(o.config);
+
+  // Latent grid of the Wan2.1 VAE: 4x in time (plus the first frame), 8x in space.
+  const int64_t latent_frames = (o.frames - 1) / 4 + 1;
+  const int64_t latent_h = o.height / 8, latent_w = o.width / 8;
+  const int64_t tokens = soragen::dit::token_count(config, latent_frames, latent_h, latent_w);
+  if (o.context_len > config.text_len || o.negative_context_len > config.text_len) {
+    throw soragen::UsageError("context lengths must be at most text_len = " + std::to_string(config.text_len));
+  }
+
+  const auto build_start = clock::now();
+  soragen::dit::WanModel model(config, dtype);
+  fill_seeded(*model, o.seed);
+  model->run_options().compute_dtype = dtype;
+  model->to(device);
+  int64_t parameters = 0, bytes = 0;
+  for (const auto& p : model->parameters()) {
+    parameters += p.numel();
+    bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  }
+  const double build_s = std::chrono::duration<double>(clock::now() - build_start).count();
+
+  std::printf("%s: %.2fB parameters (%.1f GiB as %s), built in %.1f s\n", o.config.c_str(),
+              static_cast<double>(parameters) / 1e9, static_cast<double>(bytes) / (1 << 30), o.dtype.c_str(), build_s);
+  std::printf("step: %lld frames %lldx%lld -> latent [%lld, %lld, %lld, %lld], %lld tokens, CFG batch 2 "
+              "(contexts %lld and %lld tokens), %s on %s, %d threads, attention %s\n",
+              static_cast<long long>(o.frames), static_cast<long long>(o.width), static_cast<long long>(o.height),
+              static_cast<long long>(config.in_dim), static_cast<long long>(latent_frames),
+              static_cast<long long>(latent_h), static_cast<long long>(latent_w), static_cast<long long>(tokens),
+              static_cast<long long>(o.context_len), static_cast<long long>(o.negative_context_len),
+              soragen::core::dtype_name(dtype).c_str(), device.str().c_str(), threads,
+              soragen::dit::attention_uses_sdpa(model->run_options().attention.backend) ? "sdpa" : "math");
+  std::fflush(stdout);
+
+  c10::InferenceMode inference;
+  at::Generator generator = at::detail::createCPUGenerator(o.seed + 1);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor latent = at::randn({config.in_dim, latent_frames, latent_h, latent_w}, generator, f32).to(device);
+  // The encoder hands over its contexts in the compute dtype.
+  const std::vector<at::Tensor> contexts{
+      at::randn({o.context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, dtype),
+      at::randn({o.negative_context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, dtype)};
+  const at::Tensor t = at::full({2}, 999.0, f32.device(device));
+
+  std::vector<double> seconds;
+  for (int i = 0; i < o.warmup + o.repeat; ++i) {
+    const auto start = clock::now();
+    const std::vector<at::Tensor> out = model->forward({latent, latent}, t, contexts, tokens);
+    // Reading a value back waits for an asynchronous device.
+    const bool finite = out[0].isfinite().all().item<bool>() && out[1].isfinite().all().item<bool>();
+    const double s = std::chrono::duration<double>(clock::now() - start).count();
+    if (!finite) throw soragen::ModelError("the forward pass produced NaN or Inf");
+    const bool is_warmup = i < o.warmup;
+    if (!is_warmup) seconds.push_back(s);
+    std::printf("  %s %d: %.2f s\n", is_warmup ? "warmup" : "step", is_warmup ? i + 1 : i - o.warmup + 1, s);
+    std::fflush(stdout);
+  }
+
+  const soragen::dit::DitFlops flops = soragen::dit::dit_forward_flops(config, tokens, /*batch=*/2);
+  const double step_s = median(seconds);
+  const double min_s = *std::min_element(seconds.begin(), seconds.end());
+  std::printf("seconds per step: %.2f (median of %d, min %.2f)\n", step_s, o.repeat, min_s);
+  std::printf("FLOPs per step: %s (self-attention scores %.0f%%, FFN %.0f%%), achieved %s\n",
+              si(static_cast<double>(flops.total()), "FLOP").c_str(),
+              100.0 * static_cast<double>(flops.self_attention_scores) / static_cast<double>(flops.total()),
+              100.0 * static_cast<double>(flops.ffn) / static_cast<double>(flops.total()),
+              si(static_cast<double>(flops.total()) / step_s, "FLOP/s").c_str());
+  std::printf("peak RSS: %.0f MiB (host memory)\n", peak_rss_mib());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Times one denoising step (CFG batch of 2) of a Wan2.1 DiT with random weights."};
+  Options o;
+  app.add_option("--config", o.config, "DiT config JSON")->check(CLI::ExistingFile)->capture_default_str();
+  app.add_option("--frames", o.frames, "video frames (4k+1)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--height", o.height, "pixels, a multiple of 16")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--width", o.width, "pixels, a multiple of 16")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--dtype", o.dtype, "weight and compute dtype")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
+  app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU threads, 0: all cores")->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--repeat", o.repeat, "timed steps")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--context-len", o.context_len, "prompt tokens")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--negative-context-len", o.negative_context_len, "negative prompt tokens")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the weights and inputs")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return run(o);
+  } catch (const soragen::UsageError& e) {
+    std::fprintf(stderr, "bench_dit: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "bench_dit: %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_dit: %s\n", e.what());
+    return 1;
+  }
+}
