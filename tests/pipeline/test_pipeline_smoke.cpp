@@ -1,6 +1,8 @@
 // The embedded default through the public API and the soragen executable.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "soragen/error.h"
@@ -93,6 +95,45 @@ TEST(PipelineSmoke, RenderWithTheCommandLine) {
   EXPECT_EQ(meta.at("steps"), 4);
   EXPECT_EQ(meta.at("model"), "default");
   EXPECT_EQ(meta.at("prompt"), "a small red circle moving to the right on a blue background");
+}
+
+std::string soragen_command() { return "'" + (test::build_dir() / "soragen").string() + "'"; }
+
+TEST(PipelineSmoke, BatchGoesOnPastBadItemsAndResumes) {
+  test::TempDir dir;
+  std::ofstream(dir / "prompts.jsonl") << "a red ball\n"
+                                           "{\"prompt\": \"broken\"\n"
+                                           "{\"prompt\": \"a blue cube\", \"seed\": 3}\n"
+                                           "{\"prompt\": \"too wide\", \"width\": 100}\n"
+                                           "{\"prompt\": \"nowhere\", \"output\": \"/no/such/dir/x.mp4\"}\n";
+  const std::string command = soragen_command() + " --prompt-file '" + (dir / "prompts.jsonl").string() +
+                              "' --frames 5 --steps 2 -o '" + (dir / "{index:02}-{slug}.mp4").string() + "'";
+  const test::CommandResult first = test::run_command(command + " </dev/null");
+  EXPECT_EQ(first.exit_code, 5) << first.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "01-a-red-ball.mp4")) << first.output;
+  EXPECT_TRUE(std::filesystem::exists(dir / "02-a-blue-cube.mp4")) << first.output;
+  for (const char* line : {"line 2: not valid JSON", "line 4: --width 100", "line 5: -o '/no/such/dir/x.mp4'"}) {
+    EXPECT_NE(first.output.find(line), std::string::npos) << line << "\n" << first.output;
+  }
+  EXPECT_NE(first.output.find("batch done: 2 ok, 3 failed, 0 skipped"), std::string::npos) << first.output;
+
+  const test::CommandResult again = test::run_command(command + " --skip-existing </dev/null");
+  EXPECT_EQ(again.exit_code, 5) << again.output;
+  EXPECT_NE(again.output.find("batch done: 0 ok, 3 failed, 2 skipped"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find("denoising"), std::string::npos) << again.output;
+}
+
+TEST(PipelineSmoke, InterruptLeavesNothingAndExits130) {
+  test::TempDir dir;
+  for (const char* signal : {"INT", "TERM"}) {
+    const auto out = dir / "long.mp4";
+    const test::CommandResult result = test::run_command(
+        "(" + soragen_command() + " --prompt 'a red ball' --steps 1000 -o '" + out.string() +
+        "' </dev/null & pid=$!; sleep 4; kill -" + signal + " $pid; wait $pid; echo \"exit $?\")");
+    EXPECT_NE(result.output.find("exit 130"), std::string::npos) << signal << "\n" << result.output;
+    EXPECT_NE(result.output.find("interrupted after denoising step"), std::string::npos) << result.output;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "left files behind after SIG" << signal;
+  }
 }
 
 }  // namespace
