@@ -99,6 +99,23 @@ TEST(PipelineSmoke, RenderWithTheCommandLine) {
 
 std::string soragen_command() { return "'" + (test::build_dir() / "soragen").string() + "'"; }
 
+TEST(PipelineSmoke, PngFramesForAnOutputEndingInSlash) {
+  test::TempDir dir;
+  const auto frames = dir / "frames";
+  const test::CommandResult result = test::run_command(soragen_command() + " --prompt 'a red ball' --frames 5 --steps 2 -o '" +
+                                                       frames.string() + "/' </dev/null");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(frames)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  ASSERT_EQ(names.size(), 6u);  // five frames and params.json
+  EXPECT_EQ(names.back(), "params.json");
+  const video::test::DecodedVideo first = video::test::decode_file(frames / names.front());
+  EXPECT_EQ(first.width, 64);
+  EXPECT_EQ(first.codec, "png");
+  EXPECT_EQ(nlohmann::json::parse(video::read_metadata_json(frames)).at("frames"), 5);
+}
+
 TEST(PipelineSmoke, BatchGoesOnPastBadItemsAndResumes) {
   test::TempDir dir;
   std::ofstream(dir / "prompts.jsonl") << "a red ball\n"
