@@ -13,6 +13,7 @@ extern "C" {
 #include "video/atomic_output.h"
 #include "video/av_error.h"
 #include "video/av_handles.h"
+#include "video/sink_state.h"
 
 namespace soragen::video {
 namespace fs = std::filesystem;
@@ -58,15 +59,11 @@ class Mp4Sink final : public FrameSink {
   int frames_written() const override { return static_cast<int>(next_pts_); }
 
  private:
-  enum class State { open, committed, failed };
-
   void open_encoder(const WriteOptions& options);
   void open_converter();
-  void drain(bool flushing);
-  void check_cancel() const;
+  void mux(AVPacket& packet);
+  void check_cancel() const { state_.check_cancel(); }
   void release() noexcept;
-  template <class Step>
-  void guarded(Step&& step);
 
   const fs::path& target() const { return output_.target(); }
 
@@ -75,7 +72,7 @@ class Mp4Sink final : public FrameSink {
   TemporaryOutput output_;
   const int width_;
   const int height_;
-  const std::atomic<bool>* cancel_;
+  SinkState state_;
   OutputContextPtr muxer_;
   AVStream* stream_ = nullptr;  // owned by muxer_
   CodecContextPtr encoder_;
@@ -83,11 +80,12 @@ class Mp4Sink final : public FrameSink {
   FramePtr frame_;
   PacketPtr packet_;
   std::int64_t next_pts_ = 0;
-  State state_ = State::open;
 };
 
 Mp4Sink::Mp4Sink(const fs::path& target, int width, int height, const WriteOptions& options)
-    : output_(target, TemporaryOutput::Kind::file), width_(width), height_(height), cancel_(options.cancel) {
+    : output_(target, TemporaryOutput::Kind::file), width_(width),
+      height_(height),
+      state_(output_, options.cancel, [this] { release(); }) {
   // The "file:" prefix keeps a ':' in a directory name from being read as a
   // protocol. +faststart reopens this same URL to move the moov atom forward.
   const std::string url = "file:" + output_.path().string();
@@ -179,29 +177,6 @@ void Mp4Sink::open_converter() {
   check_av(av_frame_get_buffer(frame_.get(), 0), target(), "cannot allocate a frame");
 }
 
-void Mp4Sink::check_cancel() const {
-  if (cancel_ && cancel_->load(std::memory_order_relaxed)) {
-    throw InterruptedError("output '" + target().string() + "': interrupted, nothing written");
-  }
-}
-
-// Every step either completes or leaves the sink failed with its temporary
-// file gone, so a caller that catches the error has nothing to clean up.
-template <class Step>
-void Mp4Sink::guarded(Step&& step) {
-  if (state_ != State::open) {
-    throw output_error(target(), state_ == State::committed ? "already committed" : "an earlier write failed");
-  }
-  try {
-    step();
-  } catch (...) {
-    state_ = State::failed;
-    release();
-    output_.discard();
-    throw;
-  }
-}
-
 void Mp4Sink::release() noexcept {
   packet_.reset();
   frame_.reset();
@@ -211,8 +186,10 @@ void Mp4Sink::release() noexcept {
   stream_ = nullptr;
 }
 
+// Every step either completes or leaves the sink failed with its temporary
+// file gone, so a caller that catches the error has nothing to clean up.
 void Mp4Sink::write(const std::uint8_t* rgb) {
-  guarded([&] {
+  state_.guarded([&] {
     check_cancel();
     // The encoder may still hold a reference to the previous picture.
     check_av(av_frame_make_writable(frame_.get()), target(), "cannot allocate a frame");
@@ -223,42 +200,29 @@ void Mp4Sink::write(const std::uint8_t* rgb) {
     check_av(avcodec_send_frame(encoder_.get(), frame_.get()), target(),
              "cannot encode frame " + std::to_string(next_pts_));
     ++next_pts_;
-    drain(false);
+    state_.drain(encoder_.get(), packet_.get(), false, [this](AVPacket& packet) { mux(packet); });
   });
 }
 
-void Mp4Sink::drain(bool flushing) {
-  for (;;) {
-    const int ret = avcodec_receive_packet(encoder_.get(), packet_.get());
-    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
-    check_av(ret, target(), "cannot encode");
-    // x264's lookahead makes the flush the longest step of a short clip.
-    if (flushing) check_cancel();
-    // libx264 leaves durations unset; the muxer would guess the last sample's
-    // length from the stream's frame rate. Every frame lasts one tick.
-    packet_->duration = 1;
-    av_packet_rescale_ts(packet_.get(), encoder_->time_base, stream_->time_base);
-    packet_->stream_index = stream_->index;
-    check_av(av_interleaved_write_frame(muxer_.get(), packet_.get()), target(), "cannot write");
-  }
+void Mp4Sink::mux(AVPacket& packet) {
+  // libx264 leaves durations unset; the muxer would guess the last sample's
+  // length from the stream's frame rate. Every frame lasts one tick.
+  packet.duration = 1;
+  av_packet_rescale_ts(&packet, encoder_->time_base, stream_->time_base);
+  packet.stream_index = stream_->index;
+  check_av(av_interleaved_write_frame(muxer_.get(), &packet), target(), "cannot write");
 }
 
 void Mp4Sink::commit() {
-  guarded([&] {
-    if (next_pts_ == 0) throw output_error(target(), "no frames to write");
-    check_cancel();
-    check_av(avcodec_send_frame(encoder_.get(), nullptr), target(), "cannot flush the encoder");
-    drain(true);
-    check_cancel();
+  state_.guarded([&] {
+    state_.flush(encoder_.get(), packet_.get(), next_pts_, [this](AVPacket& packet) { mux(packet); });
     // The trailer writes the index and, for +faststart, rewrites the whole
     // file; avio reports a failed write only through its sticky error and
     // the close, so all three are checked.
     check_av(av_write_trailer(muxer_.get()), target(), "cannot write");
     check_av(muxer_->pb->error, target(), "cannot write");
     check_av(avio_closep(&muxer_->pb), target(), "cannot write");
-    output_.commit();
-    state_ = State::committed;
-    release();
+    state_.commit();
   });
 }
 

@@ -12,6 +12,7 @@ extern "C" {
 #include "video/atomic_output.h"
 #include "video/av_error.h"
 #include "video/av_handles.h"
+#include "video/sink_state.h"
 
 namespace soragen::video {
 namespace fs = std::filesystem;
@@ -47,31 +48,28 @@ class PngSequenceSink final : public FrameSink {
   int frames_written() const override { return written_; }
 
  private:
-  enum class State { open, committed, failed };
-
-  void drain(bool flushing);
-  void save(const AVPacket& packet);
-  void check_cancel() const;
-  template <class Step>
-  void guarded(Step&& step);
+  void save(AVPacket& packet);
+  void check_cancel() const { state_.check_cancel(); }
 
   const fs::path& target() const { return output_.target(); }
 
   TemporaryOutput output_;
   const int width_;
   const int height_;
-  const std::atomic<bool>* cancel_;
+  SinkState state_;
   std::string text_chunk_;
   CodecContextPtr encoder_;
   FramePtr frame_;
   PacketPtr packet_;
   std::int64_t sent_ = 0;
   int written_ = 0;
-  State state_ = State::open;
 };
 
 PngSequenceSink::PngSequenceSink(const fs::path& directory, int width, int height, const WriteOptions& options)
-    : output_(directory, TemporaryOutput::Kind::directory), width_(width), height_(height), cancel_(options.cancel) {
+    : output_(directory, TemporaryOutput::Kind::directory),
+      width_(width),
+      height_(height),
+      state_(output_, options.cancel, [this] { encoder_.reset(); }) {
   if (!options.metadata_json.empty()) {
     write_file_fully(output_.path() / "params.json", options.metadata_json.data(), options.metadata_json.size(),
                      target());
@@ -96,29 +94,8 @@ PngSequenceSink::PngSequenceSink(const fs::path& directory, int width, int heigh
   packet_ = make_packet();
 }
 
-void PngSequenceSink::check_cancel() const {
-  if (cancel_ && cancel_->load(std::memory_order_relaxed)) {
-    throw InterruptedError("output '" + target().string() + "': interrupted, nothing written");
-  }
-}
-
-template <class Step>
-void PngSequenceSink::guarded(Step&& step) {
-  if (state_ != State::open) {
-    throw output_error(target(), state_ == State::committed ? "already committed" : "an earlier write failed");
-  }
-  try {
-    step();
-  } catch (...) {
-    state_ = State::failed;
-    encoder_.reset();
-    output_.discard();
-    throw;
-  }
-}
-
 void PngSequenceSink::write(const std::uint8_t* rgb) {
-  guarded([&] {
+  state_.guarded([&] {
     check_cancel();
     check_av(av_frame_make_writable(frame_.get()), target(), "cannot allocate a frame");
     av_image_copy_plane(frame_->data[0], frame_->linesize[0], rgb, 3 * width_, 3 * width_, height_);
@@ -126,22 +103,11 @@ void PngSequenceSink::write(const std::uint8_t* rgb) {
     check_av(avcodec_send_frame(encoder_.get(), frame_.get()), target(),
              "cannot encode frame " + std::to_string(sent_));
     ++sent_;
-    drain(false);
+    state_.drain(encoder_.get(), packet_.get(), false, [this](AVPacket& packet) { save(packet); });
   });
 }
 
-void PngSequenceSink::drain(bool flushing) {
-  for (;;) {
-    const int ret = avcodec_receive_packet(encoder_.get(), packet_.get());
-    if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return;
-    check_av(ret, target(), "cannot encode");
-    if (flushing) check_cancel();
-    save(*packet_);
-    av_packet_unref(packet_.get());
-  }
-}
-
-void PngSequenceSink::save(const AVPacket& packet) {
+void PngSequenceSink::save(AVPacket& packet) {
   char name[32];
   std::snprintf(name, sizeof name, "frame_%05d.png", written_);
   std::string png(reinterpret_cast<const char*>(packet.data), static_cast<std::size_t>(packet.size));
@@ -153,18 +119,13 @@ void PngSequenceSink::save(const AVPacket& packet) {
   }
   write_file_fully(output_.path() / name, png.data(), png.size(), target());
   ++written_;
+  av_packet_unref(&packet);
 }
 
 void PngSequenceSink::commit() {
-  guarded([&] {
-    if (sent_ == 0) throw output_error(target(), "no frames to write");
-    check_cancel();
-    check_av(avcodec_send_frame(encoder_.get(), nullptr), target(), "cannot flush the encoder");
-    drain(true);
-    check_cancel();
-    output_.commit();
-    state_ = State::committed;
-    encoder_.reset();
+  state_.guarded([&] {
+    state_.flush(encoder_.get(), packet_.get(), sent_, [this](AVPacket& packet) { save(packet); });
+    state_.commit();
   });
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,46 +19,14 @@
 #include "dit_test_util.h"
 #include "golden_util.h"
 #include "io/dtypes.h"
+#include "io/safetensors_writer.h"
 #include "io/tensor_source.h"
+#include "safetensors_test_util.h"
 #include "soragen/error.h"
 #include "test_util.h"
 
 namespace soragen::test {
 namespace {
-
-struct StoredTensor {
-  std::string dtype;  // safetensors spelling
-  std::vector<int64_t> shape;
-  std::string bytes;
-};
-
-std::string tensor_bytes(const at::Tensor& tensor) {
-  const at::Tensor t = tensor.contiguous();
-  return std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size());
-}
-
-StoredTensor stored(const at::Tensor& tensor) {
-  return {io::safetensors_dtype_name(tensor.scalar_type()), tensor.sizes().vec(), tensor_bytes(tensor)};
-}
-
-// A minimal safetensors writer (8-byte header length, JSON header, data).
-void write_safetensors(const std::filesystem::path& path, const std::map<std::string, StoredTensor>& tensors) {
-  nlohmann::json header = nlohmann::json::object();
-  std::string data;
-  for (const auto& [name, t] : tensors) {
-    header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
-    data += t.bytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  std::ofstream out(path, std::ios::binary);
-  const uint64_t length = text.size();
-  char prefix[8];
-  for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((length >> (8 * i)) & 0xff);
-  out.write(prefix, 8);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-}
 
 // The big matrices: what a reduced-precision checkpoint stores narrow.
 bool is_matrix(const std::string& name) {
@@ -126,15 +95,15 @@ TEST_F(DitLayouts, ComfyPrefixGivesIdenticalOutputs) {
 
 TEST_F(DitLayouts, ShardedSafetensorsGiveIdenticalOutputs) {
   TempDir dir;
-  std::map<std::string, StoredTensor> shards[2];
+  std::map<std::string, at::Tensor> shards[2];
   nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
   for (const auto& [name, tensor] : weights_) {
     const int shard = name.rfind("blocks.1.", 0) == 0 || name.rfind("head.", 0) == 0 ? 1 : 0;
-    shards[shard][name] = stored(tensor);
+    shards[shard][name] = tensor;
     index["weight_map"][name] = "diffusion_pytorch_model-0000" + std::to_string(shard + 1) + "-of-00002.safetensors";
   }
-  write_safetensors(dir / "diffusion_pytorch_model-00001-of-00002.safetensors", shards[0]);
-  write_safetensors(dir / "diffusion_pytorch_model-00002-of-00002.safetensors", shards[1]);
+  io::save_safetensors(dir / "diffusion_pytorch_model-00001-of-00002.safetensors", shards[0]);
+  io::save_safetensors(dir / "diffusion_pytorch_model-00002-of-00002.safetensors", shards[1]);
   std::ofstream(dir / "diffusion_pytorch_model.safetensors.index.json") << index.dump();
   EXPECT_EQ(dit::find_dit_weights(dir.path()), dir / "diffusion_pytorch_model.safetensors.index.json");
   EXPECT_THROW(dit::find_dit_weights(dir / "absent"), ModelError);
@@ -172,20 +141,22 @@ TEST_F(DitLayouts, Float8WeightsUpcastExactly) {
   for (int code = 0; code < 256; ++code) values[code] = io::float8_e4m3fn_to_float(static_cast<uint8_t>(code));
   at::Tensor table = at::tensor(values);
   table = at::where(table.isnan(), at::full_like(table, 1e9f), table);
-  std::map<std::string, StoredTensor> file;
+  std::map<std::string, at::Tensor> file;
+  std::set<std::string> float8;
   std::map<std::string, at::Tensor> decoded;
   for (const auto& [name, tensor] : weights_) {
     if (!is_matrix(name)) {
-      file[name] = stored(tensor);
+      file[name] = tensor;
       decoded[name] = tensor;
       continue;
     }
     const at::Tensor codes = (tensor.unsqueeze(-1) - table).abs().argmin(-1).to(at::kByte);
-    file[name] = {"F8_E4M3", tensor.sizes().vec(), tensor_bytes(codes)};
+    file[name] = codes;
+    float8.insert(name);
     decoded[name] = table.index_select(0, codes.flatten().to(at::kLong)).view(tensor.sizes());
   }
   TempDir dir;
-  write_safetensors(dir / "fp8.safetensors", file);
+  save_safetensors_with_float8(dir / "fp8.safetensors", file, float8);
   const auto source = io::open_weights(dir / "fp8.safetensors");
   dit::DitLoadOptions bf16;
   bf16.weight_dtype = at::kBFloat16;  // e4m3 values are exact in bf16

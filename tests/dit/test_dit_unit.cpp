@@ -24,6 +24,7 @@
 #include "io/tensor_source.h"
 #include "soragen/error.h"
 #include "dit_test_util.h"
+#include "expect_throw.h"
 #include "test_util.h"
 
 namespace soragen::dit {
@@ -31,15 +32,8 @@ namespace {
 
 using nlohmann::json;
 
-#define EXPECT_THROW_WITH(statement, exception, fragment)                               \
-  do {                                                                                  \
-    try {                                                                               \
-      statement;                                                                        \
-      ADD_FAILURE() << "no exception from " #statement;                                 \
-    } catch (const exception& e_) {                                                     \
-      EXPECT_NE(std::string(e_.what()).find(fragment), std::string::npos) << e_.what(); \
-    }                                                                                   \
-  } while (0)
+#define EXPECT_THROW_WITH(statement, exception, fragment) \
+  SORAGEN_EXPECT_THROW_MESSAGE(statement, exception, fragment, false)
 
 std::filesystem::path configs_dir() { return std::filesystem::path(SORAGEN_SOURCE_MODELS_DIR) / "configs"; }
 

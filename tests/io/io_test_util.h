@@ -13,6 +13,8 @@
 #include <fstream>
 #include <string>
 
+#include "expect_throw.h"
+
 namespace soragen::io::testing {
 
 inline std::filesystem::path data_dir() { return std::filesystem::path(SORAGEN_TEST_DATA_DIR); }
@@ -63,15 +65,7 @@ std::string raw_bytes(const std::vector<T>& values) {
 }
 
 // Substring check with the message shown on failure.
-#define EXPECT_THROW_WITH(statement, exception, fragment)                                    \
-  do {                                                                                       \
-    try {                                                                                    \
-      statement;                                                                             \
-      ADD_FAILURE() << "no exception from " #statement;                                      \
-    } catch (const exception& e_) {                                                          \
-      EXPECT_NE(std::string(e_.what()).find(fragment), std::string::npos) << e_.what();      \
-      EXPECT_EQ(std::string(e_.what()).find('\n'), std::string::npos) << "multi-line error"; \
-    }                                                                                        \
-  } while (0)
+#define EXPECT_THROW_WITH(statement, exception, fragment) \
+  SORAGEN_EXPECT_THROW_MESSAGE(statement, exception, fragment, true)
 
 }  // namespace soragen::io::testing

@@ -9,13 +9,17 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "expect_throw.h"
 #include "golden_util.h"
 #include "io/dtypes.h"
+#include "io/safetensors_writer.h"
+#include "safetensors_test_util.h"
 #include "soragen/error.h"
 #include "test_util.h"
 #include "text_encoder/text_encoder.h"
@@ -24,17 +28,8 @@ namespace soragen::text_encoder {
 namespace {
 
 // Substring check on a one-line error message.
-#define EXPECT_ERROR(statement, exception, fragment)                                       \
-  do {                                                                                     \
-    try {                                                                                  \
-      statement;                                                                           \
-      ADD_FAILURE() << "no exception from " #statement;                                    \
-    } catch (const exception& e_) {                                                        \
-      const std::string what_ = e_.what();                                                 \
-      EXPECT_NE(what_.find(fragment), std::string::npos) << what_;                         \
-      EXPECT_EQ(what_.find('\n'), std::string::npos) << "multi-line error: " << what_;     \
-    }                                                                                      \
-  } while (0)
+#define EXPECT_ERROR(statement, exception, fragment) \
+  SORAGEN_EXPECT_THROW_MESSAGE(statement, exception, fragment, true)
 
 nlohmann::json xxl_json() {
   return {{"vocab", 256384}, {"dim", 4096},       {"dim_attn", 4096}, {"dim_ffn", 10240},
@@ -107,35 +102,6 @@ std::map<std::string, at::Tensor> renamed(const std::map<std::string, at::Tensor
   std::map<std::string, at::Tensor> out;
   for (const auto& [name, tensor] : weights) out[rename(name)] = tensor;
   return out;
-}
-
-// A minimal safetensors writer: F32 tensors as they are, or raw bytes with a
-// given dtype name (for F8_E4M3).
-struct RawTensor {
-  std::string dtype;
-  std::vector<int64_t> shape;
-  std::string bytes;
-};
-
-RawTensor f32(const at::Tensor& t) {
-  const at::Tensor c = t.to(at::kFloat).contiguous();
-  return {"F32", c.sizes().vec(),
-          std::string(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel()) * sizeof(float))};
-}
-
-void write_safetensors(const std::filesystem::path& path, const std::map<std::string, RawTensor>& tensors) {
-  nlohmann::json header = nlohmann::json::object();
-  std::string data;
-  for (const auto& [name, t] : tensors) {
-    header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
-    data += t.bytes;
-  }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');
-  std::string length(8, '\0');
-  for (int i = 0; i < 8; ++i) length[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
-  std::ofstream out(path, std::ios::binary);
-  out << length << text << data;
 }
 
 // ---------------------------------------------------------------- buckets
@@ -293,18 +259,18 @@ TEST(text_encoder_layouts, HfWithoutEncoderPrefixGivesTheOfficialResult) {
 TEST(text_encoder_layouts, DiffusersShardedDirectoryGivesTheOfficialResult) {
   const TinyModel m = tiny_model();
   test::TempDir dir;
-  std::map<std::string, RawTensor> shard1, shard2;
+  std::map<std::string, at::Tensor> shard1, shard2;
   nlohmann::json weight_map = nlohmann::json::object();
   for (const auto& [name, tensor] : m.weights) {
     const std::string hf = to_hf(name);
     const bool first = name.rfind("blocks.0.", 0) == 0 || name == "token_embedding.weight";
-    (first ? shard1 : shard2)[hf] = f32(tensor);
+    (first ? shard1 : shard2)[hf] = tensor.to(at::kFloat);
     weight_map[hf] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
-  shard1["encoder.embed_tokens.weight"] = f32(m.weights.at("token_embedding.weight"));
+  shard1["encoder.embed_tokens.weight"] = m.weights.at("token_embedding.weight").to(at::kFloat);
   weight_map["encoder.embed_tokens.weight"] = "model-00001-of-00002.safetensors";
-  write_safetensors(dir / "model-00001-of-00002.safetensors", shard1);
-  write_safetensors(dir / "model-00002-of-00002.safetensors", shard2);
+  io::save_safetensors(dir / "model-00001-of-00002.safetensors", shard1);
+  io::save_safetensors(dir / "model-00002-of-00002.safetensors", shard2);
   std::ofstream(dir / "model.safetensors.index.json") << nlohmann::json{{"metadata", nlohmann::json::object()},
                                                                        {"weight_map", weight_map}}.dump();
   const std::unique_ptr<TextEncoder> encoder = TextEncoder::open(dir.path(), m.config);
@@ -332,12 +298,13 @@ TEST(text_encoder_layouts, ComfyScaledFp8GivesTheOfficialResultOfItsValues) {
   const at::Tensor values = at::tensor(table);
 
   std::map<std::string, at::Tensor> dequantised = m.weights;
-  std::map<std::string, RawTensor> file;
+  std::map<std::string, at::Tensor> file;
+  std::set<std::string> float8;
   for (const auto& [name, tensor] : m.weights) {
     const std::string hf = to_hf(name);
     const bool linear = name.find(".attn.") != std::string::npos || name.find(".ffn.") != std::string::npos;
     if (!linear) {
-      file[hf] = f32(tensor);
+      file[hf] = tensor.to(at::kFloat);
       continue;
     }
     // A power-of-two scale keeps code * scale exact in float32.
@@ -345,14 +312,15 @@ TEST(text_encoder_layouts, ComfyScaledFp8GivesTheOfficialResultOfItsValues) {
     const at::Tensor codes = ((tensor / scale).unsqueeze(-1) - values).abs().argmin(-1).to(at::kByte).contiguous();
     dequantised[name] = values.index_select(0, codes.flatten().to(at::kLong)).view(tensor.sizes()) * scale;
     const std::string layer = hf.substr(0, hf.size() - std::string(".weight").size());
-    file[hf] = {"F8_E4M3", tensor.sizes().vec(),
-                std::string(static_cast<const char*>(codes.data_ptr()), static_cast<size_t>(codes.numel()))};
-    file[layer + ".scale_weight"] = f32(at::full({}, scale, at::kFloat));
-    file[layer + ".scale_input"] = f32(at::ones({}, at::kFloat));
+    file[hf] = codes;
+    float8.insert(hf);
+    file[layer + ".scale_weight"] = at::full({}, scale, at::kFloat);
+    file[layer + ".scale_input"] = at::ones({}, at::kFloat);
   }
-  file["scaled_fp8"] = {"F8_E4M3", {0}, ""};
+  file["scaled_fp8"] = at::empty({0}, at::kByte);
+  float8.insert("scaled_fp8");
   test::TempDir dir;
-  write_safetensors(dir / "umt5_xxl_fp8_e4m3fn_scaled.safetensors", file);
+  test::save_safetensors_with_float8(dir / "umt5_xxl_fp8_e4m3fn_scaled.safetensors", file, float8);
 
   const std::unique_ptr<io::TensorSource> source = open_text_encoder_weights(dir / "umt5_xxl_fp8_e4m3fn_scaled.safetensors");
   EXPECT_FALSE(source->contains("scaled_fp8"));
