@@ -13,6 +13,11 @@
 # anything. Peak memory is the process's maximum RSS from /usr/bin/time -v
 # (host memory; on CUDA the GPU's memory is not in it).
 #
+# bf16 is fast only where oneDNN has bf16 kernels (avx512_bf16/AMX, or CUDA).
+# On an AVX2-only CPU libtorch 1.13's bf16 matmul runs at ~1.7 GFLOP/s, so
+# the encoder's 2 x 512 tokens alone take over an hour: there, measure the
+# DiT with `bench_dit --dtype bf16 --compute-dtype fp32` instead.
+#
 # Settings, as flags or environment variables (flags win):
 #   --build-dir  BUILD_DIR  build tree with soragen and soragen-make-model [build]
 #   --model-dir  MODEL_DIR  where the random model lives [/tmp/soragen-bench-1.3b]
@@ -89,6 +94,7 @@ else
 fi
 
 log=$(mktemp /tmp/soragen-bench.XXXXXX.log)
+time_log="${log%.log}.time"
 cmd=("$BUILD_DIR/soragen" --model "$MODEL_DIR" --prompt "a red fox running through fresh snow, cinematic"
      --device "$DEVICE" --dtype "$DTYPE" -v --seed 1
      --steps "$STEPS" --frames "$FRAMES" --width "$WIDTH" --height "$HEIGHT" -o "$OUTPUT")
@@ -96,18 +102,18 @@ cmd=("$BUILD_DIR/soragen" --model "$MODEL_DIR" --prompt "a red fox running throu
 echo "== ${FRAMES} frames ${WIDTH}x${HEIGHT}, ${STEPS} steps, $DTYPE on $DEVICE (log: $log)"
 echo "   ${cmd[*]}"
 status=0
-/usr/bin/time -v "${cmd[@]}" 2>&1 | tee "$log" || status=$?
+/usr/bin/time -v -o "$time_log" "${cmd[@]}" 2>&1 | tee "$log" || status=$?
 [[ $status -eq 0 ]] || { echo "bench_pipeline.sh: soragen failed ($status), see $log" >&2; exit "$status"; }
 
 # "timings: loading 12.3 s, text encoding 4.5 s, denoising 300.1 s, ..."
 timings=$(grep -o 'timings: .*' "$log" | tail -1 | sed 's/^timings: //')
 denoise=$(grep -o 'denoising [0-9.]* s' <<<"$timings" | awk '{print $2}')
-peak_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-wall=$(awk -F': ' '/Elapsed \(wall clock\) time/ {print $2}' "$log")
+peak_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$time_log")
+wall=$(awk -F': ' '/Elapsed \(wall clock\) time/ {print $2}' "$time_log")
 echo
 echo "== summary: ${FRAMES} frames ${WIDTH}x${HEIGHT}, ${STEPS} steps, $DTYPE on $DEVICE"
 echo "stages:         ${timings:-(no timings line: is soragen too old for -v timings?)}"
-[[ -n $denoise ]] && awk -v d="$denoise" -v n="$STEPS" 'BEGIN { printf "per step:       %.1f s (CFG batch of 2)\n", d / n }'
+[[ -n $denoise ]] && awk -v d="$denoise" -v n="$STEPS" 'BEGIN { printf "per step:       %.2f s (CFG batch of 2)\n", d / n }'
 echo "wall clock:     $wall"
 [[ -n $peak_kb ]] && awk -v k="$peak_kb" 'BEGIN { printf "peak RSS:       %.0f MiB\n", k / 1024 }'
 echo "video:          $OUTPUT"

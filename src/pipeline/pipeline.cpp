@@ -10,6 +10,7 @@
 #include "pipeline/text_to_video.h"
 #include "soragen/error.h"
 #include "text/tokenizer.h"
+#include "text_encoder/umt5.h"
 #include "vae/frames.h"
 
 namespace soragen {
@@ -90,7 +91,12 @@ Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, co
   dit::DitLoadOptions dit_options;
   dit_options.weight_dtype = dtype;
   dit::WanModel dit = dit::load_wan_model(files.dit_config, *io::open_weights(files.dit), logger, dit_options);
-  dit->run_options().compute_dtype = dtype;
+  // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
+  // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
+  // in fp32, as the text encoder does.
+  const bool slow_bf16 = device.is_cpu() && dtype == at::kBFloat16 && !text_encoder::cpu_has_fast_bf16_matmul();
+  dit->run_options().compute_dtype = slow_bf16 ? at::kFloat : dtype;
+  if (slow_bf16) logger.info("this CPU has no fast bf16 matrix product: bf16 weights, fp32 arithmetic");
 
   // The reference runs the VAE in float32 whatever the DiT's dtype
   // (wan/text2video.py), and libtorch's bf16 conv3d is slow on CPUs.
@@ -145,6 +151,7 @@ VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCal
   const at::Tensor context_null = encode(request.negative_prompt).to(impl.t2v->device());
   if (impl.runtime.free_text_encoder_after_use) impl.t2v->release_text_encoder();
   report(Stage::encode_text, 1, 1);
+  if (cancel && cancel->load()) throw InterruptedError("interrupted after text encoding");
 
   const at::Tensor noise =
       impl.t2v->initial_noise(request.seed, impl.t2v->latent_shape(request.frames, request.height, request.width));

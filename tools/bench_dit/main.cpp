@@ -2,6 +2,7 @@
 //
 //   bench_dit                                        # 1.3B, 9 frames 256x256, fp32, all cores
 //   bench_dit --dtype bf16 --threads 2
+//   bench_dit --dtype bf16 --compute-dtype fp32     # bf16 storage, per-layer upcast (CPUs without avx512_bf16)
 //   bench_dit --config models/configs/wan2.1-t2v-14b.json --frames 17 --height 480 --width 832
 //
 // A step is what TextToVideo::denoise runs per timestep: one WanModel forward
@@ -40,6 +41,7 @@ struct Options {
   int64_t height = 256;
   int64_t width = 256;
   std::string dtype = "fp32";
+  std::string compute_dtype;  // empty: as dtype
   std::string device = "cpu";
   int threads = 0;  // 0: all cores
   int warmup = 1;
@@ -100,6 +102,8 @@ int run(const Options& o) {
   using clock = std::chrono::steady_clock;
   const c10::Device device = soragen::core::parse_device(o.device);
   const at::ScalarType dtype = soragen::core::parse_dtype(o.dtype, device);
+  const at::ScalarType compute =
+      o.compute_dtype.empty() ? dtype : soragen::core::parse_dtype(o.compute_dtype, device);
   const int threads = soragen::core::set_threads(o.threads);
   const auto config = soragen::dit::DitConfig::from_file(o.config);
 
@@ -114,7 +118,7 @@ int run(const Options& o) {
   const auto build_start = clock::now();
   soragen::dit::WanModel model(config, dtype);
   fill_seeded(*model, o.seed);
-  model->run_options().compute_dtype = dtype;
+  model->run_options().compute_dtype = compute;
   model->to(device);
   int64_t parameters = 0, bytes = 0;
   for (const auto& p : model->parameters()) {
@@ -126,12 +130,12 @@ int run(const Options& o) {
   std::printf("%s: %.2fB parameters (%.1f GiB as %s), built in %.1f s\n", o.config.c_str(),
               static_cast<double>(parameters) / 1e9, static_cast<double>(bytes) / (1 << 30), o.dtype.c_str(), build_s);
   std::printf("step: %lld frames %lldx%lld -> latent [%lld, %lld, %lld, %lld], %lld tokens, CFG batch 2 "
-              "(contexts %lld and %lld tokens), %s on %s, %d threads, attention %s\n",
+              "(contexts %lld and %lld tokens), %s compute on %s, %d threads, attention %s\n",
               static_cast<long long>(o.frames), static_cast<long long>(o.width), static_cast<long long>(o.height),
               static_cast<long long>(config.in_dim), static_cast<long long>(latent_frames),
               static_cast<long long>(latent_h), static_cast<long long>(latent_w), static_cast<long long>(tokens),
               static_cast<long long>(o.context_len), static_cast<long long>(o.negative_context_len),
-              soragen::core::dtype_name(dtype).c_str(), device.str().c_str(), threads,
+              soragen::core::dtype_name(compute).c_str(), device.str().c_str(), threads,
               soragen::dit::attention_uses_sdpa(model->run_options().attention.backend) ? "sdpa" : "math");
   std::fflush(stdout);
 
@@ -141,8 +145,8 @@ int run(const Options& o) {
   const at::Tensor latent = at::randn({config.in_dim, latent_frames, latent_h, latent_w}, generator, f32).to(device);
   // The encoder hands over its contexts in the compute dtype.
   const std::vector<at::Tensor> contexts{
-      at::randn({o.context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, dtype),
-      at::randn({o.negative_context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, dtype)};
+      at::randn({o.context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, compute),
+      at::randn({o.negative_context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, compute)};
   const at::Tensor t = at::full({2}, 999.0, f32.device(device));
 
   std::vector<double> seconds;
@@ -181,8 +185,11 @@ int main(int argc, char** argv) {
   app.add_option("--frames", o.frames, "video frames (4k+1)")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--height", o.height, "pixels, a multiple of 16")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--width", o.width, "pixels, a multiple of 16")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--dtype", o.dtype, "weight and compute dtype")
+  app.add_option("--dtype", o.dtype, "weight (and compute) dtype")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
+  app.add_option("--compute-dtype", o.compute_dtype,
+                 "dtype of the matrix products when it differs from the weights' (bf16 storage, fp32 compute)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads, 0: all cores")->capture_default_str();
   app.add_option("--warmup", o.warmup, "untimed steps first")->check(CLI::NonNegativeNumber)->capture_default_str();
