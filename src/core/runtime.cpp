@@ -3,6 +3,11 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "soragen/error.h"
@@ -52,6 +57,22 @@ std::string dtype_name(c10::ScalarType dtype) {
     case c10::kDouble: return "fp64";
     default: return c10::toString(dtype);
   }
+}
+
+bool cpu_has_fast_bf16_matmul() {
+  static const bool fast = [] {
+    std::ifstream in("/proc/cpuinfo");
+    if (!in) return true;  // not Linux: assume libtorch's native path is fine
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream words(line);
+      std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+      return flags.count("avx512bw") && flags.count("avx512vl") && flags.count("avx512dq");
+    }
+    return true;
+  }();
+  return fast;
 }
 
 int set_threads(int threads) {

@@ -10,7 +10,6 @@
 #include "pipeline/text_to_video.h"
 #include "soragen/error.h"
 #include "text/tokenizer.h"
-#include "text_encoder/umt5.h"
 #include "vae/frames.h"
 
 namespace soragen {
@@ -94,7 +93,7 @@ Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, co
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
   // in fp32, as the text encoder does.
-  const bool slow_bf16 = device.is_cpu() && dtype == at::kBFloat16 && !text_encoder::cpu_has_fast_bf16_matmul();
+  const bool slow_bf16 = device.is_cpu() && dtype == at::kBFloat16 && !core::cpu_has_fast_bf16_matmul();
   dit->run_options().compute_dtype = slow_bf16 ? at::kFloat : dtype;
   if (slow_bf16) logger.info("this CPU has no fast bf16 matrix product: bf16 weights, fp32 arithmetic");
 

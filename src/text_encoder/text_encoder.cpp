@@ -1,5 +1,7 @@
 #include "text_encoder/text_encoder.h"
 
+#include "core/runtime.h"
+
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -76,7 +78,7 @@ TextEncoder::TextEncoder(const UMT5Config& config, const io::TensorSource& weigh
   check_config_against_weights(config_, weights, map);
   UMT5BuildOptions build;
   build.tensors = at::TensorOptions().dtype(options_.dtype).device(options_.device);
-  build.fp32_matmul = options_.fp32_matmul.value_or(options_.device.is_cpu() && !cpu_has_fast_bf16_matmul());
+  build.fp32_matmul = options_.fp32_matmul.value_or(options_.device.is_cpu() && !core::cpu_has_fast_bf16_matmul());
   fp32_matmul_ = build.fp32_matmul && (options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf);
   module_ = UMT5Encoder(config_, build);
   io::LoadOptions load;

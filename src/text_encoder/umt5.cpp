@@ -5,11 +5,7 @@
 #include <c10/util/Half.h>
 
 #include <cmath>
-#include <fstream>
-#include <iterator>
 #include <limits>
-#include <set>
-#include <sstream>
 #include <string>
 
 namespace soragen::text_encoder {
@@ -50,22 +46,6 @@ at::Tensor product(const at::Tensor& a, const at::Tensor& b, bool widen) {
 }
 
 }  // namespace
-
-bool cpu_has_fast_bf16_matmul() {
-  static const bool fast = [] {
-    std::ifstream in("/proc/cpuinfo");
-    if (!in) return true;  // not Linux: assume libtorch's native path is fine
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("flags", 0) != 0) continue;
-      std::istringstream words(line);
-      std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
-      return flags.count("avx512bw") && flags.count("avx512vl") && flags.count("avx512dq");
-    }
-    return true;
-  }();
-  return fast;
-}
 
 at::Tensor relative_position_bucket(const at::Tensor& rel_in, const UMT5Config& config) {
   const int64_t per_direction = config.num_buckets / 2;

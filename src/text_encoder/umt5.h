@@ -42,15 +42,10 @@ struct UMT5BuildOptions {
   // Run the matrix products of reduced-precision weights in fp32 (inputs
   // widened, result rounded back to the weights' dtype): what a bf16 GEMM
   // with fp32 accumulation computes, for CPUs where libtorch has no fast bf16
-  // GEMM (see cpu_has_fast_bf16_matmul).
+  // GEMM (see core::cpu_has_fast_bf16_matmul).
   bool fp32_matmul = false;
 };
 
-// Whether libtorch's CPU bf16 matrix product goes through oneDNN here
-// (AVX-512 BW/VL/DQ, the check libtorch makes). Without it libtorch 1.13
-// falls back to a scalar loop: 0.5 GFLOP/s against 30+ for fp32 on an
-// AVX2-only EPYC (measured), i.e. hours for one XXL prompt.
-bool cpu_has_fast_bf16_matmul();
 
 // Intermediate activations for the parity tests (the golden debug.* tensors).
 struct UMT5Trace {

@@ -125,11 +125,11 @@ int main(int argc, char** argv) {
 
     soragen::text_encoder::UMT5BuildOptions build;
     build.tensors = at::TensorOptions().dtype(dtype);
-    build.fp32_matmul = o.matmul == "fp32" || (o.matmul == "auto" && !soragen::text_encoder::cpu_has_fast_bf16_matmul());
+    build.fp32_matmul = o.matmul == "fp32" || (o.matmul == "auto" && !soragen::core::cpu_has_fast_bf16_matmul());
     const bool widen = build.fp32_matmul && dtype != at::kFloat;
     if (o.dtype == "bf16") {
       std::printf("matrix products: %s (CPU %s a fast bf16 GEMM)\n", widen ? "widened to fp32" : "native bf16",
-                  soragen::text_encoder::cpu_has_fast_bf16_matmul() ? "has" : "lacks");
+                  soragen::core::cpu_has_fast_bf16_matmul() ? "has" : "lacks");
     }
     std::printf("probe: %.1f GFLOP/s on a [%lld,4096]x[4096,4096] product\n", probe_gflops(dtype, widen, o.tokens),
                 static_cast<long long>(o.tokens));
