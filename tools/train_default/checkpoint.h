@@ -1,0 +1,44 @@
+// Resumable training state in a work directory: each module's weights as
+// safetensors under their checkpoint names (so the export is a copy), the
+// optimizer's moments, and a JSON with the step reached and the loss log.
+// Everything is written to a temporary name and renamed, so a run killed
+// mid-save resumes from the previous checkpoint.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace soragen::train {
+
+std::map<std::string, at::Tensor> module_tensors(const torch::nn::Module& module);
+void load_module_tensors(torch::nn::Module& module, const std::filesystem::path& path);
+
+void save_optimizer(torch::optim::Optimizer& optimizer, const std::filesystem::path& path);
+void load_optimizer(torch::optim::Optimizer& optimizer, const std::filesystem::path& path);
+
+nlohmann::json read_json(const std::filesystem::path& path);
+void write_json(const std::filesystem::path& path, const nlohmann::json& value);
+
+// Exponential moving average of a module's parameters (what gets exported:
+// it samples better than the last step's weights).
+class Ema {
+ public:
+  Ema(const torch::nn::Module& module, double decay);
+  void update(const torch::nn::Module& module);
+  // Copies the averaged values into `module`.
+  void copy_to(torch::nn::Module& module) const;
+  std::map<std::string, at::Tensor> tensors() const { return shadow_; }
+  void load(const std::filesystem::path& path);
+
+ private:
+  double decay_;
+  std::map<std::string, at::Tensor> shadow_;
+};
+
+}  // namespace soragen::train

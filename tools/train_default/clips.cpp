@@ -1,0 +1,60 @@
+#include "clips.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/module.h>
+
+#include <cmath>
+
+#include "render.h"
+#include "configs.h"
+#include "vae/frames.h"
+
+namespace soragen::train {
+
+at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector<world::Scene>* scenes) {
+  std::vector<at::Tensor> clips;
+  for (int i = 0; i < count; ++i) {
+    const world::Scene scene = world::random_scene(rng, world::Split::train);
+    if (scenes) scenes->push_back(scene);
+    clips.push_back(vae::from_video_frames(world::render(scene, frames, kSize, kSize)));
+  }
+  return at::stack(clips);
+}
+
+std::mt19937_64 step_rng(std::uint64_t seed, int64_t step) {
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(step >> 32)};
+  return std::mt19937_64(seq);
+}
+
+at::Generator step_generator(std::uint64_t seed, int64_t step) {
+  return at::detail::createCPUGenerator(seed * 1000003ULL + static_cast<std::uint64_t>(step));
+}
+
+void init_for_training(torch::nn::Module& module, at::Generator& generator, const std::vector<std::string>& zero_names) {
+  const torch::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    at::Tensor p = item.value();
+    bool zero = false;
+    for (const std::string& z : zero_names) zero = zero || name.find(z) != std::string::npos;
+    const bool is_norm = name.find("norm") != std::string::npos || name.find("gamma") != std::string::npos;
+    const bool is_scale = name.size() >= 6 && (name.compare(name.size() - 6, 6, "weight") == 0 ||
+                                                name.compare(name.size() - 5, 5, "gamma") == 0);
+    if (zero) {
+      p.zero_();
+    } else if (is_norm) {
+      p.fill_(is_scale ? 1.0 : 0.0);
+    } else if (p.dim() <= 1) {
+      p.zero_();
+    } else if (name.find("modulation") != std::string::npos) {
+      p.copy_(at::randn(p.sizes(), generator, p.options()).mul_(0.02));
+    } else {
+      const double fan_in = static_cast<double>(p.numel() / p.size(0));
+      p.copy_(at::randn(p.sizes(), generator, p.options()).mul_(1.0 / std::sqrt(fan_in)));
+    }
+    p.set_requires_grad(true);
+  }
+}
+
+}  // namespace soragen::train

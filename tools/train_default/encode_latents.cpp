@@ -1,0 +1,77 @@
+// Stage 2: a fixed set of training clips encoded once with the trained VAE
+// (the DiT then trains for many epochs on them without touching the VAE),
+// the per-channel latent statistics that become the VAE config's
+// latents_mean/std, and a check that the VAE's reconstructions still read
+// back as the scenes they came from.
+#include <cstdio>
+
+#include "checkpoint.h"
+#include "clips.h"
+#include "configs.h"
+#include "detect.h"
+#include "io/safetensors_writer.h"
+#include "render.h"
+#include "train.h"
+#include "vae/frames.h"
+#include "vae/wan_vae.h"
+
+namespace fs = std::filesystem;
+
+namespace soragen::train {
+
+vae::WanVAE make_vae();
+
+void encode_latents(const StageOptions& o, int clips) {
+  vae::WanVAE model = make_vae();
+  load_module_tensors(*model, o.work / "vae.safetensors");
+  const torch::NoGradGuard no_grad;
+  std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 40);
+  std::vector<world::Scene> scenes;
+  std::vector<at::Tensor> mus;
+  int checked = 0, colour_ok = 0, background_ok = 0, direction_ok = 0;
+  const int chunk = 16;
+  for (int start = 0; start < clips; start += chunk) {
+    const int count = std::min(chunk, clips - start);
+    const size_t first = scenes.size();
+    const at::Tensor x = render_batch(rng, count, kFrames, &scenes);
+    const at::Tensor mu = model->encode_moments(x).mu;
+    mus.push_back(mu);
+    if (checked < 128) {
+      const at::Tensor recon = model->decode(mu);
+      for (int i = 0; i < count; ++i) {
+        const world::Scene& s = scenes[first + static_cast<size_t>(i)];
+        const world::Detection d = world::detect(vae::to_video_frames(recon[i]));
+        ++checked;
+        colour_ok += d.colour == s.colour;
+        background_ok += d.background == s.background;
+        direction_ok += d.direction && *d.direction == s.direction;
+      }
+    }
+    if ((start / chunk) % 32 == 0) {
+      std::printf("latents: %d/%d clips\n", start + count, clips);
+      std::fflush(stdout);
+    }
+  }
+  const at::Tensor all = at::cat(mus);  // [N, z, F, h, w]
+  const at::Tensor mean = all.mean({0, 2, 3, 4});
+  const at::Tensor std = all.std({0, 2, 3, 4});
+  const at::Tensor normalised = (all - mean.view({1, -1, 1, 1, 1})) / std.view({1, -1, 1, 1, 1});
+  at::Tensor attributes = at::empty({static_cast<int64_t>(scenes.size()), 6}, at::kLong);
+  for (size_t i = 0; i < scenes.size(); ++i) {
+    const world::Scene& s = scenes[i];
+    const int64_t row[6] = {s.colour, static_cast<int64_t>(s.shape), static_cast<int64_t>(s.size),
+                            static_cast<int64_t>(s.direction), s.background, s.gradient ? 1 : 0};
+    for (int j = 0; j < 6; ++j) attributes[static_cast<int64_t>(i)][j] = row[j];
+  }
+  io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalised.contiguous()}, {"scenes", attributes}});
+  std::vector<double> mean_values(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
+  std::vector<double> std_values(std.data_ptr<float>(), std.data_ptr<float>() + std.numel());
+  write_json(o.work / "latent_stats.json", {{"latents_mean", mean_values}, {"latents_std", std_values}});
+  std::printf("latents: %d clips; latent mean/std per channel:", clips);
+  for (size_t c = 0; c < std_values.size(); ++c) std::printf(" %.2f/%.2f", mean_values[c], std_values[c]);
+  std::printf("\n");
+  std::printf("VAE reconstructions read back (%d clips): colour %.1f%%, background %.1f%%, direction %.1f%%\n",
+              checked, 100.0 * colour_ok / checked, 100.0 * background_ok / checked, 100.0 * direction_ok / checked);
+}
+
+}  // namespace soragen::train

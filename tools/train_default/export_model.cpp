@@ -1,0 +1,43 @@
+// Stage 4: the bundled model directory soragen loads (pipeline/model_files):
+// model.json with the configs and render defaults, the tokenizer, and the
+// weights (the DiT's and encoder's moving averages, the VAE as trained).
+#include <fstream>
+
+#include "checkpoint.h"
+#include "configs.h"
+#include "train.h"
+
+namespace fs = std::filesystem;
+
+namespace soragen::train {
+
+void export_model(const fs::path& work, const fs::path& tokenizer, const fs::path& out, int vocab) {
+  fs::create_directories(out);
+  fs::copy_file(work / "vae.safetensors", out / "vae.safetensors", fs::copy_options::overwrite_existing);
+  fs::copy_file(work / "dit_ema.safetensors", out / "dit.safetensors", fs::copy_options::overwrite_existing);
+  fs::copy_file(work / "text_encoder_ema.safetensors", out / "text_encoder.safetensors",
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(tokenizer, out / "spiece.model", fs::copy_options::overwrite_existing);
+
+  nlohmann::ordered_json vae = vae_config();
+  const nlohmann::json stats = read_json(work / "latent_stats.json");
+  vae["latents_mean"] = stats["latents_mean"];
+  vae["latents_std"] = stats["latents_std"];
+  const nlohmann::json dit_state = read_json(work / "dit.json");
+
+  nlohmann::ordered_json model;
+  model["name"] = "default";
+  model["about"] = "soragen's embedded default: a tiny Wan-architecture model trained (" +
+                   std::to_string(dit_state["step"].get<int64_t>()) +
+                   " DiT steps) on procedural clips of one coloured shape moving over a coloured background; "
+                   "see scripts/train_default_model.sh";
+  model["tokenizer"] = "spiece.model";
+  model["text_encoder"] = {{"weights", "text_encoder.safetensors"}, {"config", text_encoder_config(vocab)}};
+  model["dit"] = {{"weights", "dit.safetensors"}, {"config", dit_config()}};
+  model["vae"] = {{"weights", "vae.safetensors"}, {"config", vae}};
+  model["defaults"] = {{"frames", kFrames}, {"width", kSize}, {"height", kSize}, {"fps", 8}, {"steps", 20},
+                       {"guidance", 5.0}, {"shift", kShift}, {"sampler", "unipc"}, {"negative_prompt", ""}};
+  std::ofstream(out / "model.json") << model.dump(2) << "\n";
+}
+
+}  // namespace soragen::train

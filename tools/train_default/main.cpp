@@ -1,0 +1,82 @@
+// soragen-train: trains the embedded default model on the procedural world.
+//
+//   soragen-train vae     --work W --steps 1500 --batch 4
+//   soragen-train latents --work W --clips 4096
+//   soragen-train dit     --work W --tokenizer spiece.model --steps 4000 --batch 32
+//   soragen-train export  --work W --tokenizer spiece.model --out models/default
+//
+// Every stage resumes from the work directory's last checkpoint when run
+// again with the same arguments; a fixed --seed makes a run repeatable.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "core/runtime.h"
+#include "soragen/log.h"
+#include "text/tokenizer.h"
+#include "train.h"
+
+namespace st = soragen::train;
+
+int main(int argc, char** argv) {
+  CLI::App app{"Trains soragen's embedded default model on procedural clips of moving shapes."};
+  app.require_subcommand(1);
+  // One options object per stage, so each keeps its own defaults.
+  st::StageOptions vae_options, latent_options, dit_options, export_options;
+  std::string tokenizer, out = "models/default";
+  int threads = 0, frames = 9, clips = 4096;
+
+  const auto common = [&](CLI::App* sub, st::StageOptions& o) {
+    sub->add_option("--work", o.work, "checkpoint directory (resumed when it holds a checkpoint)")->required();
+    sub->add_option("--seed", o.seed, "seed of data, noise and initial weights")->capture_default_str();
+    sub->add_option("--threads", threads, "CPU threads (0: all cores)");
+  };
+  const auto training = [&](CLI::App* sub, st::StageOptions& o, int64_t steps, int batch, double lr) {
+    o.steps = steps;
+    o.batch = batch;
+    o.lr = lr;
+    sub->add_option("--steps", o.steps, "total steps of this stage")->capture_default_str();
+    sub->add_option("--batch", o.batch, "clips per step")->capture_default_str();
+    sub->add_option("--lr", o.lr, "peak learning rate (AdamW, warm-up then cosine)")->capture_default_str();
+    sub->add_option("--log-every", o.log_every, "steps between loss lines")->capture_default_str();
+    sub->add_option("--save-every", o.save_every, "steps between checkpoints")->capture_default_str();
+  };
+
+  CLI::App* vae = app.add_subcommand("vae", "train the VAE to reconstruct clips");
+  common(vae, vae_options);
+  training(vae, vae_options, 1500, 4, 2e-3);
+  vae->add_option("--frames", frames, "frames per training clip (1 + 4k)")->capture_default_str();
+  CLI::App* latents = app.add_subcommand("latents", "encode the DiT's training clips with the trained VAE");
+  common(latents, latent_options);
+  latents->add_option("--clips", clips, "number of clips")->capture_default_str();
+  CLI::App* dit = app.add_subcommand("dit", "train the text encoder and the DiT (flow matching)");
+  common(dit, dit_options);
+  training(dit, dit_options, 4000, 32, 1e-3);
+  dit->add_option("--tokenizer", tokenizer, "sentencepiece model (spm_train on the prompt corpus)")
+      ->required()->check(CLI::ExistingFile);
+  CLI::App* exporter = app.add_subcommand("export", "write the bundled model directory");
+  common(exporter, export_options);
+  exporter->add_option("--tokenizer", tokenizer, "sentencepiece model to ship")->required()->check(CLI::ExistingFile);
+  exporter->add_option("--out", out, "model directory")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    soragen::core::set_threads(threads);
+    if (app.got_subcommand(vae)) {
+      st::train_vae(vae_options, frames);
+    } else if (app.got_subcommand(latents)) {
+      st::encode_latents(latent_options, clips);
+    } else if (app.got_subcommand(dit)) {
+      st::train_dit(dit_options, tokenizer);
+    } else {
+      const auto tok = soragen::text::Tokenizer::load(tokenizer, 8, soragen::Logger());
+      st::export_model(export_options.work, tokenizer, out, tok.vocab_size());
+      std::printf("wrote %s\n", out.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "soragen-train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

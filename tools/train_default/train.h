@@ -1,0 +1,33 @@
+// The stages of training the embedded default, each resumable in one work
+// directory (see scripts/train_default_model.sh for the whole recipe):
+//   vae     reconstruction of world clips (the VAE alone)
+//   latents encode a fixed set of training clips with the trained VAE and
+//           record the latent statistics (the VAE config's latents_mean/std)
+//   dit     umT5 encoder + DiT with flow matching on those latents
+//   export  a bundled model directory (model.json + safetensors + tokenizer)
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace soragen::train {
+
+struct StageOptions {
+  std::filesystem::path work;  // checkpoints and logs
+  std::uint64_t seed = 20261122;
+  int64_t steps = 0;           // total steps of the stage (resume continues up to it)
+  int batch = 0;
+  double lr = 0;
+  int log_every = 25;
+  int save_every = 200;
+};
+
+void train_vae(const StageOptions& options, int frames);
+void encode_latents(const StageOptions& options, int clips);
+void train_dit(const StageOptions& options, const std::filesystem::path& tokenizer);
+// vocab: the tokenizer's vocabulary size (the encoder's embedding rows).
+void export_model(const std::filesystem::path& work, const std::filesystem::path& tokenizer,
+                  const std::filesystem::path& out, int vocab);
+
+}  // namespace soragen::train

@@ -1,0 +1,190 @@
+// Stage 3: the umT5 encoder and the DiT, trained together with flow matching
+// as the reference models are: x_t = (1 - s) x0 + s noise, the model predicts
+// the velocity noise - x0, s drawn uniformly then shifted with the same shift
+// the sampler uses at inference. About 10% of prompts are replaced by the
+// empty prompt (a lone </s>, as the pipeline encodes an empty negative
+// prompt) so classifier-free guidance has an unconditional model to push from.
+#include <torch/types.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+
+#include "checkpoint.h"
+#include "clips.h"
+#include "configs.h"
+#include "describe.h"
+#include "dit/wan_model.h"
+#include "io/safetensors_writer.h"
+#include "io/tensor_source.h"
+#include "schedule.h"
+#include "text/tokenizer.h"
+#include "text_encoder/umt5.h"
+#include "train.h"
+
+namespace fs = std::filesystem;
+
+namespace soragen::train {
+
+constexpr double kTextDropout = 0.1;
+constexpr double kEmaDecay = 0.999;
+
+text_encoder::UMT5Encoder make_text_encoder(int vocab) {
+  const auto config = text_encoder::parse_umt5_config(nlohmann::json::parse(text_encoder_config(vocab).dump()),
+                                                      "training text encoder config");
+  text_encoder::UMT5BuildOptions build;
+  build.tensors = at::TensorOptions().dtype(at::kFloat);
+  return text_encoder::UMT5Encoder(config, build);
+}
+
+dit::WanModel make_dit() {
+  return dit::WanModel(dit::DitConfig::from_json(nlohmann::json::parse(dit_config().dump()), "training DiT config"));
+}
+
+namespace {
+
+world::Scene scene_from_row(const at::Tensor& row) {
+  world::Scene s;
+  s.colour = static_cast<int>(row[0].item<int64_t>());
+  s.shape = static_cast<world::Shape>(row[1].item<int64_t>());
+  s.size = static_cast<world::Size>(row[2].item<int64_t>());
+  s.direction = static_cast<world::Direction>(row[3].item<int64_t>());
+  s.background = static_cast<int>(row[4].item<int64_t>());
+  s.gradient = row[5].item<int64_t>() != 0;
+  return s;
+}
+
+// The encoder's and the DiT's parameters, trained by one optimizer.
+std::vector<at::Tensor> all_parameters(const torch::nn::Module& a, const torch::nn::Module& b) {
+  std::vector<at::Tensor> params = a.parameters();
+  for (const at::Tensor& p : b.parameters()) params.push_back(p);
+  return params;
+}
+
+}  // namespace
+
+void train_dit(const StageOptions& o, const fs::path& tokenizer_path) {
+  const Logger quiet;
+  const text::Tokenizer tokenizer = text::Tokenizer::load(tokenizer_path, kTextLen, quiet);
+  text_encoder::UMT5Encoder encoder = make_text_encoder(tokenizer.vocab_size());
+  dit::WanModel dit = make_dit();
+  at::Generator init = step_generator(o.seed, -2);
+  init_for_training(*encoder, init);
+  init_for_training(*dit, init, {"head.head"});
+  torch::optim::AdamW optimizer(all_parameters(*encoder, *dit), torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
+  Ema encoder_ema(*encoder, kEmaDecay), dit_ema(*dit, kEmaDecay);
+
+  const auto data = io::open_weights(o.work / "latents.safetensors");
+  const at::Tensor latents = data->load("latents").clone();  // [N, z, F, h, w], normalised
+  const at::Tensor scenes = data->load("scenes").clone();    // [N, 6]
+  const int64_t clips = latents.size(0);
+  const int64_t seq_len = latents.size(2) * (latents.size(3) / 2) * (latents.size(4) / 2);
+  std::vector<std::vector<std::string>> prompts(static_cast<size_t>(clips));
+  for (int64_t i = 0; i < clips; ++i) prompts[static_cast<size_t>(i)] = world::describe(scene_from_row(scenes[i]));
+
+  const fs::path state_path = o.work / "dit.json";
+  nlohmann::json state = {{"step", 0}, {"log", nlohmann::json::array()}};
+  if (fs::exists(state_path)) {
+    state = read_json(state_path);
+    load_module_tensors(*encoder, o.work / "text_encoder.safetensors");
+    load_module_tensors(*dit, o.work / "dit.safetensors");
+    encoder_ema.load(o.work / "text_encoder_ema.safetensors");
+    dit_ema.load(o.work / "dit_ema.safetensors");
+    load_optimizer(optimizer, o.work / "dit.optim.pt");
+    std::printf("dit: resuming at step %lld\n", static_cast<long long>(state["step"].get<int64_t>()));
+  }
+  const auto save = [&](int64_t step) {
+    io::save_safetensors(o.work / "text_encoder.safetensors", module_tensors(*encoder));
+    io::save_safetensors(o.work / "dit.safetensors", module_tensors(*dit));
+    io::save_safetensors(o.work / "text_encoder_ema.safetensors", encoder_ema.tensors());
+    io::save_safetensors(o.work / "dit_ema.safetensors", dit_ema.tensors());
+    save_optimizer(optimizer, o.work / "dit.optim.pt");
+    state["step"] = step;
+    write_json(state_path, state);
+  };
+
+  // Token ids of every distinct prompt, computed once.
+  std::map<std::string, text::Tokenized> token_cache;
+  const auto tokens = [&](const std::string& prompt) -> const text::Tokenized& {
+    auto it = token_cache.find(prompt);
+    if (it != token_cache.end()) return it->second;
+    text::Tokenized t;
+    if (prompt.empty()) {
+      t.ids.assign(kTextLen, tokenizer.pad_id());
+      t.mask.assign(kTextLen, 0);
+      t.ids[0] = tokenizer.eos_id();
+      t.mask[0] = 1;
+      t.length = 1;
+    } else {
+      t = tokenizer.encode(prompt);
+    }
+    return token_cache.emplace(prompt, std::move(t)).first->second;
+  };
+
+  double loss_sum = 0;
+  int logged = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  const std::vector<at::Tensor> params = all_parameters(*encoder, *dit);
+  for (int64_t step = state["step"].get<int64_t>(); step < o.steps; ++step) {
+    std::mt19937_64 rng = step_rng(o.seed, step);
+    at::Generator gen = step_generator(o.seed, step);
+    set_learning_rate(optimizer, learning_rate(o.lr, step, o.steps, 200));
+
+    std::vector<int64_t> index(static_cast<size_t>(o.batch));
+    std::vector<int64_t> ids, mask;
+    std::vector<int64_t> lengths;
+    for (int b = 0; b < o.batch; ++b) {
+      index[static_cast<size_t>(b)] = std::uniform_int_distribution<int64_t>(0, clips - 1)(rng);
+      const auto& phrasings = prompts[static_cast<size_t>(index[static_cast<size_t>(b)])];
+      const bool drop = std::uniform_real_distribution<double>(0, 1)(rng) < kTextDropout;
+      const std::string prompt =
+          drop ? std::string() : phrasings[std::uniform_int_distribution<size_t>(0, phrasings.size() - 1)(rng)];
+      const text::Tokenized& t = tokens(prompt);
+      ids.insert(ids.end(), t.ids.begin(), t.ids.end());
+      mask.insert(mask.end(), t.mask.begin(), t.mask.end());
+      lengths.push_back(t.length);
+    }
+    const at::Tensor ids_t = at::tensor(ids, at::kLong).view({o.batch, kTextLen});
+    const at::Tensor mask_t = at::tensor(mask, at::kLong).view({o.batch, kTextLen});
+    const at::Tensor hidden = encoder->forward(ids_t, mask_t);
+    std::vector<at::Tensor> contexts;
+    for (int b = 0; b < o.batch; ++b) contexts.push_back(hidden[b].narrow(0, 0, lengths[static_cast<size_t>(b)]));
+
+    const at::Tensor x0 = latents.index_select(0, at::tensor(index, at::kLong));
+    const at::Tensor noise = at::randn(x0.sizes(), gen, x0.options());
+    const at::Tensor u = at::rand({o.batch}, gen, x0.options());
+    const at::Tensor sigma = kShift * u / (1.0 + (kShift - 1.0) * u);
+    const at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
+    const at::Tensor xt = (1.0 - s) * x0 + s * noise;
+    std::vector<at::Tensor> inputs;
+    for (int b = 0; b < o.batch; ++b) inputs.push_back(xt[b]);
+    const std::vector<at::Tensor> predicted = dit->forward(inputs, sigma * 1000.0, contexts, seq_len);
+    const at::Tensor loss = at::mse_loss(at::stack(predicted), noise - x0);
+
+    optimizer.zero_grad();
+    loss.backward();
+    torch::nn::utils::clip_grad_norm_(params, 1.0);
+    optimizer.step();
+    encoder_ema.update(*encoder);
+    dit_ema.update(*dit);
+
+    loss_sum += loss.item<double>();
+    ++logged;
+    if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::printf("dit step %lld/%lld  loss %.4f  lr %.2e  %.2f s/step\n", static_cast<long long>(step + 1),
+                  static_cast<long long>(o.steps), loss_sum / logged, learning_rate(o.lr, step, o.steps, 200),
+                  secs / logged);
+      std::fflush(stdout);
+      state["log"].push_back({{"step", step + 1}, {"loss", loss_sum / logged}});
+      loss_sum = 0;
+      logged = 0;
+      t0 = std::chrono::steady_clock::now();
+    }
+    if ((step + 1) % o.save_every == 0 || step + 1 == o.steps) save(step + 1);
+  }
+}
+
+}  // namespace soragen::train

@@ -1,0 +1,113 @@
+#include "scene.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace soragen::world {
+
+const std::vector<Colour>& palette() {
+  // Saturated, well separated in RGB so that a colour is recognisable after
+  // the VAE's round trip; the detector classifies by nearest entry.
+  static const std::vector<Colour> colours = {
+      {"red", 220, 30, 30},     {"green", 30, 170, 60},   {"blue", 40, 70, 225},   {"yellow", 245, 220, 40},
+      {"orange", 250, 135, 20}, {"purple", 140, 50, 180}, {"white", 245, 245, 245}, {"black", 15, 15, 15},
+  };
+  return colours;
+}
+
+int colour_index(const std::string& name) {
+  const auto& colours = palette();
+  for (size_t i = 0; i < colours.size(); ++i) {
+    if (name == colours[i].name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const char* shape_name(Shape shape) {
+  switch (shape) {
+    case Shape::circle: return "circle";
+    case Shape::square: return "square";
+    case Shape::triangle: return "triangle";
+  }
+  return "?";
+}
+
+const char* size_name(Size size) { return size == Size::small ? "small" : "large"; }
+
+const char* direction_name(Direction direction) {
+  switch (direction) {
+    case Direction::left: return "left";
+    case Direction::right: return "right";
+    case Direction::up: return "up";
+    case Direction::down: return "down";
+  }
+  return "?";
+}
+
+float radius_fraction(Size size) { return size == Size::small ? 0.10f : 0.17f; }
+
+const std::vector<HeldOut>& held_out_triples() {
+  // One per colour, every shape and direction represented at least twice.
+  static const std::vector<HeldOut> triples = {
+      {0, Shape::square, Direction::down},   {1, Shape::triangle, Direction::left},
+      {2, Shape::circle, Direction::up},     {3, Shape::square, Direction::up},
+      {4, Shape::triangle, Direction::right}, {5, Shape::circle, Direction::down},
+      {6, Shape::square, Direction::left},   {7, Shape::triangle, Direction::right},
+  };
+  return triples;
+}
+
+bool is_held_out(const Scene& scene) {
+  for (const HeldOut& h : held_out_triples()) {
+    if (h.colour == scene.colour && h.shape == scene.shape && h.direction == scene.direction) return true;
+  }
+  return false;
+}
+
+namespace {
+
+template <typename T>
+T pick(std::mt19937_64& rng, int count) {
+  return static_cast<T>(std::uniform_int_distribution<int>(0, count - 1)(rng));
+}
+
+float uniform(std::mt19937_64& rng, float lo, float hi) {
+  return std::uniform_real_distribution<float>(lo, hi)(rng);
+}
+
+}  // namespace
+
+Scene random_scene(std::mt19937_64& rng, Split split) {
+  const int colours = static_cast<int>(palette().size());
+  Scene scene;
+  for (;;) {
+    scene.colour = pick<int>(rng, colours);
+    scene.shape = pick<Shape>(rng, kShapes);
+    scene.direction = pick<Direction>(rng, kDirections);
+    const bool held = is_held_out(scene);
+    if (split == Split::any || (split == Split::held_out) == held) break;
+  }
+  scene.size = pick<Size>(rng, kSizes);
+  do {
+    scene.background = pick<int>(rng, colours);
+  } while (scene.background == scene.colour);
+  scene.gradient = uniform(rng, 0.f, 1.f) < 0.25f;
+
+  // The object stays fully inside the frame: margin = radius + 1 pixel at 64.
+  const float margin = radius_fraction(scene.size) * 1.2f + 1.f / 64.f;
+  scene.travel = uniform(rng, 0.35f, 0.5f);
+  const float span = 1.f - 2.f * margin;  // room for the centre
+  const float travel = std::min(scene.travel, span);
+  scene.travel = travel;
+  const float along = uniform(rng, margin, margin + span - travel);  // start along the motion axis
+  const float across = uniform(rng, margin, 1.f - margin);
+  switch (scene.direction) {
+    case Direction::right: scene.start_x = along; scene.start_y = across; break;
+    case Direction::left: scene.start_x = 1.f - along; scene.start_y = across; break;
+    case Direction::down: scene.start_x = across; scene.start_y = along; break;
+    case Direction::up: scene.start_x = across; scene.start_y = 1.f - along; break;
+  }
+  return scene;
+}
+
+}  // namespace soragen::world
