@@ -141,6 +141,23 @@ TEST(vae_stream, decode_frames_delivers_1_then_4_frames_and_matches_decode) {
   EXPECT_LE(whole.abs().max().item<float>(), 1.0f);
 }
 
+// Training runs the VAE on batches: every sample must come out as it does
+// alone (no reshape may mix the batch with time or channels); the bound
+// allows float reassociation in batched convolutions (seen: 1.9e-5).
+TEST(vae_stream, a_batch_encodes_and_decodes_like_its_samples_alone) {
+  WanVAE vae = test::tiny_vae();
+  c10::InferenceMode inference;
+  at::manual_seed(4);
+  const at::Tensor video = at::rand({3, 3, 5, 16, 16}).mul(2).sub(1);
+  const at::Tensor z = vae->encode(video);
+  const at::Tensor decoded = vae->decode(z);
+  for (int64_t b = 0; b < 3; ++b) {
+    const at::Tensor one = video.narrow(0, b, 1);
+    EXPECT_LE((vae->encode(one) - z.narrow(0, b, 1)).abs().max().item<float>(), 1e-4f) << b;
+    EXPECT_LE((vae->decode(z.narrow(0, b, 1)) - decoded.narrow(0, b, 1)).abs().max().item<float>(), 1e-4f) << b;
+  }
+}
+
 TEST(vae_stream, feature_cache_memory_is_flat_in_the_frame_count) {
   const VaeConfig config = test::tiny_config();
   Decoder3d decoder(config);

@@ -4,6 +4,7 @@
 // latents_mean/std, and a check that the VAE's reconstructions still read
 // back as the scenes they came from.
 #include <cstdio>
+#include <fstream>
 
 #include "checkpoint.h"
 #include "clips.h"
@@ -20,6 +21,25 @@ namespace fs = std::filesystem;
 namespace soragen::train {
 
 vae::WanVAE make_vae();
+
+namespace {
+
+// Original frames above their reconstruction, every 4th frame, as a PPM
+// image for looking at by eye.
+void write_strip(const fs::path& path, const VideoFrames& original, const VideoFrames& recon) {
+  const int w = original.width, h = original.height, shown = (original.count + 3) / 4;
+  std::ofstream out(path, std::ios::binary);
+  out << "P6\n" << w * shown << " " << h * 2 << "\n255\n";
+  for (const VideoFrames* v : {&original, &recon}) {
+    for (int y = 0; y < h; ++y) {
+      for (int f = 0; f < shown; ++f) {
+        out.write(reinterpret_cast<const char*>(v->frame(f * 4) + static_cast<size_t>(y) * w * 3), w * 3);
+      }
+    }
+  }
+}
+
+}  // namespace
 
 void encode_latents(const StageOptions& o, int clips) {
   vae::WanVAE model = make_vae();
@@ -40,7 +60,9 @@ void encode_latents(const StageOptions& o, int clips) {
       const at::Tensor recon = model->decode(mu);
       for (int i = 0; i < count; ++i) {
         const world::Scene& s = scenes[first + static_cast<size_t>(i)];
-        const world::Detection d = world::detect(vae::to_video_frames(recon[i]));
+        const VideoFrames frames = vae::to_video_frames(recon[i]);
+        const world::Detection d = world::detect(frames);
+        if (checked < 4) write_strip(o.work / ("recon_" + std::to_string(checked) + ".ppm"), vae::to_video_frames(x[i]), frames);
         ++checked;
         colour_ok += d.colour == s.colour;
         background_ok += d.background == s.background;

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   // One options object per stage, so each keeps its own defaults.
   st::StageOptions vae_options, latent_options, dit_options, export_options;
   std::string tokenizer, out = "models/default";
-  int threads = 0, frames = 9, clips = 4096;
+  int threads = 0, frames = 17, clips = 2048;
+  double object_weight = 10.0;
 
   const auto common = [&](CLI::App* sub, st::StageOptions& o) {
     sub->add_option("--work", o.work, "checkpoint directory (resumed when it holds a checkpoint)")->required();
@@ -41,12 +42,14 @@ int main(int argc, char** argv) {
     sub->add_option("--lr", o.lr, "peak learning rate (AdamW, warm-up then cosine)")->capture_default_str();
     sub->add_option("--log-every", o.log_every, "steps between loss lines")->capture_default_str();
     sub->add_option("--save-every", o.save_every, "steps between checkpoints")->capture_default_str();
+    sub->add_flag("--overfit", o.overfit, "train on one fixed batch: checks that the stage can learn");
   };
 
   CLI::App* vae = app.add_subcommand("vae", "train the VAE to reconstruct clips");
   common(vae, vae_options);
   training(vae, vae_options, 1500, 4, 2e-3);
   vae->add_option("--frames", frames, "frames per training clip (1 + 4k)")->capture_default_str();
+  vae->add_option("--object-weight", object_weight, "extra loss weight of object pixels")->capture_default_str();
   CLI::App* latents = app.add_subcommand("latents", "encode the DiT's training clips with the trained VAE");
   common(latents, latent_options);
   latents->add_option("--clips", clips, "number of clips")->capture_default_str();
@@ -64,7 +67,7 @@ int main(int argc, char** argv) {
   try {
     soragen::core::set_threads(threads);
     if (app.got_subcommand(vae)) {
-      st::train_vae(vae_options, frames);
+      st::train_vae(vae_options, frames, object_weight);
     } else if (app.got_subcommand(latents)) {
       st::encode_latents(latent_options, clips);
     } else if (app.got_subcommand(dit)) {

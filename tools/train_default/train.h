@@ -21,9 +21,11 @@ struct StageOptions {
   double lr = 0;
   int log_every = 25;
   int save_every = 200;
+  bool overfit = false;        // train on one fixed batch (a sanity check of the stage)
 };
 
-void train_vae(const StageOptions& options, int frames);
+// object_weight: extra loss weight of the object's pixels over the background's.
+void train_vae(const StageOptions& options, int frames, double object_weight);
 void encode_latents(const StageOptions& options, int clips);
 void train_dit(const StageOptions& options, const std::filesystem::path& tokenizer);
 // vocab: the tokenizer's vocabulary size (the encoder's embedding rows).

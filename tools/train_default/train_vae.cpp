@@ -27,7 +27,7 @@ vae::WanVAE make_vae() {
   return vae::WanVAE(vae::VaeConfig::from_json(nlohmann::json::parse(vae_config().dump()), "training VAE config"));
 }
 
-void train_vae(const StageOptions& o, int frames) {
+void train_vae(const StageOptions& o, int frames, double object_weight) {
   fs::create_directories(o.work);
   vae::WanVAE model = make_vae();
   at::Generator init = step_generator(o.seed, -1);
@@ -53,7 +53,8 @@ void train_vae(const StageOptions& o, int frames) {
   int logged = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t step = state["step"].get<int64_t>(); step < o.steps; ++step) {
-    std::mt19937_64 rng = step_rng(o.seed, step);
+    // --overfit: the same batch every step, a check that the model can learn at all.
+    std::mt19937_64 rng = step_rng(o.seed, o.overfit ? 0 : step);
     at::Generator gen = step_generator(o.seed, step);
     const at::Tensor x = render_batch(rng, o.batch, frames);
     set_learning_rate(optimizer, learning_rate(o.lr, step, o.steps));
@@ -65,9 +66,17 @@ void train_vae(const StageOptions& o, int frames) {
     vae::DecodeOptions decode;
     decode.clamp = false;
     const at::Tensor recon = model->decode(z, decode);
-    const at::Tensor rec = at::mse_loss(recon, x);
+    const at::Tensor squared = (recon - x).pow(2);
+    const at::Tensor rec = squared.mean();
+    // The object covers a few percent of the pixels, so a plain mean lets the
+    // background dominate and the object's colour comes back washed out:
+    // object pixels (far from their row's background, read in column 0,
+    // which the object never reaches) weigh object_weight times more.
+    const at::Tensor object = ((x - x.narrow(4, 0, 1)).abs().sum(1, true) > 0.15).to(at::kFloat);
+    const at::Tensor weight = 1.0 + object_weight * object;
+    const at::Tensor weighted = (weight * squared).sum() / (weight.sum() * 3.0);
     const at::Tensor kl = 0.5 * (moments.mu.pow(2) + log_var.exp() - 1.0 - log_var).mean();
-    const at::Tensor loss = rec + kKlWeight * kl;
+    const at::Tensor loss = weighted + kKlWeight * kl;
 
     optimizer.zero_grad();
     loss.backward();
