@@ -37,6 +37,10 @@ void install_stop_handlers() {
   action.sa_flags = SA_RESETHAND;
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // Under a file-size limit (ulimit -f) a write past it would kill us with
+  // SIGXFSZ and leave the temporary behind; ignored, it fails with EFBIG and
+  // becomes an ordinary output error that cleans up.
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 Logger make_logger(const CliOptions& options) {

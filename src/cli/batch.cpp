@@ -99,14 +99,44 @@ PromptItem parse_json_line(const std::string& text, int line, const GenerationRe
   return item;
 }
 
+// std::getline with a bound: reads through the next '\n' but keeps at most
+// `limit` bytes, so one endless line cannot take all memory. False at the end.
+bool read_bounded_line(std::istream& in, std::string* out, std::size_t limit, bool* too_long) {
+  out->clear();
+  *too_long = false;
+  std::streambuf* buf = in.rdbuf();
+  if (!buf) return false;
+  bool any = false;
+  for (;;) {
+    const int c = buf->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in.setstate(std::ios::eofbit);
+      return any;
+    }
+    any = true;
+    if (c == '\n') return true;
+    if (out->size() < limit) out->push_back(static_cast<char>(c));
+    else *too_long = true;
+  }
+}
+
 }  // namespace
 
 PromptFile parse_prompt_file(std::istream& in, const GenerationRequest& base) {
   PromptFile file;
   std::string raw;
   int line = 0;
-  while (std::getline(in, raw)) {
+  bool too_long = false;
+  while (read_bounded_line(in, &raw, kMaxPromptLineBytes, &too_long)) {
     ++line;
+    if (file.items.size() + file.errors.size() >= kMaxPromptFileItems) {
+      throw UsageError("prompt file has more than " + std::to_string(kMaxPromptFileItems) +
+                       " items (line " + std::to_string(line) + "); split it into smaller files");
+    }
+    if (too_long) {
+      file.errors.push_back({line, "line is longer than " + std::to_string(kMaxPromptLineBytes) + " bytes"});
+      continue;
+    }
     if (line == 1 && raw.rfind("\xEF\xBB\xBF", 0) == 0) raw.erase(0, 3);  // UTF-8 BOM
     const std::string text = trim(raw);
     if (text.empty() || text[0] == '#') continue;

@@ -32,10 +32,17 @@ struct PromptFile {
   std::vector<PromptLineError> errors;
 };
 
+// Bounds that keep a hostile or mistaken file (a video passed as a prompt
+// file) from costing memory: a prompt is at most a few KB.
+constexpr std::size_t kMaxPromptLineBytes = 1u << 20;
+constexpr std::size_t kMaxPromptFileItems = 100000;
+
 // Plain lines are prompts; lines starting with '{' are JSON objects with
 // "prompt" and optional overrides (negative_prompt, seed, frames, width,
 // height, fps, steps, guidance, shift, sampler, output). Blank lines and lines
 // starting with '#' are skipped. `base` holds the command line's values.
+// A line over kMaxPromptLineBytes is an error of its own; more than
+// kMaxPromptFileItems items and errors together throw UsageError.
 PromptFile parse_prompt_file(std::istream& in, const GenerationRequest& base);
 
 // Reads `path` ("-" for stdin). Throws UsageError naming the file when it

@@ -4,12 +4,15 @@
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
 
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <set>
 
 #include "io/dtypes.h"
 #include "io/mapped_file.h"
 #include "io/unpickler.h"
+#include "io/zip_directory.h"
 #include "soragen/error.h"
 
 namespace soragen::io {
@@ -20,6 +23,23 @@ constexpr size_t kMaxPickleBytes = 64u << 20;
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// libtorch's zip reader reads through this, from the mapping (or buffer),
+// never past its end.
+class MappedAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit MappedAdapter(std::shared_ptr<const MappedFile> file) : file_(std::move(file)) {}
+  size_t size() const override { return file_->size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= file_->size()) return 0;
+    const size_t take = std::min<uint64_t>(n, file_->size() - pos);
+    std::memcpy(buf, file_->data() + pos, take);
+    return take;
+  }
+
+ private:
+  std::shared_ptr<const MappedFile> file_;
+};
+
 struct Record {
   PickledTensor tensor;
   const DtypeSpec* spec = nullptr;
@@ -27,7 +47,9 @@ struct Record {
 
 class PthSource final : public TensorSource {
  public:
-  explicit PthSource(const std::filesystem::path& path) : TensorSource(path) { open(); }
+  explicit PthSource(std::shared_ptr<const MappedFile> file) : TensorSource(file->path()), file_(std::move(file)) {
+    open();
+  }
 
   std::string format() const override { return "pth"; }
   at::Tensor load(const std::string& name) const override;
@@ -39,8 +61,10 @@ class PthSource final : public TensorSource {
   }
 
   void open();
+  void check_record_sizes() const;
   std::pair<at::DataPtr, size_t> read_record(const std::string& record) const;
 
+  std::shared_ptr<const MappedFile> file_;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader_;
   mutable std::mutex mutex_;
   std::map<std::string, Record> records_;
@@ -58,11 +82,24 @@ std::pair<at::DataPtr, size_t> PthSource::read_record(const std::string& record)
   }
 }
 
+void PthSource::check_record_sizes() const {
+  const uint64_t size = file_->size();
+  for (const auto& [name, record] : read_zip_directory(file_->data(), size, error_prefix(), kMaxPthRecords)) {
+    const bool stored = record.method == 0;
+    if ((stored && (record.uncompressed != record.compressed || record.uncompressed > size)) ||
+        record.uncompressed / kMaxPthInflation > size) {
+      fail("record '" + name + "' claims " + std::to_string(record.uncompressed) + " bytes in an archive of " +
+           std::to_string(size) + " (damaged, or a zip bomb)");
+    }
+  }
+}
+
 void PthSource::open() {
-  check_readable_file(path_);
+  // libtorch's reader allocates whatever a record claims: check first.
+  check_record_sizes();
   std::set<std::string> records;
   try {
-    reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path_.string());
+    reader_ = std::make_unique<caffe2::serialize::PyTorchStreamReader>(std::make_shared<MappedAdapter>(file_));
     for (auto& name : reader_->getAllRecords()) records.insert(std::move(name));
   } catch (const c10::Error& e) {
     fail("not a readable PyTorch zip archive (truncated?): " + first_line(e.what_without_backtrace()));
@@ -145,7 +182,11 @@ at::Tensor PthSource::load(const std::string& name) const {
 }  // namespace
 
 std::unique_ptr<TensorSource> open_pth(const std::filesystem::path& path) {
-  return std::make_unique<PthSource>(path);
+  return std::make_unique<PthSource>(MappedFile::open(path));
+}
+
+std::unique_ptr<TensorSource> open_pth(std::shared_ptr<const MappedFile> file) {
+  return std::make_unique<PthSource>(std::move(file));
 }
 
 }  // namespace soragen::io

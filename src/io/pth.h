@@ -15,4 +15,15 @@ namespace soragen::io {
 // A storage shared by several tensors (views) is read once per tensor.
 std::unique_ptr<TensorSource> open_pth(const std::filesystem::path& path);
 
+// The same over a mapping or a buffer (MappedFile::from_bytes).
+class MappedFile;
+std::unique_ptr<TensorSource> open_pth(std::shared_ptr<const MappedFile> file);
+
+// Archives with more records than this are refused (a state dict has one per
+// storage: ~1,000 for the largest models).
+constexpr size_t kMaxPthRecords = 1u << 20;
+// A record may claim at most this many times the archive's size once
+// inflated (torch.save stores records uncompressed; this stops zip bombs).
+constexpr uint64_t kMaxPthInflation = 32;
+
 }  // namespace soragen::io

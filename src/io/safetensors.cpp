@@ -27,8 +27,8 @@ struct Entry {
 
 class SafetensorsSource final : public TensorSource {
  public:
-  explicit SafetensorsSource(std::shared_ptr<const MappedFile> file)
-      : TensorSource(file->path()), file_(std::move(file)) {
+  SafetensorsSource(std::shared_ptr<const MappedFile> file, const SafetensorsLimits& limits)
+      : TensorSource(file->path()), file_(std::move(file)), limits_(limits) {
     parse_header();
   }
 
@@ -41,6 +41,12 @@ class SafetensorsSource final : public TensorSource {
     const size_t nbytes = entry.end - entry.begin;
     if (nbytes == 0) {
       return at::empty(meta.shape, at::TensorOptions().dtype(entry.spec->type));
+    }
+    // The file may have shrunk since the header was read; reading the mapping
+    // past its new end would raise SIGBUS (caught by io/bus_guard.h, but this
+    // names the tensor).
+    if (!file_->covers(data_start_ + entry.end)) {
+      fail(name, "lies past the end of the file, which shrank after it was opened (truncated or overwritten?)");
     }
     // The mapping is kept alive by the tensor's deleter, so the tensor may
     // outlive this source.
@@ -71,6 +77,7 @@ class SafetensorsSource final : public TensorSource {
   void add_tensor(const std::string& name, const nlohmann::json& value, uint64_t data_size);
 
   std::shared_ptr<const MappedFile> file_;
+  SafetensorsLimits limits_;
   size_t data_start_ = 0;
   std::map<std::string, Entry> entries_;
 };
@@ -114,6 +121,11 @@ void SafetensorsSource::parse_header() {
   data_start_ = 8 + header_len;
   const uint64_t data_size = size - data_start_;
 
+  const size_t tensors = header.size() - (header.contains("__metadata__") ? 1 : 0);
+  if (tensors > limits_.max_tensors) {
+    fail("header lists " + std::to_string(tensors) + " tensors, more than the limit of " +
+         std::to_string(limits_.max_tensors));
+  }
   for (const auto& [name, value] : header.items()) {
     if (name == "__metadata__") {
       if (!value.is_object()) fail("__metadata__ is not a JSON object");
@@ -159,6 +171,10 @@ void SafetensorsSource::add_tensor(const std::string& name, const nlohmann::json
 
   const auto& shape_json = value["shape"];
   if (!shape_json.is_array()) fail(name, "has a shape that is not an array");
+  if (shape_json.size() > limits_.max_rank) {
+    fail(name, "has " + std::to_string(shape_json.size()) + " dimensions, more than the limit of " +
+                   std::to_string(limits_.max_rank));
+  }
   TensorInfo info{name, spec->name, {}};
   uint64_t numel = 1;
   bool overflow = false;
@@ -197,7 +213,12 @@ void SafetensorsSource::add_tensor(const std::string& name, const nlohmann::json
 }  // namespace
 
 std::unique_ptr<TensorSource> open_safetensors(const std::filesystem::path& path) {
-  return std::make_unique<SafetensorsSource>(MappedFile::open(path));
+  return std::make_unique<SafetensorsSource>(MappedFile::open(path), SafetensorsLimits{});
+}
+
+std::unique_ptr<TensorSource> open_safetensors(std::shared_ptr<const MappedFile> file,
+                                               const SafetensorsLimits& limits) {
+  return std::make_unique<SafetensorsSource>(std::move(file), limits);
 }
 
 }  // namespace soragen::io

@@ -15,9 +15,22 @@ namespace soragen::io {
 // implementation uses the same bound).
 constexpr uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
 
+// Bounds past which a header is refused, each with its own one-line error.
+struct SafetensorsLimits {
+  // A 14B checkpoint has ~1,100 tensors; more than this is no model.
+  size_t max_tensors = 1u << 20;
+  // libtorch itself stops at 64 dimensions; weights never pass 5.
+  size_t max_rank = 16;
+};
+
+class MappedFile;
+
 // Validates the whole header (dtype, shape, offsets inside the data area, no
 // overlaps, byte count == numel * element size, `__metadata__` strings only).
 std::unique_ptr<TensorSource> open_safetensors(const std::filesystem::path& path);
+// The same over a mapping or a buffer (MappedFile::from_bytes).
+std::unique_ptr<TensorSource> open_safetensors(std::shared_ptr<const MappedFile> file,
+                                               const SafetensorsLimits& limits = {});
 
 // A *.safetensors.index.json ({"weight_map": {tensor: shard file}}): all
 // shards as one source. Every shard is opened and every mapped tensor checked

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "io/bus_guard.h"
 #include "soragen/error.h"
 
 namespace soragen::io {
@@ -117,6 +118,9 @@ LoadReport load_state_dict(torch::nn::Module& module, const TensorSource& source
     }
     ++report.loaded;
   }
+  // A file truncated while mapped reads as zeros past its new end (see
+  // io/bus_guard.h); the copies above are then garbage and must not be used.
+  check_mappings_intact();
 
   for (const auto& [name, checkpoint_name] : available) {
     if (!used.count(name)) report.unexpected.push_back(checkpoint_name);

@@ -190,7 +190,7 @@ class Unpickler {
   uint32_t rebuild_tensor(const std::vector<uint32_t>& args);
 
   void flatten(uint32_t dict, const std::string& prefix, size_t depth,
-               std::vector<std::pair<std::string, PickledTensor>>* out) const;
+               std::vector<std::pair<std::string, PickledTensor>>* out);
 
   const uint8_t* data_;
   size_t size_;
@@ -203,6 +203,8 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, uint32_t> memo_;
   std::vector<PickledTensor> tensors_;
+  size_t flattened_ = 0;    // dict entries visited by flatten()
+  size_t names_total_ = 0;  // bytes of the names flatten() emitted
 };
 
 void Unpickler::global(const std::string& module, const std::string& name) {
@@ -259,6 +261,10 @@ uint32_t Unpickler::rebuild_tensor(const std::vector<uint32_t>& args) {
   t.sizes = as_int_tuple(args[2], "a tensor's size");
   t.strides = as_int_tuple(args[3], "a tensor's stride");
   if (t.sizes.size() != t.strides.size()) fail("rebuilds a tensor whose size and stride differ in length");
+  if (t.sizes.size() > limits_.max_rank) {
+    fail("rebuilds a tensor of " + std::to_string(t.sizes.size()) + " dimensions, more than the limit of " +
+         std::to_string(limits_.max_rank));
+  }
   tensors_.push_back(std::move(t));
   Value v;
   v.kind = Kind::tensor;
@@ -452,15 +458,26 @@ std::vector<std::pair<std::string, PickledTensor>> Unpickler::run() {
 }
 
 void Unpickler::flatten(uint32_t dict, const std::string& prefix, size_t depth,
-                        std::vector<std::pair<std::string, PickledTensor>>* out) const {
+                        std::vector<std::pair<std::string, PickledTensor>>* out) {
   if (depth > limits_.max_depth) fail("nests dicts deeper than " + std::to_string(limits_.max_depth) + " levels");
   const std::vector<uint32_t>& items = values_[dict].items;
   for (size_t i = 0; i + 1 < items.size(); i += 2) {
+    if (++flattened_ > limits_.max_entries) {
+      fail("expands to more than " + std::to_string(limits_.max_entries) + " dict entries (one dict shared many times?)");
+    }
     const Value& key = values_[items[i]];
     const Value& value = values_[items[i + 1]];
     if (key.kind != Kind::string) continue;  // e.g. optimizer state keyed by int
+    if (value.kind != Kind::tensor && value.kind != Kind::dict) continue;
+    if (prefix.size() + key.text.size() > limits_.max_name) {
+      fail("has a tensor name longer than " + std::to_string(limits_.max_name) + " bytes");
+    }
     const std::string name = prefix + key.text;
     if (value.kind == Kind::tensor) {
+      names_total_ += name.size();
+      if (names_total_ > limits_.max_names_total) {
+        fail("has tensor names longer than " + std::to_string(limits_.max_names_total) + " bytes in all");
+      }
       out->emplace_back(name, tensors_[static_cast<size_t>(value.integer)]);
     } else if (value.kind == Kind::dict) {
       flatten(items[i + 1], name + ".", depth + 1, out);

@@ -27,6 +27,12 @@ struct PickleLimits {
   size_t max_values = 4u << 20;
   size_t max_string = 1u << 20;  // bytes
   size_t max_depth = 64;         // MARK nesting, container nesting, dict flattening
+  size_t max_rank = 16;          // dimensions of one tensor
+  // Dict entries visited while flattening: a dict memoized once and referred
+  // to twice at each of 64 levels would otherwise expand to 2^64 names.
+  size_t max_entries = 1u << 20;
+  size_t max_name = 1024;               // bytes of one dotted tensor name
+  size_t max_names_total = 128u << 20;  // bytes of all names together
 };
 
 // Reads a pickled dict (or OrderedDict) of tensors. Nested dicts are flattened

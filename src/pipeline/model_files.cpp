@@ -1,4 +1,5 @@
 #include "pipeline/model_files.h"
+#include "pipeline/model_manifest.h"
 
 #include <fstream>
 #include <optional>
@@ -15,74 +16,10 @@ using nlohmann::json;
 namespace soragen::pipeline {
 namespace {
 
-// wan/configs/shared_config.py sample_neg_prompt, used when no negative
-// prompt is given.
-constexpr const char* kWanNegativePrompt =
-    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
-
-json read_json(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw ModelError("model file '" + path.string() + "': cannot be read");
-  json value = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded() || !value.is_object()) {
-    throw ModelError("model file '" + path.string() + "': not a JSON object");
-  }
-  return value;
-}
-
-fs::path require_file(const fs::path& path, const std::string& what) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw ModelError(what + " '" + path.string() + "': no such file");
-  return path;
-}
-
-const json& require_key(const json& object, const char* key, const fs::path& where) {
-  if (!object.contains(key)) throw ModelError("model file '" + where.string() + "': missing \"" + key + "\"");
-  return object.at(key);
-}
-
-GenerationDefaults parse_defaults(const json& object, const fs::path& where) {
-  GenerationDefaults d = wan_t2v_defaults();
-  try {
-    d.negative_prompt = object.value("negative_prompt", d.negative_prompt);
-    d.frames = object.value("frames", d.frames);
-    d.width = object.value("width", d.width);
-    d.height = object.value("height", d.height);
-    d.fps = object.value("fps", d.fps);
-    d.steps = object.value("steps", d.steps);
-    d.guidance = object.value("guidance", d.guidance);
-    d.shift = object.value("shift", d.shift);
-    d.sampler = object.value("sampler", d.sampler);
-  } catch (const json::exception& e) {
-    throw ModelError("model file '" + where.string() + "': bad \"defaults\": " + e.what());
-  }
-  return d;
-}
-
 // A bundled model: model.json names its files and holds its configs.
 ModelFiles bundled_files(const ModelSource& source) {
   const fs::path manifest = source.directory / "model.json";
-  const json model = read_json(manifest);
-  ModelFiles files;
-  const std::string where = "model file '" + manifest.string() + "'";
-  try {
-    files.tokenizer = require_file(source.directory / require_key(model, "tokenizer", manifest).get<std::string>(),
-                                   "tokenizer");
-    const json& te = require_key(model, "text_encoder", manifest);
-    files.text_encoder = require_file(source.directory / te.at("weights").get<std::string>(), "text encoder");
-    files.text_encoder_config = text_encoder::parse_umt5_config(te.at("config"), where + " text_encoder.config");
-    const json& dt = require_key(model, "dit", manifest);
-    files.dit = require_file(source.directory / dt.at("weights").get<std::string>(), "transformer");
-    files.dit_config = dit::DitConfig::from_json(dt.at("config"), where + " dit.config");
-    const json& va = require_key(model, "vae", manifest);
-    files.vae = require_file(source.directory / va.at("weights").get<std::string>(), "VAE");
-    files.vae_config = vae::VaeConfig::from_json(va.at("config"), where + " vae.config");
-  } catch (const json::exception& e) {
-    throw ModelError(where + ": " + e.what());
-  }
-  files.defaults = parse_defaults(model.value("defaults", json::object()), manifest);
-  files.notice = model.value("notice", std::string());
-  return files;
+  return manifest_files(read_json_config(manifest), source.directory, manifest, /*check_files=*/true);
 }
 
 // The shipped DiT config whose width matches the weights (1.3B: 1536, 14B: 5120).
@@ -114,7 +51,7 @@ std::optional<dit::DitConfig> dit_config_beside(const ModelSource& source) {
   const fs::path path = diffusers ? source.directory / "transformer" / "config.json" : source.directory / "config.json";
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::nullopt;
-  const json raw = read_json(path);
+  const json raw = read_json_config(path);
   const std::string where = "config '" + path.string() + "'";
   if (!diffusers) return dit::DitConfig::from_json(raw, where);
   try {
@@ -186,20 +123,6 @@ ModelFiles wan_files(const ModelSource& source) {
 }
 
 }  // namespace
-
-GenerationDefaults wan_t2v_defaults() {
-  GenerationDefaults d;
-  d.negative_prompt = kWanNegativePrompt;
-  d.frames = 81;
-  d.width = 832;
-  d.height = 480;
-  d.fps = 16;
-  d.steps = 50;
-  d.guidance = 5.0;
-  d.shift = 5.0;
-  d.sampler = "unipc";
-  return d;
-}
 
 ModelFiles locate_model_files(const ModelSource& source) {
   return source.kind == ModelSource::Kind::bundled ? bundled_files(source) : wan_files(source);

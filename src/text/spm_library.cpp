@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <system_error>
 #include <utility>
 
@@ -63,12 +65,35 @@ struct SpmModel::Shim {
   }
 
   static std::shared_ptr<const Shim> open(const std::filesystem::path& shim_path) {
+#if defined(__SANITIZE_ADDRESS__)
+    // Every dlmopen namespace takes static TLS for its own libc that is never
+    // given back, and a few exhaust it; so sanitized builds open each shim
+    // once per process and keep it.
+    static std::mutex mutex;
+    static std::map<std::filesystem::path, std::shared_ptr<const Shim>> opened;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto& shim = opened[shim_path];
+    if (!shim) shim = open_library(shim_path);
+    return shim;
+#else
+    return open_library(shim_path);
+#endif
+  }
+
+  static std::shared_ptr<const Shim> open_library(const std::filesystem::path& shim_path) {
     auto shim = std::make_shared<Shim>();
     shim->path = shim_path;
     // RTLD_LOCAL keeps sentencepiece's protobuf out of the global namespace;
     // RTLD_DEEPBIND makes sentencepiece resolve protobuf in itself first
     // rather than in libtorch's system protobuf already loaded.
+#if defined(__SANITIZE_ADDRESS__)
+    // AddressSanitizer aborts on RTLD_DEEPBIND (google/sanitizers#611). A
+    // link-map namespace of its own isolates sentencepiece's protobuf just as
+    // well; the shim is built uninstrumented for it (SoragenSanitizers.cmake).
+    shim->library.reset(dlmopen(LM_ID_NEWLM, shim_path.c_str(), RTLD_NOW | RTLD_LOCAL));
+#else
     shim->library.reset(dlopen(shim_path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND));
+#endif
     if (!shim->library) {
       throw ModelError("sentencepiece shim " + quoted(shim_path) + " cannot be loaded: " + last_dl_error());
     }
@@ -126,7 +151,19 @@ SpmModel::SpmModel(std::shared_ptr<const Shim> shim, std::unique_ptr<soragen_spm
     : shim_(std::move(shim)), model_(std::move(model)), path_(std::move(path)) {}
 
 SpmModel::SpmModel(SpmModel&&) noexcept = default;
-SpmModel& SpmModel::operator=(SpmModel&&) noexcept = default;
+// Not defaulted: member-wise assignment would replace shim_ first, and when
+// that drops the last reference to the old library (always the case when
+// each load has a link-map namespace of its own) the old model would then be
+// freed through an unloaded library. The model goes first, as in ~SpmModel.
+SpmModel& SpmModel::operator=(SpmModel&& other) noexcept {
+  if (this != &other) {
+    model_.reset();
+    shim_ = std::move(other.shim_);
+    model_ = std::move(other.model_);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
 SpmModel::~SpmModel() = default;
 
 SpmModel SpmModel::load(const std::filesystem::path& model_path, const std::filesystem::path& shim_path) {

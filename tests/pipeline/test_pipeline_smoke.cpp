@@ -72,7 +72,7 @@ TEST(PipelineSmoke, RenderWithTheCommandLine) {
       out.string() + "' </dev/null");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_NE(result.output.find("seed 42"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("untrained"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("model 'default'"), std::string::npos) << result.output;
 
   const video::test::DecodedVideo video = video::test::decode_file(out);
   EXPECT_EQ(video.codec, "h264");

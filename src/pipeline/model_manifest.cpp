@@ -1,0 +1,184 @@
+// model.json and config.json as data: read with size and nesting bounds,
+// every config and default validated. Split from model_files.cpp so that the
+// fuzzers link it without the model code.
+#include "pipeline/model_manifest.h"
+
+#include <climits>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "soragen/error.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace soragen::pipeline {
+namespace {
+
+// wan/configs/shared_config.py sample_neg_prompt, used when no negative
+// prompt is given.
+constexpr const char* kWanNegativePrompt =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
+
+// Bounds that make a hostile model.json or config.json harmless: real ones
+// are a few KB and nest three levels.
+constexpr uint64_t kMaxJsonBytes = 1u << 20;
+constexpr int kMaxJsonDepth = 32;
+
+// Nesting is counted before parsing so the parser never builds a deep tree.
+bool nested_deeper_than(const std::string& text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > limit) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+json parse_json_object(const std::string& text, const fs::path& path) {
+  const std::string where = "model file '" + path.string() + "': ";
+  if (text.size() > kMaxJsonBytes) {
+    throw ModelError(where + "is " + std::to_string(text.size()) + " bytes, over the limit of " +
+                     std::to_string(kMaxJsonBytes) + " for a JSON config");
+  }
+  if (nested_deeper_than(text, kMaxJsonDepth)) {
+    throw ModelError(where + "nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || !value.is_object()) throw ModelError(where + "not a JSON object");
+  return value;
+}
+
+fs::path require_file(const fs::path& path, const std::string& what) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw ModelError(what + " '" + path.string() + "': no such file");
+  return path;
+}
+
+const json& require_key(const json& object, const char* key, const fs::path& where) {
+  if (!object.contains(key)) throw ModelError("model file '" + where.string() + "': missing \"" + key + "\"");
+  return object.at(key);
+}
+
+// nlohmann converts a float to int with a plain cast (undefined behaviour
+// when out of range) and a bool to a number; a default must be what it says.
+int checked_int(const json& object, const char* key, int fallback) {
+  if (!object.contains(key)) return fallback;
+  const json& v = object.at(key);
+  if (!v.is_number_integer()) throw std::invalid_argument(std::string("\"") + key + "\" must be a whole number");
+  if (v.is_number_unsigned() ? v.get<uint64_t>() > INT32_MAX
+                             : (v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)) {
+    throw std::invalid_argument(std::string("\"") + key + "\" is out of range");
+  }
+  return static_cast<int>(v.get<int64_t>());
+}
+
+double checked_double(const json& object, const char* key, double fallback) {
+  if (!object.contains(key)) return fallback;
+  const json& v = object.at(key);
+  if (!v.is_number()) throw std::invalid_argument(std::string("\"") + key + "\" must be a number");
+  return v.get<double>();
+}
+
+std::string checked_string(const json& object, const char* key, const std::string& fallback) {
+  if (!object.contains(key)) return fallback;
+  const json& v = object.at(key);
+  if (!v.is_string()) throw std::invalid_argument(std::string("\"") + key + "\" must be a string");
+  return v.get<std::string>();
+}
+
+GenerationDefaults parse_defaults(const json& object, const fs::path& where) {
+  GenerationDefaults d = wan_t2v_defaults();
+  try {
+    if (!object.is_object()) throw std::invalid_argument("must be an object");
+    d.negative_prompt = checked_string(object, "negative_prompt", d.negative_prompt);
+    d.frames = checked_int(object, "frames", d.frames);
+    d.width = checked_int(object, "width", d.width);
+    d.height = checked_int(object, "height", d.height);
+    d.fps = checked_double(object, "fps", d.fps);
+    d.steps = checked_int(object, "steps", d.steps);
+    d.guidance = checked_double(object, "guidance", d.guidance);
+    d.shift = checked_double(object, "shift", d.shift);
+    d.sampler = checked_string(object, "sampler", d.sampler);
+  } catch (const std::exception& e) {
+    throw ModelError("model file '" + where.string() + "': bad \"defaults\": " + e.what());
+  }
+  return d;
+}
+
+}  // namespace
+
+// With `check_files` false nothing outside the JSON is touched.
+ModelFiles manifest_files(const json& model, const fs::path& directory, const fs::path& manifest,
+                          bool check_files) {
+  ModelFiles files;
+  const std::string where = "model file '" + manifest.string() + "'";
+  const auto file = [&](const json& name, const std::string& what) {
+    const fs::path path = directory / name.get<std::string>();
+    return check_files ? require_file(path, what) : path;
+  };
+  try {
+    files.tokenizer = file(require_key(model, "tokenizer", manifest), "tokenizer");
+    const json& te = require_key(model, "text_encoder", manifest);
+    files.text_encoder = file(te.at("weights"), "text encoder");
+    files.text_encoder_config = text_encoder::parse_umt5_config(te.at("config"), where + " text_encoder.config");
+    const json& dt = require_key(model, "dit", manifest);
+    files.dit = file(dt.at("weights"), "transformer");
+    files.dit_config = dit::DitConfig::from_json(dt.at("config"), where + " dit.config");
+    const json& va = require_key(model, "vae", manifest);
+    files.vae = file(va.at("weights"), "VAE");
+    files.vae_config = vae::VaeConfig::from_json(va.at("config"), where + " vae.config");
+    files.notice = model.value("notice", std::string());
+  } catch (const json::exception& e) {
+    throw ModelError(where + ": " + e.what());
+  }
+  files.defaults = parse_defaults(model.value("defaults", json::object()), manifest);
+  return files;
+}
+
+json read_json_config(const fs::path& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (!ec && size > kMaxJsonBytes) {
+    throw ModelError("model file '" + path.string() + "': is " + std::to_string(size) + " bytes, over the limit of " +
+                     std::to_string(kMaxJsonBytes) + " for a JSON config");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in || fs::is_directory(path, ec)) throw ModelError("model file '" + path.string() + "': cannot be read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_json_object(text.str(), path);
+}
+
+
+GenerationDefaults wan_t2v_defaults() {
+  GenerationDefaults d;
+  d.negative_prompt = kWanNegativePrompt;
+  d.frames = 81;
+  d.width = 832;
+  d.height = 480;
+  d.fps = 16;
+  d.steps = 50;
+  d.guidance = 5.0;
+  d.shift = 5.0;
+  d.sampler = "unipc";
+  return d;
+}
+
+ModelFiles parse_model_manifest(const std::string& text, const std::filesystem::path& manifest) {
+  return manifest_files(parse_json_object(text, manifest), manifest.parent_path(), manifest, /*check_files=*/false);
+}
+
+}  // namespace soragen::pipeline
