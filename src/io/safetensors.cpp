@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "io/dtypes.h"
+#include "io/json_depth.h"
 #include "io/mapped_file.h"
 #include "soragen/error.h"
 
@@ -83,20 +84,8 @@ class SafetensorsSource final : public TensorSource {
 };
 
 void SafetensorsSource::check_depth(const char* text, size_t n) const {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < n; ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) fail("header JSON is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
+  if (json_nested_deeper_than(std::string_view(text, n), kMaxJsonDepth)) {
+    fail("header JSON is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "io/json_depth.h"
 #include "soragen/error.h"
 
 namespace fs = std::filesystem;
@@ -27,33 +28,13 @@ constexpr const char* kWanNegativePrompt =
 constexpr uint64_t kMaxJsonBytes = 1u << 20;
 constexpr int kMaxJsonDepth = 32;
 
-// Nesting is counted before parsing so the parser never builds a deep tree.
-bool nested_deeper_than(const std::string& text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > limit) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
-}
-
 json parse_json_object(const std::string& text, const fs::path& path) {
   const std::string where = "model file '" + path.string() + "': ";
   if (text.size() > kMaxJsonBytes) {
     throw ModelError(where + "is " + std::to_string(text.size()) + " bytes, over the limit of " +
                      std::to_string(kMaxJsonBytes) + " for a JSON config");
   }
-  if (nested_deeper_than(text, kMaxJsonDepth)) {
+  if (io::json_nested_deeper_than(text, kMaxJsonDepth)) {
     throw ModelError(where + "nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
   }
   json value = json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -111,7 +111,7 @@ Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, co
 
 namespace {
 
-// The reference tokenizes an empty negative prompt to a lone EOS.
+// ids or mask as a [1, L] int64 tensor.
 at::Tensor tokens_tensor(const std::vector<int64_t>& ids) {
   return at::tensor(ids, at::TensorOptions().dtype(at::kLong)).view({1, -1});
 }
@@ -132,15 +132,9 @@ VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCal
 
   report(Stage::encode_text, 0, 1);
   const auto encode = [&](const std::string& text) {
-    text::Tokenized tokens;
-    if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
-      tokens.ids.assign(static_cast<std::size_t>(impl.tokenizer->text_len()), impl.tokenizer->pad_id());
-      tokens.mask.assign(tokens.ids.size(), 0);
-      tokens.ids[0] = impl.tokenizer->eos_id();
-      tokens.mask[0] = 1;
-    } else {
-      tokens = impl.tokenizer->encode(text);
-    }
+    const text::Tokenized tokens = text.find_first_not_of(" \t\r\n") == std::string::npos
+                                       ? impl.tokenizer->encode_empty()
+                                       : impl.tokenizer->encode(text);
     return impl.t2v->encode(tokens_tensor(tokens.ids), tokens_tensor(tokens.mask));
   };
   if (!impl.t2v->has_text_encoder()) {

@@ -57,4 +57,14 @@ Tokenized Tokenizer::encode(const std::string& prompt) const {
   return out;
 }
 
+Tokenized Tokenizer::encode_empty() const {
+  Tokenized tokens;
+  tokens.ids.assign(static_cast<std::size_t>(text_len_), pad_id_);
+  tokens.mask.assign(tokens.ids.size(), 0);
+  tokens.ids[0] = eos_id_;
+  tokens.mask[0] = 1;
+  tokens.length = 1;
+  return tokens;
+}
+
 }  // namespace soragen::text

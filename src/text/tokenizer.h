@@ -37,6 +37,11 @@ class Tokenizer {
   // </s> (HF's truncation=True) and logs a warning with the count dropped.
   Tokenized encode(const std::string& prompt) const;
 
+  // What the reference makes of an empty prompt (the default negative
+  // prompt, or the dropped text of classifier-free guidance training): a
+  // lone </s>, then padding.
+  Tokenized encode_empty() const;
+
   int vocab_size() const { return model_.vocab_size(); }
   int text_len() const { return text_len_; }
   int eos_id() const { return eos_id_; }

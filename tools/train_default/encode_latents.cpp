@@ -9,6 +9,7 @@
 #include "checkpoint.h"
 #include "clips.h"
 #include "configs.h"
+#include "models.h"
 #include "detect.h"
 #include "io/safetensors_writer.h"
 #include "render.h"
@@ -19,8 +20,6 @@
 namespace fs = std::filesystem;
 
 namespace soragen::train {
-
-vae::WanVAE make_vae();
 
 namespace {
 

@@ -15,6 +15,7 @@
 #include "checkpoint.h"
 #include "clips.h"
 #include "configs.h"
+#include "models.h"
 #include "describe.h"
 #include "dit/wan_model.h"
 #include "io/safetensors_writer.h"
@@ -30,18 +31,6 @@ namespace soragen::train {
 
 constexpr double kTextDropout = 0.1;
 constexpr double kEmaDecay = 0.999;
-
-text_encoder::UMT5Encoder make_text_encoder(int vocab) {
-  const auto config = text_encoder::parse_umt5_config(nlohmann::json::parse(text_encoder_config(vocab).dump()),
-                                                      "training text encoder config");
-  text_encoder::UMT5BuildOptions build;
-  build.tensors = at::TensorOptions().dtype(at::kFloat);
-  return text_encoder::UMT5Encoder(config, build);
-}
-
-dit::WanModel make_dit() {
-  return dit::WanModel(dit::DitConfig::from_json(nlohmann::json::parse(dit_config().dump()), "training DiT config"));
-}
 
 namespace {
 
@@ -110,17 +99,8 @@ void train_dit(const StageOptions& o, const fs::path& tokenizer_path) {
   const auto tokens = [&](const std::string& prompt) -> const text::Tokenized& {
     auto it = token_cache.find(prompt);
     if (it != token_cache.end()) return it->second;
-    text::Tokenized t;
-    if (prompt.empty()) {
-      t.ids.assign(kTextLen, tokenizer.pad_id());
-      t.mask.assign(kTextLen, 0);
-      t.ids[0] = tokenizer.eos_id();
-      t.mask[0] = 1;
-      t.length = 1;
-    } else {
-      t = tokenizer.encode(prompt);
-    }
-    return token_cache.emplace(prompt, std::move(t)).first->second;
+    return token_cache.emplace(prompt, prompt.empty() ? tokenizer.encode_empty() : tokenizer.encode(prompt))
+        .first->second;
   };
 
   double loss_sum = 0;

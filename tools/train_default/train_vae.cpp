@@ -12,6 +12,7 @@
 #include "checkpoint.h"
 #include "clips.h"
 #include "configs.h"
+#include "models.h"
 #include "io/safetensors_writer.h"
 #include "schedule.h"
 #include "train.h"
@@ -22,10 +23,6 @@ namespace fs = std::filesystem;
 namespace soragen::train {
 
 constexpr double kKlWeight = 1e-4;
-
-vae::WanVAE make_vae() {
-  return vae::WanVAE(vae::VaeConfig::from_json(nlohmann::json::parse(vae_config().dump()), "training VAE config"));
-}
 
 void train_vae(const StageOptions& o, int frames, double object_weight) {
   fs::create_directories(o.work);
