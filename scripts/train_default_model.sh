@@ -8,10 +8,12 @@
 #   scripts/train_default_model.sh [WORK_DIR]        (default: train-default/)
 #
 # Needs the build (scripts/setup.sh) and Debian's `sentencepiece` package for
-# spm_train. Costs on this project's 2-core CPU (one training thread): the VAE
-# ~4 s a step at 17 frames (hours for the 4000 steps), the latents ~0.15 s a
-# clip, the DiT ~1.4 s a step at batch 32. Stages resume, so the work can be
-# spread over several runs.
+# spm_train. Costs on this project's 2-core CPU (two threads): the VAE ~1.9 s
+# a step at 17 frames (~1.5 h for its 2700 steps), the latents ~0.1 s a clip,
+# the DiT ~1 s a step at batch 32. Stages resume, so the work can be spread
+# over several runs. (The shipped weights came from this recipe except that
+# the VAE's first 1200 steps used 9-frame clips, and its first 500 steps no
+# object weighting; see models/default/README.md.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work=${1:-train-default}
@@ -45,7 +47,7 @@ fi
 #    and latent frames it never trained on drift (seen with 9-frame training).
 #    Object pixels weigh 10x so small shapes keep their colour.
 say "VAE"
-"$build/soragen-train" vae --work "$work" --steps 4000 --batch 4 --frames 17 --object-weight 10 \
+"$build/soragen-train" vae --work "$work" --steps 2700 --batch 4 --frames 17 --object-weight 10 \
   --threads "$threads"
 
 # 3. The DiT's training set: 17-frame clips encoded once, and the latent

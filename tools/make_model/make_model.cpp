@@ -1,11 +1,12 @@
 // Writes a bundled-format model directory (model.json, the tokenizer and
 // safetensors in the official key names) with weights drawn from a fixed
-// seed. Two uses:
-//  - the embedded default (models/default/): tiny configs that render in
-//    seconds; untrained, so it shows patterns, not the prompt;
+// seed, untrained. Two uses:
+//  - tiny configs that render in seconds through the real code path (tests,
+//    smoke checks); they show patterns, not the prompt. The embedded default
+//    in models/default/ is the trained one (scripts/train_default_model.sh);
 //  - benchmarks: the real Wan2.1 sizes with random weights, no download.
 //
-//   soragen-make-model --tokenizer tests/data/spm/tiny.model --out models/default
+//   soragen-make-model --tokenizer tests/data/spm/tiny.model --out /tmp/tiny
 //   soragen-make-model --tokenizer tests/data/spm/tiny.model --out /tmp/wan-1.3b (one line:)
 //       --text-encoder-config models/configs/umt5-xxl.json
 //       --dit-config models/configs/wan2.1-t2v-1.3b.json
@@ -88,9 +89,9 @@ std::map<std::string, at::Tensor> seeded_weights(torch::nn::Module& module, at::
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Writes the untrained embedded default model of soragen."};
+  CLI::App app{"Writes a bundled-format model directory with untrained, seeded weights."};
   std::string tokenizer;
-  std::string out_dir = "models/default";
+  std::string out_dir;
   std::uint64_t seed = 20261122;
   int64_t vocab = 400;
   std::string te_config_path, dit_config_path, vae_config_path, dtype_name = "fp32";
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype_name, "storage of the matrices: fp32, bf16 or fp16")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   app.add_option("--notice", notice, "warning logged when the model loads [default: says it is untrained]");
-  app.add_option("--out", out_dir, "output directory")->capture_default_str();
+  app.add_option("--out", out_dir, "output directory")->required();
   app.add_option("--seed", seed, "seed of the weights")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 

@@ -2,6 +2,7 @@
 
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <fstream>
 #include <stdexcept>
 
@@ -56,10 +57,11 @@ void write_json(const fs::path& path, const nlohmann::json& value) {
 
 Ema::Ema(const torch::nn::Module& module, double decay) : decay_(decay), shadow_(module_tensors(module)) {}
 
-void Ema::update(const torch::nn::Module& module) {
+void Ema::update(const torch::nn::Module& module, int64_t step) {
   const torch::NoGradGuard no_grad;
+  const double decay = std::min(decay_, static_cast<double>(1 + step) / static_cast<double>(10 + step));
   for (const auto& item : module.named_parameters(/*recurse=*/true)) {
-    shadow_.at(item.key()).mul_(decay_).add_(item.value().detach(), 1.0 - decay_);
+    shadow_.at(item.key()).mul_(decay).add_(item.value().detach(), 1.0 - decay);
   }
 }
 

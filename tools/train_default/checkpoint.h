@@ -26,11 +26,15 @@ nlohmann::json read_json(const std::filesystem::path& path);
 void write_json(const std::filesystem::path& path, const nlohmann::json& value);
 
 // Exponential moving average of a module's parameters (what gets exported:
-// it samples better than the last step's weights).
+// it samples better than the last step's weights). The decay warms up as
+// min(decay, (1 + step) / (10 + step)): a fixed 0.999 from step 0 would still
+// hold 0.999^2000 = 13.5% of the random initial weights after a 2000-step run.
 class Ema {
  public:
   Ema(const torch::nn::Module& module, double decay);
-  void update(const torch::nn::Module& module);
+  // `step` is the optimizer step just taken (0-based), so a resumed run
+  // continues the same decay schedule.
+  void update(const torch::nn::Module& module, int64_t step);
   // Copies the averaged values into `module`.
   void copy_to(torch::nn::Module& module) const;
   std::map<std::string, at::Tensor> tensors() const { return shadow_; }

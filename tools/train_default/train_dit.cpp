@@ -147,8 +147,8 @@ void train_dit(const StageOptions& o, const fs::path& tokenizer_path) {
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params, 1.0);
     optimizer.step();
-    encoder_ema.update(*encoder);
-    dit_ema.update(*dit);
+    encoder_ema.update(*encoder, step);
+    dit_ema.update(*dit, step);
 
     loss_sum += loss.item<double>();
     ++logged;

@@ -1,0 +1,110 @@
+// The trainer's bookkeeping: the EMA's warm-up (the exported weights must not
+// keep a share of the random initialisation), the learning-rate schedule, and
+// checkpoints that resume to the same values.
+#include <gtest/gtest.h>
+
+#include <torch/nn/modules/linear.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "checkpoint.h"
+#include "io/safetensors_writer.h"
+#include "schedule.h"
+
+namespace soragen::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+torch::nn::Linear filled(float value) {
+  torch::nn::Linear layer(2, 2);
+  const torch::NoGradGuard no_grad;
+  for (auto& p : layer->parameters()) p.fill_(value);
+  return layer;
+}
+
+TEST(Ema, WarmsUpSoTheInitialWeightsFadeOut) {
+  torch::nn::Linear layer = filled(0.0f);
+  Ema ema(*layer, 0.999);
+  {
+    const torch::NoGradGuard no_grad;
+    for (auto& p : layer->parameters()) p.fill_(1.0f);
+  }
+  // Step 0 decays by 1/10: 90% of the first trained value already.
+  ema.update(*layer, 0);
+  EXPECT_NEAR(ema.tensors().at("weight")[0][0].item<float>(), 0.9f, 1e-6);
+  // After 2000 steps of weights at 1.0 the initial 0.0 is all but gone (a
+  // fixed 0.999 would leave 0.999^2000 = 13.5% of it: 0.865).
+  for (int64_t step = 1; step < 2000; ++step) ema.update(*layer, step);
+  EXPECT_GT(ema.tensors().at("bias")[0].item<float>(), 0.9999f);
+}
+
+TEST(Ema, ReachesItsConfiguredDecay) {
+  torch::nn::Linear layer = filled(0.0f);
+  Ema ema(*layer, 0.9);
+  {
+    const torch::NoGradGuard no_grad;
+    for (auto& p : layer->parameters()) p.fill_(1.0f);
+  }
+  // (1 + step) / (10 + step) > 0.9 from step 81 on: the decay is capped there.
+  ema.update(*layer, 100000);
+  EXPECT_NEAR(ema.tensors().at("weight")[1][1].item<float>(), 0.1f, 1e-6);
+}
+
+TEST(Ema, CopiesIntoAModuleAndReloads) {
+  torch::nn::Linear layer = filled(0.0f);
+  Ema ema(*layer, 0.5);
+  {
+    const torch::NoGradGuard no_grad;
+    for (auto& p : layer->parameters()) p.fill_(4.0f);
+  }
+  ema.update(*layer, 100000);  // 0.5 * 0 + 0.5 * 4
+  torch::nn::Linear target = filled(-1.0f);
+  ema.copy_to(*target);
+  EXPECT_FLOAT_EQ(target->weight[0][1].item<float>(), 2.0f);
+  EXPECT_FLOAT_EQ(target->bias[1].item<float>(), 2.0f);
+
+  // A resumed run reloads the average it saved.
+  const fs::path path = fs::temp_directory_path() / "soragen_test_ema.safetensors";
+  io::save_safetensors(path, ema.tensors());
+  Ema resumed(*filled(7.0f), 0.5);
+  resumed.load(path);
+  EXPECT_FLOAT_EQ(resumed.tensors().at("weight")[1][0].item<float>(), 2.0f);
+  fs::remove(path);
+}
+
+TEST(Schedule, WarmsUpThenDecaysToATenth) {
+  EXPECT_NEAR(learning_rate(1.0, 0, 1000, 100), 0.01, 1e-12);   // first warm-up step
+  EXPECT_NEAR(learning_rate(1.0, 99, 1000, 100), 0.9 * 0.5 * (1 + std::cos(M_PI * 0.099)) + 0.1, 1e-12);
+  EXPECT_NEAR(learning_rate(1.0, 500, 1000, 100), 0.55, 1e-12);  // halfway down the cosine
+  EXPECT_NEAR(learning_rate(1.0, 1000, 1000, 100), 0.1, 1e-12);  // floor at the end
+  EXPECT_NEAR(learning_rate(1.0, 5000, 1000, 100), 0.1, 1e-12);  // and beyond (a resumed longer run)
+}
+
+TEST(Checkpoint, ModuleTensorsRoundTrip) {
+  torch::nn::Linear layer(3, 2);
+  const fs::path path = fs::temp_directory_path() / "soragen_test_checkpoint.safetensors";
+  io::save_safetensors(path, module_tensors(*layer));
+  torch::nn::Linear other(3, 2);
+  load_module_tensors(*other, path);
+  const auto saved = module_tensors(*layer), loaded = module_tensors(*other);
+  ASSERT_EQ(saved.size(), 2u);
+  for (const auto& [name, value] : saved) EXPECT_TRUE(at::equal(value, loaded.at(name))) << name;
+
+  torch::nn::Linear wrong(4, 2);
+  EXPECT_THROW(load_module_tensors(*wrong, path), std::runtime_error);
+  fs::remove(path);
+}
+
+TEST(Checkpoint, JsonRoundTrip) {
+  const fs::path path = fs::temp_directory_path() / "soragen_test_state.json";
+  write_json(path, {{"step", 1200}, {"log", {{{"step", 25}, {"loss", 0.5}}}}});
+  const nlohmann::json state = read_json(path);
+  EXPECT_EQ(state["step"].get<int64_t>(), 1200);
+  EXPECT_DOUBLE_EQ(state["log"][0]["loss"].get<double>(), 0.5);
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace soragen::train
