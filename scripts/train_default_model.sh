@@ -10,7 +10,7 @@
 # Needs the build (scripts/setup.sh) and Debian's `sentencepiece` package for
 # spm_train. Costs on this project's 2-core CPU (two threads): the VAE ~1.9 s
 # a step at 17 frames (~1.5 h for its 2700 steps), the latents ~0.1 s a clip,
-# the DiT ~1 s a step at batch 32. Stages resume, so the work can be spread
+# the DiT ~0.8 s a step at batch 32 (~75 min). Stages resume, so the work can be spread
 # over several runs. (The shipped weights came from this recipe except that
 # the VAE's first 1200 steps used 9-frame clips, and its first 500 steps no
 # object weighting; see models/default/README.md.)
@@ -59,9 +59,11 @@ fi
 
 # 4. Text encoder + DiT with flow matching.
 say "DiT"
-"$build/soragen-train" dit --work "$work" --tokenizer "$work/spiece.model" --steps 1500 --batch 32 \
+"$build/soragen-train" dit --work "$work" --tokenizer "$work/spiece.model" --steps 5500 --batch 32 \
   --threads "$threads"
 
-# 5. The shipped model, then its prompt adherence on held-out combinations.
+# 5. The shipped model, a diagnosis of its DiT (denoising by noise level,
+#    sampling), then its prompt adherence on held-out combinations.
 "$build/soragen-train" export --work "$work" --tokenizer "$work/spiece.model" --out models/default
+"$build/soragen-train" probe --work "$work" --tokenizer "$work/spiece.model" --threads "$threads"
 "$build/soragen-eval" --split held-out --samples 8

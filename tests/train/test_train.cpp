@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "checkpoint.h"
+#include "clips.h"
 #include "io/safetensors_writer.h"
 #include "schedule.h"
 
@@ -104,6 +105,34 @@ TEST(Checkpoint, JsonRoundTrip) {
   EXPECT_EQ(state["step"].get<int64_t>(), 1200);
   EXPECT_DOUBLE_EQ(state["log"][0]["loss"].get<double>(), 0.5);
   fs::remove(path);
+}
+
+TEST(Clips, SceneRowsRoundTrip) {
+  world::Scene scene;
+  scene.colour = 5;
+  scene.shape = world::Shape::triangle;
+  scene.size = world::Size::large;
+  scene.direction = world::Direction::up;
+  scene.background = 2;
+  scene.gradient = true;
+  const std::vector<int64_t> row = scene_row(scene);
+  ASSERT_EQ(static_cast<int64_t>(row.size()), kSceneRowLength);
+  const world::Scene back = scene_from_row(at::tensor(row, at::kLong));
+  EXPECT_EQ(back.colour, 5);
+  EXPECT_EQ(back.shape, world::Shape::triangle);
+  EXPECT_EQ(back.size, world::Size::large);
+  EXPECT_EQ(back.direction, world::Direction::up);
+  EXPECT_EQ(back.background, 2);
+  EXPECT_TRUE(back.gradient);
+}
+
+TEST(Clips, StepStreamsDependOnlyOnSeedAndStep) {
+  std::mt19937_64 a = step_rng(7, 1200), b = step_rng(7, 1200), c = step_rng(7, 1201);
+  const auto first = a();
+  EXPECT_EQ(first, b());
+  EXPECT_NE(first, c());
+  at::Generator g1 = step_generator(7, 3), g2 = step_generator(7, 3);
+  EXPECT_TRUE(at::equal(at::randn({4}, g1), at::randn({4}, g2)));
 }
 
 }  // namespace

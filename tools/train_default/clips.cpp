@@ -21,6 +21,22 @@ at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector
   return at::stack(clips);
 }
 
+std::vector<int64_t> scene_row(const world::Scene& s) {
+  return {s.colour, static_cast<int64_t>(s.shape), static_cast<int64_t>(s.size), static_cast<int64_t>(s.direction),
+          s.background, s.gradient ? 1 : 0};
+}
+
+world::Scene scene_from_row(const at::Tensor& row) {
+  world::Scene s;
+  s.colour = static_cast<int>(row[0].item<int64_t>());
+  s.shape = static_cast<world::Shape>(row[1].item<int64_t>());
+  s.size = static_cast<world::Size>(row[2].item<int64_t>());
+  s.direction = static_cast<world::Direction>(row[3].item<int64_t>());
+  s.background = static_cast<int>(row[4].item<int64_t>());
+  s.gradient = row[5].item<int64_t>() != 0;
+  return s;
+}
+
 std::mt19937_64 step_rng(std::uint64_t seed, int64_t step) {
   std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
                     static_cast<std::uint32_t>(step), static_cast<std::uint32_t>(step >> 32)};

@@ -17,6 +17,12 @@ namespace soragen::train {
 // rendered at kSize: [count, 3, frames, kSize, kSize].
 at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector<world::Scene>* scenes = nullptr);
 
+// A scene's attributes as the row stored beside its latents (latents.safetensors
+// "scenes": colour, shape, size, direction, background, gradient) and back.
+constexpr int64_t kSceneRowLength = 6;
+std::vector<int64_t> scene_row(const world::Scene& scene);
+world::Scene scene_from_row(const at::Tensor& row);
+
 // A generator whose stream depends only on (seed, step): a resumed run draws
 // exactly what the uninterrupted run would have drawn.
 std::mt19937_64 step_rng(std::uint64_t seed, int64_t step);

@@ -77,13 +77,12 @@ void encode_latents(const StageOptions& o, int clips) {
   const at::Tensor mean = all.mean({0, 2, 3, 4});
   const at::Tensor std = all.std({0, 2, 3, 4});
   const at::Tensor normalised = (all - mean.view({1, -1, 1, 1, 1})) / std.view({1, -1, 1, 1, 1});
-  at::Tensor attributes = at::empty({static_cast<int64_t>(scenes.size()), 6}, at::kLong);
-  for (size_t i = 0; i < scenes.size(); ++i) {
-    const world::Scene& s = scenes[i];
-    const int64_t row[6] = {s.colour, static_cast<int64_t>(s.shape), static_cast<int64_t>(s.size),
-                            static_cast<int64_t>(s.direction), s.background, s.gradient ? 1 : 0};
-    for (int j = 0; j < 6; ++j) attributes[static_cast<int64_t>(i)][j] = row[j];
+  std::vector<int64_t> rows;
+  for (const world::Scene& s : scenes) {
+    const std::vector<int64_t> row = scene_row(s);
+    rows.insert(rows.end(), row.begin(), row.end());
   }
+  const at::Tensor attributes = at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
   io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalised.contiguous()}, {"scenes", attributes}});
   std::vector<double> mean_values(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
   std::vector<double> std_values(std.data_ptr<float>(), std.data_ptr<float>() + std.numel());

@@ -4,6 +4,7 @@
 //   soragen-train latents --work W --clips 4096
 //   soragen-train dit     --work W --tokenizer spiece.model --steps 4000 --batch 32
 //   soragen-train export  --work W --tokenizer spiece.model --out models/default
+//   soragen-train probe   --work W --tokenizer spiece.model --clips 8
 //
 // Every stage resumes from the work directory's last checkpoint when run
 // again with the same arguments; a fixed --seed makes a run repeatable.
@@ -23,9 +24,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Trains soragen's embedded default model on procedural clips of moving shapes."};
   app.require_subcommand(1);
   // One options object per stage, so each keeps its own defaults.
-  st::StageOptions vae_options, latent_options, dit_options, export_options;
+  st::StageOptions vae_options, latent_options, dit_options, export_options, probe_options;
   std::string tokenizer, out = "models/default";
-  int threads = 0, frames = 17, clips = 2048;
+  int threads = 0, frames = 17, clips = 2048, probe_clips = 8, sample_steps = 50;
   double object_weight = 10.0;
 
   const auto common = [&](CLI::App* sub, st::StageOptions& o) {
@@ -63,6 +64,13 @@ int main(int argc, char** argv) {
   exporter->add_option("--tokenizer", tokenizer, "sentencepiece model to ship")->required()->check(CLI::ExistingFile);
   exporter->add_option("--out", out, "model directory")->capture_default_str();
 
+  CLI::App* probe = app.add_subcommand("probe", "diagnose the DiT checkpoint: denoising by noise level, sampling");
+  common(probe, probe_options);
+  probe->add_option("--tokenizer", tokenizer, "the sentencepiece model it was trained with")
+      ->required()->check(CLI::ExistingFile);
+  probe->add_option("--clips", probe_clips, "training clips to probe")->capture_default_str();
+  probe->add_option("--sample-steps", sample_steps, "Euler steps when sampling from noise")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
   try {
     soragen::core::set_threads(threads);
@@ -72,6 +80,8 @@ int main(int argc, char** argv) {
       st::encode_latents(latent_options, clips);
     } else if (app.got_subcommand(dit)) {
       st::train_dit(dit_options, tokenizer);
+    } else if (app.got_subcommand(probe)) {
+      st::probe_dit(probe_options, tokenizer, probe_clips, sample_steps);
     } else {
       const auto tok = soragen::text::Tokenizer::load(tokenizer, 8, soragen::Logger());
       st::export_model(export_options.work, tokenizer, out, tok.vocab_size());

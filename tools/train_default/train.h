@@ -5,6 +5,8 @@
 //           record the latent statistics (the VAE config's latents_mean/std)
 //   dit     umT5 encoder + DiT with flow matching on those latents
 //   export  a bundled model directory (model.json + safetensors + tokenizer)
+//   probe   diagnosis of a DiT checkpoint: one-step denoising by noise level,
+//           and sampling from noise, read back with the world's detector
 #pragma once
 
 #include <cstdint>
@@ -28,6 +30,8 @@ struct StageOptions {
 void train_vae(const StageOptions& options, int frames, double object_weight);
 void encode_latents(const StageOptions& options, int clips);
 void train_dit(const StageOptions& options, const std::filesystem::path& tokenizer);
+// clips: training clips to probe; sample_steps: Euler steps from pure noise.
+void probe_dit(const StageOptions& options, const std::filesystem::path& tokenizer, int clips, int sample_steps);
 // vocab: the tokenizer's vocabulary size (the encoder's embedding rows).
 void export_model(const std::filesystem::path& work, const std::filesystem::path& tokenizer,
                   const std::filesystem::path& out, int vocab);

@@ -34,17 +34,6 @@ constexpr double kEmaDecay = 0.999;
 
 namespace {
 
-world::Scene scene_from_row(const at::Tensor& row) {
-  world::Scene s;
-  s.colour = static_cast<int>(row[0].item<int64_t>());
-  s.shape = static_cast<world::Shape>(row[1].item<int64_t>());
-  s.size = static_cast<world::Size>(row[2].item<int64_t>());
-  s.direction = static_cast<world::Direction>(row[3].item<int64_t>());
-  s.background = static_cast<int>(row[4].item<int64_t>());
-  s.gradient = row[5].item<int64_t>() != 0;
-  return s;
-}
-
 // The encoder's and the DiT's parameters, trained by one optimizer.
 std::vector<at::Tensor> all_parameters(const torch::nn::Module& a, const torch::nn::Module& b) {
   std::vector<at::Tensor> params = a.parameters();
