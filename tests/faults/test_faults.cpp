@@ -183,16 +183,18 @@ TEST_F(Faults, SignalDuringDecodingAndMuxing) {
 
 // ulimit -f: writes past the limit fail with EFBIG (soragen ignores SIGXFSZ).
 TEST_F(Faults, FileSizeLimitMidWrite) {
-  const Outcome outcome = run("ulimit -f 8; '" + soragen_path() + "' --prompt 'a red ball' --steps 1 -o '" +
-                              target_.string() + "'");
+  // 128x128 so the video (~16 KB) is well over the 8 KiB limit whatever the seed.
+  const Outcome outcome = run("ulimit -f 8; '" + soragen_path() +
+                              "' --prompt 'a red ball' --steps 1 --width 128 --height 128 -o '" + target_.string() + "'");
   EXPECT_EQ(outcome.exit_code, 4) << outcome.log;
   EXPECT_NE(outcome.log.find("error: output '" + target_.string() + "': "), std::string::npos) << outcome.log;
   EXPECT_NE(outcome.log.find("File too large"), std::string::npos) << outcome.log;
   expect_untouched("file-size limit");
 }
 
-// A real full disk: a 16 KiB tmpfs (the video needs ~40 KiB) in a private mount namespace (root only;
-// the mount vanishes with the namespace).
+// A real full disk: a 16 KiB tmpfs with 4 KiB left free (the 128x128 video
+// needs ~16 KB) in a private mount namespace (root only; the mount vanishes
+// with the namespace).
 TEST_F(Faults, DiskFullMidWrite) {
   if (::geteuid() != 0 || test::run_command("unshare -m true").exit_code != 0) {
     GTEST_SKIP() << "needs root and mount namespaces for a private tmpfs";
@@ -202,8 +204,9 @@ TEST_F(Faults, DiskFullMidWrite) {
   const std::string inner = (mount_point / "video.mp4").string();
   const Outcome outcome = run(
       "unshare -m sh -c \"mount -t tmpfs -o size=16k tmpfs '" + mount_point.string() + "' && printf '" +
-      "a finished video from an earlier run\\n' > '" + inner + "' && '" + soragen_path() +
-      "' --prompt 'a red ball' --steps 1 -o '" + inner + "'; code=\\$?; cat '" + inner +
+      "a finished video from an earlier run\\n' > '" + inner + "' && head -c 8192 /dev/zero > '" +
+      (mount_point / "filler").string() + "' && '" + soragen_path() +
+      "' --prompt 'a red ball' --steps 1 --seed 1 --width 128 --height 128 -o '" + inner + "'; code=\\$?; cat '" + inner +
       "'; echo left: \\$(ls -A '" + mount_point.string() + "' | grep -c part-); exit \\$code\"");
   EXPECT_EQ(outcome.exit_code, 4) << outcome.log;
   EXPECT_NE(outcome.log.find("error: output '" + inner + "': "), std::string::npos) << outcome.log;
