@@ -18,20 +18,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
-torch::nn::Linear filled(float value) {
-  torch::nn::Linear layer(2, 2);
+void fill(torch::nn::Linear& layer, float value) {
   const torch::NoGradGuard no_grad;
   for (auto& p : layer->parameters()) p.fill_(value);
+}
+
+torch::nn::Linear filled(float value) {
+  torch::nn::Linear layer(2, 2);
+  fill(layer, value);
   return layer;
 }
 
 TEST(Ema, WarmsUpSoTheInitialWeightsFadeOut) {
   torch::nn::Linear layer = filled(0.0f);
   Ema ema(*layer, 0.999);
-  {
-    const torch::NoGradGuard no_grad;
-    for (auto& p : layer->parameters()) p.fill_(1.0f);
-  }
+  fill(layer, 1.0f);
   // Step 0 decays by 1/10: 90% of the first trained value already.
   ema.update(*layer, 0);
   EXPECT_NEAR(ema.tensors().at("weight")[0][0].item<float>(), 0.9f, 1e-6);
@@ -44,10 +45,7 @@ TEST(Ema, WarmsUpSoTheInitialWeightsFadeOut) {
 TEST(Ema, ReachesItsConfiguredDecay) {
   torch::nn::Linear layer = filled(0.0f);
   Ema ema(*layer, 0.9);
-  {
-    const torch::NoGradGuard no_grad;
-    for (auto& p : layer->parameters()) p.fill_(1.0f);
-  }
+  fill(layer, 1.0f);
   // (1 + step) / (10 + step) > 0.9 from step 81 on: the decay is capped there.
   ema.update(*layer, 100000);
   EXPECT_NEAR(ema.tensors().at("weight")[1][1].item<float>(), 0.1f, 1e-6);
@@ -56,10 +54,7 @@ TEST(Ema, ReachesItsConfiguredDecay) {
 TEST(Ema, CopiesIntoAModuleAndReloads) {
   torch::nn::Linear layer = filled(0.0f);
   Ema ema(*layer, 0.5);
-  {
-    const torch::NoGradGuard no_grad;
-    for (auto& p : layer->parameters()) p.fill_(4.0f);
-  }
+  fill(layer, 4.0f);
   ema.update(*layer, 100000);  // 0.5 * 0 + 0.5 * 4
   torch::nn::Linear target = filled(-1.0f);
   ema.copy_to(*target);
