@@ -130,5 +130,30 @@ TEST(Clips, StepStreamsDependOnlyOnSeedAndStep) {
   EXPECT_TRUE(at::equal(at::randn({4}, g1), at::randn({4}, g2)));
 }
 
+TEST(Clips, ObjectMaskMarksPixelsOffTheirRowsBackground) {
+  // A gradient background (each row its own colour) with one object pixel.
+  at::Tensor clip = at::linspace(-1, 1, 64).view({1, 1, 1, 64, 1}).expand({1, 3, 17, 64, 64}).clone();
+  clip[0][0][6][20][40] = 0.9;
+  const at::Tensor mask = object_mask(clip);
+  ASSERT_EQ(mask.sizes(), (std::vector<int64_t>{1, 1, 17, 64, 64}));
+  EXPECT_EQ(mask.sum().item<float>(), 1.0f);
+  EXPECT_EQ(mask[0][0][6][20][40].item<float>(), 1.0f);
+}
+
+TEST(Clips, LatentObjectMaskFollowsTheVaeGrid) {
+  // Frame 0 is latent frame 0; frames 1-4, 5-8, ... are latent frames 1, 2, ...;
+  // 8x8 pixels make one latent pixel.
+  at::Tensor pixels = at::zeros({1, 1, 17, 64, 64});
+  pixels[0][0][0][3][3] = 1;     // -> latent frame 0, pixel (0, 0)
+  pixels[0][0][6][20][40] = 1;   // -> latent frame 2, pixel (2, 5)
+  pixels[0][0][16][63][0] = 1;   // -> latent frame 4, pixel (7, 0)
+  const at::Tensor latent = latent_object_mask(pixels);
+  ASSERT_EQ(latent.sizes(), (std::vector<int64_t>{1, 1, 5, 8, 8}));
+  EXPECT_EQ(latent.sum().item<float>(), 3.0f);
+  EXPECT_EQ(latent[0][0][0][0][0].item<float>(), 1.0f);
+  EXPECT_EQ(latent[0][0][2][2][5].item<float>(), 1.0f);
+  EXPECT_EQ(latent[0][0][4][7][0].item<float>(), 1.0f);
+}
+
 }  // namespace
 }  // namespace soragen::train

@@ -21,6 +21,16 @@ at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector
   return at::stack(clips);
 }
 
+at::Tensor object_mask(const at::Tensor& clips) {
+  return ((clips - clips.narrow(4, 0, 1)).abs().sum(1, true) > 0.15).to(at::kFloat);
+}
+
+at::Tensor latent_object_mask(const at::Tensor& pixel_mask) {
+  const at::Tensor first = at::max_pool3d(pixel_mask.narrow(2, 0, 1), {1, 8, 8});
+  const at::Tensor rest = at::max_pool3d(pixel_mask.narrow(2, 1, pixel_mask.size(2) - 1), {4, 8, 8});
+  return at::cat({first, rest}, 2);
+}
+
 std::vector<int64_t> scene_row(const world::Scene& s) {
   return {s.colour, static_cast<int64_t>(s.shape), static_cast<int64_t>(s.size), static_cast<int64_t>(s.direction),
           s.background, s.gradient ? 1 : 0};

@@ -17,6 +17,17 @@ namespace soragen::train {
 // rendered at kSize: [count, 3, frames, kSize, kSize].
 at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector<world::Scene>* scenes = nullptr);
 
+// Where the object is: 1 for pixels far from their row's background (read in
+// column 0, which the object never reaches), else 0. clips: [B, 3, F, H, W]
+// in [-1, 1]; returns [B, 1, F, H, W] float.
+at::Tensor object_mask(const at::Tensor& clips);
+
+// object_mask pooled onto the VAE's latent grid: a latent pixel counts as
+// object when any pixel it encodes does. The Wan VAE encodes frame 0 alone and
+// then 4 frames per latent frame, 8x8 pixels per latent pixel (the default
+// model's config). [B, 1, F, H, W] -> [B, 1, 1 + (F - 1) / 4, H / 8, W / 8].
+at::Tensor latent_object_mask(const at::Tensor& pixel_mask);
+
 // A scene's attributes as the row stored beside its latents (latents.safetensors
 // "scenes": colour, shape, size, direction, background, gradient) and back.
 constexpr int64_t kSceneRowLength = 6;

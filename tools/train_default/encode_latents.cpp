@@ -1,7 +1,8 @@
 // Stage 2: a fixed set of training clips encoded once with the trained VAE
 // (the DiT then trains for many epochs on them without touching the VAE),
 // the per-channel latent statistics that become the VAE config's
-// latents_mean/std, and a check that the VAE's reconstructions still read
+// latents_mean/std, where the object is on the latent grid (the DiT's loss
+// weights it), and a check that the VAE's reconstructions still read
 // back as the scenes they came from.
 #include <cstdio>
 #include <fstream>
@@ -46,7 +47,7 @@ void encode_latents(const StageOptions& o, int clips) {
   const torch::NoGradGuard no_grad;
   std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 40);
   std::vector<world::Scene> scenes;
-  std::vector<at::Tensor> mus;
+  std::vector<at::Tensor> mus, objects;
   int checked = 0, colour_ok = 0, background_ok = 0, direction_ok = 0;
   const int chunk = 16;
   for (int start = 0; start < clips; start += chunk) {
@@ -55,6 +56,7 @@ void encode_latents(const StageOptions& o, int clips) {
     const at::Tensor x = render_batch(rng, count, kFrames, &scenes);
     const at::Tensor mu = model->encode_moments(x).mu;
     mus.push_back(mu);
+    objects.push_back(latent_object_mask(object_mask(x)));
     if (checked < 128) {
       const at::Tensor recon = model->decode(mu);
       for (int i = 0; i < count; ++i) {
@@ -83,7 +85,9 @@ void encode_latents(const StageOptions& o, int clips) {
     rows.insert(rows.end(), row.begin(), row.end());
   }
   const at::Tensor attributes = at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
-  io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalised.contiguous()}, {"scenes", attributes}});
+  io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalised.contiguous()},
+                                                        {"objects", at::cat(objects).contiguous()},
+                                                        {"scenes", attributes}});
   std::vector<double> mean_values(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
   std::vector<double> std_values(std.data_ptr<float>(), std.data_ptr<float>() + std.numel());
   write_json(o.work / "latent_stats.json", {{"latents_mean", mean_values}, {"latents_std", std_values}});

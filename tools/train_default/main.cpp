@@ -2,7 +2,7 @@
 //
 //   soragen-train vae     --work W --steps 1500 --batch 4
 //   soragen-train latents --work W --clips 4096
-//   soragen-train dit     --work W --tokenizer spiece.model --steps 4000 --batch 32
+//   soragen-train dit     --work W --tokenizer spiece.model --steps 4000 --batch 32 --object-weight 10
 //   soragen-train export  --work W --tokenizer spiece.model --out models/default
 //   soragen-train probe   --work W --tokenizer spiece.model --clips 8
 //
@@ -57,8 +57,14 @@ int main(int argc, char** argv) {
   CLI::App* dit = app.add_subcommand("dit", "train the text encoder and the DiT (flow matching)");
   common(dit, dit_options);
   training(dit, dit_options, 4000, 32, 1e-3);
-  dit->add_option("--tokenizer", tokenizer, "sentencepiece model (spm_train on the prompt corpus)")
+  st::DitOptions dit_stage;
+  dit->add_option("--tokenizer", dit_stage.tokenizer, "sentencepiece model (spm_train on the prompt corpus)")
       ->required()->check(CLI::ExistingFile);
+  dit->add_option("--object-weight", dit_stage.object_weight,
+                  "extra loss weight of the latent pixels the object covers (0: plain MSE)")->capture_default_str();
+  dit->add_option("--init", dit_stage.init,
+                  "start a fresh run from this exported model directory's encoder and DiT weights")
+      ->check(CLI::ExistingDirectory);
   CLI::App* exporter = app.add_subcommand("export", "write the bundled model directory");
   common(exporter, export_options);
   exporter->add_option("--tokenizer", tokenizer, "sentencepiece model to ship")->required()->check(CLI::ExistingFile);
@@ -79,7 +85,7 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand(latents)) {
       st::encode_latents(latent_options, clips);
     } else if (app.got_subcommand(dit)) {
-      st::train_dit(dit_options, tokenizer);
+      st::train_dit(dit_options, dit_stage);
     } else if (app.got_subcommand(probe)) {
       st::probe_dit(probe_options, tokenizer, probe_clips, sample_steps);
     } else {

@@ -2,7 +2,10 @@
 // uninitialised weights (init_for_training or a checkpoint fills them).
 #pragma once
 
+#include <vector>
+
 #include "dit/wan_model.h"
+#include "text/tokenizer.h"
 #include "text_encoder/umt5.h"
 #include "vae/wan_vae.h"
 
@@ -11,5 +14,11 @@ namespace soragen::train {
 vae::WanVAE make_vae();
 text_encoder::UMT5Encoder make_text_encoder(int vocab);
 dit::WanModel make_dit();
+
+// The DiT's context for each tokenized prompt: the encoder's hidden states
+// cut to the prompt's length, as the pipeline passes them (one batched
+// encoder call).
+std::vector<at::Tensor> encode_contexts(text_encoder::UMT5Encoder& encoder,
+                                        const std::vector<const text::Tokenized*>& prompts);
 
 }  // namespace soragen::train

@@ -16,6 +16,7 @@
 #include "detect.h"
 #include "io/tensor_source.h"
 #include "models.h"
+#include "sampling/schedule.h"
 #include "text/tokenizer.h"
 #include "train.h"
 #include "vae/frames.h"
@@ -32,15 +33,9 @@ struct Probe {
   vae::WanVAE vae;
   at::Tensor mean, std;  // latent statistics, [z, 1, 1, 1]
 
-  at::Tensor context(const text::Tokenizer& tokenizer, const std::string& prompt) {
-    const text::Tokenized t = tokenizer.encode(prompt);
-    const at::Tensor ids = at::tensor(t.ids, at::kLong).view({1, -1});
-    const at::Tensor mask = at::tensor(t.mask, at::kLong).view({1, -1});
-    return encoder->forward(ids, mask)[0].narrow(0, 0, t.length);
-  }
-  at::Tensor velocity(const at::Tensor& x, double sigma, const at::Tensor& context) {
+  at::Tensor velocity(const at::Tensor& x, double timestep, const at::Tensor& context) {
     const int64_t seq_len = x.size(1) * (x.size(2) / 2) * (x.size(3) / 2);
-    return dit->forward({x}, at::full({1}, sigma * 1000.0), {context}, seq_len)[0];
+    return dit->forward({x}, at::full({1}, timestep), {context}, seq_len)[0];
   }
   bool follows(const at::Tensor& normalised, const world::Scene& scene) {
     const at::Tensor video = vae->decode((normalised * std + mean).unsqueeze(0));
@@ -48,8 +43,6 @@ struct Probe {
     return d.colour == scene.colour && d.direction && *d.direction == scene.direction;
   }
 };
-
-double shifted(double u) { return kShift * u / (1.0 + (kShift - 1.0) * u); }
 
 }  // namespace
 
@@ -70,11 +63,14 @@ void probe_dit(const StageOptions& o, const fs::path& tokenizer_path, int clips,
   const at::Tensor rows = data->load("scenes");
   clips = static_cast<int>(std::min<int64_t>(clips, latents.size(0)));
   std::vector<world::Scene> scenes;
-  std::vector<at::Tensor> contexts;
+  std::vector<text::Tokenized> tokens;
   for (int i = 0; i < clips; ++i) {
     scenes.push_back(scene_from_row(rows[i]));
-    contexts.push_back(p.context(tokenizer, world::plain_prompt(scenes.back())));
+    tokens.push_back(tokenizer.encode(world::plain_prompt(scenes.back())));
   }
+  std::vector<const text::Tokenized*> token_refs;
+  for (const text::Tokenized& t : tokens) token_refs.push_back(&t);
+  const std::vector<at::Tensor> contexts = encode_contexts(p.encoder, token_refs);
 
   at::Generator generator = step_generator(o.seed, -3);
   for (const double sigma : {0.2, 0.5, 0.8, 0.95}) {
@@ -84,7 +80,7 @@ void probe_dit(const StageOptions& o, const fs::path& tokenizer_path, int clips,
     for (int i = 0; i < clips; ++i) {
       const at::Tensor x0 = latents[i];
       const at::Tensor xt = (1.0 - sigma) * x0 + sigma * at::randn(x0.sizes(), generator, x0.options());
-      const at::Tensor estimate = xt - sigma * p.velocity(xt, sigma, contexts[static_cast<size_t>(i)]);
+      const at::Tensor estimate = xt - sigma * p.velocity(xt, sigma * 1000.0, contexts[static_cast<size_t>(i)]);
       for (int64_t f = 0; f < frames; ++f) {
         error[static_cast<size_t>(f)] += (estimate.select(1, f) - x0.select(1, f)).pow(2).mean().item<double>() / clips;
       }
@@ -95,13 +91,14 @@ void probe_dit(const StageOptions& o, const fs::path& tokenizer_path, int clips,
     std::printf("; colour+direction read back %d/%d\n", followed, clips);
   }
 
+  // The shifted schedule the samplers use, from sigma 1.
+  const sampling::Schedule schedule = sampling::flow_schedule(sample_steps, kShift, 1.0);
   int followed = 0;
   for (int i = 0; i < clips; ++i) {
     at::Tensor x = at::randn(latents[i].sizes(), generator, latents.options());
-    for (int k = 0; k < sample_steps; ++k) {
-      const double from = shifted(1.0 - static_cast<double>(k) / sample_steps);
-      const double to = shifted(1.0 - static_cast<double>(k + 1) / sample_steps);
-      x = x + (to - from) * p.velocity(x, from, contexts[static_cast<size_t>(i)]);
+    for (size_t k = 0; k < schedule.timesteps.size(); ++k) {
+      const double step = static_cast<double>(schedule.sigmas[k + 1]) - static_cast<double>(schedule.sigmas[k]);
+      x = x + step * p.velocity(x, static_cast<double>(schedule.timesteps[k]), contexts[static_cast<size_t>(i)]);
     }
     followed += p.follows(x, scenes[static_cast<size_t>(i)]);
   }

@@ -29,7 +29,16 @@ struct StageOptions {
 // object_weight: extra loss weight of the object's pixels over the background's.
 void train_vae(const StageOptions& options, int frames, double object_weight);
 void encode_latents(const StageOptions& options, int clips);
-void train_dit(const StageOptions& options, const std::filesystem::path& tokenizer);
+struct DitOptions {
+  std::filesystem::path tokenizer;  // sentencepiece model (spm_train on the prompt corpus)
+  // Extra loss weight of the latent pixels the object covers (the latents
+  // stage's "objects" masks); 0 is the plain mean squared error.
+  double object_weight = 0;
+  // A bundled model directory (an earlier export) whose encoder and DiT
+  // weights start a fresh run instead of the random initialisation.
+  std::filesystem::path init;
+};
+void train_dit(const StageOptions& options, const DitOptions& dit);
 // clips: training clips to probe; sample_steps: Euler steps from pure noise.
 void probe_dit(const StageOptions& options, const std::filesystem::path& tokenizer, int clips, int sample_steps);
 // vocab: the tokenizer's vocabulary size (the encoder's embedding rows).

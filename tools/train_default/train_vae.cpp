@@ -67,10 +67,8 @@ void train_vae(const StageOptions& o, int frames, double object_weight) {
     const at::Tensor rec = squared.mean();
     // The object covers a few percent of the pixels, so a plain mean lets the
     // background dominate and the object's colour comes back washed out:
-    // object pixels (far from their row's background, read in column 0,
-    // which the object never reaches) weigh object_weight times more.
-    const at::Tensor object = ((x - x.narrow(4, 0, 1)).abs().sum(1, true) > 0.15).to(at::kFloat);
-    const at::Tensor weight = 1.0 + object_weight * object;
+    // object pixels weigh object_weight times more.
+    const at::Tensor weight = 1.0 + object_weight * object_mask(x);
     const at::Tensor weighted = (weight * squared).sum() / (weight.sum() * 3.0);
     const at::Tensor kl = 0.5 * (moments.mu.pow(2) + log_var.exp() - 1.0 - log_var).mean();
     const at::Tensor loss = weighted + kKlWeight * kl;
