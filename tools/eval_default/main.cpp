@@ -7,6 +7,7 @@
 //   soragen-eval                       # held-out triples, 8 samples each, embedded default
 //   soragen-eval --split train --samples 4
 //   soragen-eval --model DIR --steps 30 --json results.json
+//   soragen-eval --guidance 7 --shift 5 --sampler euler   # sampler settings other than the model's
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "describe.h"
 #include "detect.h"
@@ -84,6 +86,11 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "renders per held-out triple (train: 8 x this many scenes)")
       ->check(CLI::Range(1, 1000))->capture_default_str();
   app.add_option("--steps", steps, "sampling steps (0: the model's default)");
+  std::optional<double> guidance, shift;
+  std::optional<std::string> sampler;
+  app.add_option("--guidance", guidance, "classifier-free guidance scale (default: the model's)");
+  app.add_option("--shift", shift, "flow-matching sigma shift (default: the model's)");
+  app.add_option("--sampler", sampler, "unipc | dpm++ | euler (default: the model's)");
   app.add_option("--seed", seed, "seed of the scenes; render i uses seed + i")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
   app.add_option("--json", json_path, "also write the results here");
@@ -106,6 +113,9 @@ int main(int argc, char** argv) {
       request.prompt = sw::plain_prompt(s, i % 2 == 0);
       request.seed = seed + i;
       if (steps > 0) request.steps = steps;
+      request.guidance = guidance;
+      request.shift = shift;
+      request.sampler = sampler;
       const soragen::ResolvedRequest resolved = soragen::resolve_request(request, pipeline.defaults());
       const sw::Detection d = sw::detect(pipeline.generate(resolved, nullptr));
       overall.add(s, d);

@@ -23,14 +23,13 @@ void export_model(const fs::path& work, const fs::path& tokenizer, const fs::pat
   const nlohmann::json stats = read_json(work / "latent_stats.json");
   vae["latents_mean"] = stats["latents_mean"];
   vae["latents_std"] = stats["latents_std"];
-  const nlohmann::json dit_state = read_json(work / "dit.json");
 
   nlohmann::ordered_json model;
   model["name"] = "default";
-  model["about"] = "soragen's embedded default: a tiny Wan-architecture model trained (" +
-                   std::to_string(dit_state["step"].get<int64_t>()) +
-                   " DiT steps) on procedural clips of one coloured shape moving over a coloured background; "
-                   "see scripts/train_default_model.sh";
+  // No step count here: a run started with --init continues another run's
+  // steps, and the model card (models/default/README.md) has the history.
+  model["about"] = "soragen's embedded default: a tiny Wan-architecture model trained on procedural clips of "
+                   "one coloured shape moving over a coloured background; see scripts/train_default_model.sh";
   model["tokenizer"] = "spiece.model";
   model["text_encoder"] = {{"weights", "text_encoder.safetensors"}, {"config", text_encoder_config(vocab)}};
   model["dit"] = {{"weights", "dit.safetensors"}, {"config", dit_config()}};
