@@ -147,7 +147,7 @@ TEST(Clips, LatentObjectMaskFollowsTheVaeGrid) {
   pixels[0][0][0][3][3] = 1;     // -> latent frame 0, pixel (0, 0)
   pixels[0][0][6][20][40] = 1;   // -> latent frame 2, pixel (2, 5)
   pixels[0][0][16][63][0] = 1;   // -> latent frame 4, pixel (7, 0)
-  const at::Tensor latent = latent_object_mask(pixels);
+  const at::Tensor latent = latent_object_mask(pixels, at::zeros({1, 16, 5, 8, 8}));
   ASSERT_EQ(latent.sizes(), (std::vector<int64_t>{1, 1, 5, 8, 8}));
   EXPECT_EQ(latent.sum().item<float>(), 3.0f);
   EXPECT_EQ(latent[0][0][0][0][0].item<float>(), 1.0f);

@@ -25,9 +25,12 @@ at::Tensor object_mask(const at::Tensor& clips) {
   return ((clips - clips.narrow(4, 0, 1)).abs().sum(1, true) > 0.15).to(at::kFloat);
 }
 
-at::Tensor latent_object_mask(const at::Tensor& pixel_mask) {
-  const at::Tensor first = at::max_pool3d(pixel_mask.narrow(2, 0, 1), {1, 8, 8});
-  const at::Tensor rest = at::max_pool3d(pixel_mask.narrow(2, 1, pixel_mask.size(2) - 1), {4, 8, 8});
+at::Tensor latent_object_mask(const at::Tensor& pixel_mask, const at::Tensor& latents) {
+  const int64_t sy = pixel_mask.size(3) / latents.size(3), sx = pixel_mask.size(4) / latents.size(4);
+  const at::Tensor first = at::max_pool3d(pixel_mask.narrow(2, 0, 1), {1, sy, sx});
+  if (latents.size(2) == 1) return first;
+  const int64_t st = (pixel_mask.size(2) - 1) / (latents.size(2) - 1);
+  const at::Tensor rest = at::max_pool3d(pixel_mask.narrow(2, 1, pixel_mask.size(2) - 1), {st, sy, sx});
   return at::cat({first, rest}, 2);
 }
 

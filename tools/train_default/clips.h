@@ -23,10 +23,12 @@ at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector
 at::Tensor object_mask(const at::Tensor& clips);
 
 // object_mask pooled onto the VAE's latent grid: a latent pixel counts as
-// object when any pixel it encodes does. The Wan VAE encodes frame 0 alone and
-// then 4 frames per latent frame, 8x8 pixels per latent pixel (the default
-// model's config). [B, 1, F, H, W] -> [B, 1, 1 + (F - 1) / 4, H / 8, W / 8].
-at::Tensor latent_object_mask(const at::Tensor& pixel_mask);
+// object when any pixel it encodes does. The Wan VAE encodes frame 0 alone,
+// then (F - 1) / (f - 1) frames per latent frame and (H / h) x (W / w) pixels
+// per latent pixel; the factors come from `latents` ([B, z, f, h, w]), so the
+// mask follows whatever compression the VAE config has.
+// [B, 1, F, H, W] -> [B, 1, f, h, w].
+at::Tensor latent_object_mask(const at::Tensor& pixel_mask, const at::Tensor& latents);
 
 // A scene's attributes as the row stored beside its latents (latents.safetensors
 // "scenes": colour, shape, size, direction, background, gradient) and back.

@@ -56,7 +56,7 @@ void encode_latents(const StageOptions& o, int clips) {
     const at::Tensor x = render_batch(rng, count, kFrames, &scenes);
     const at::Tensor mu = model->encode_moments(x).mu;
     mus.push_back(mu);
-    objects.push_back(latent_object_mask(object_mask(x)));
+    objects.push_back(latent_object_mask(object_mask(x), mu));
     if (checked < 128) {
       const at::Tensor recon = model->decode(mu);
       for (int i = 0; i < count; ++i) {

@@ -140,7 +140,8 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     for (int b = 0; b < o.batch; ++b) inputs.push_back(xt[b]);
     const std::vector<at::Tensor> predicted = dit->forward(inputs, sigma * 1000.0, contexts, seq_len);
     const at::Tensor squared = (at::stack(predicted) - (noise - x0)).pow(2);
-    at::Tensor loss = squared.mean();
+    const at::Tensor mse = squared.mean();
+    at::Tensor loss = mse;
     if (d.object_weight != 0) {
       const at::Tensor weight = 1.0 + d.object_weight * objects.index_select(0, picked);
       loss = (weight * squared).sum() / (weight.sum() * static_cast<double>(squared.size(1)));
@@ -154,7 +155,7 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     dit_ema.update(*dit, step);
 
     loss_sum += loss.item<double>();
-    mse_sum += squared.mean().item<double>();
+    mse_sum += mse.item<double>();
     ++logged;
     if ((step + 1) % o.log_every == 0 || step + 1 == o.steps) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
