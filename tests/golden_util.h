@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/Context.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -38,6 +40,20 @@ inline std::vector<std::filesystem::path> golden_files(const std::string& prefix
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// CUDA device 0 set up as the golden README asks for GPU parity (fp32
+// matrix products and convolutions with TF32 off), or nullopt without a GPU.
+inline std::optional<c10::Device> parity_cuda_device() {
+  if (!at::hasCUDA()) return std::nullopt;
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  return c10::Device(c10::kCUDA, 0);
+}
+
+// Why a CUDA parity test skips, for GTEST_SKIP.
+inline const char* no_cuda_reason() {
+  return at::hasCUDA() ? "" : "no CUDA device (this build or machine has none); the CPU run covers parity here";
 }
 
 class GoldenFile {

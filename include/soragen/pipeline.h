@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -31,6 +32,9 @@ struct ProgressEvent {
   Stage stage = Stage::load;
   int step = 0;
   int total = 1;
+  // On the event that ends a stage run on a CUDA device: the peak of the
+  // device memory allocated during the stage, in bytes; -1 otherwise.
+  int64_t device_peak_bytes = -1;
 };
 using ProgressCallback = std::function<void(const ProgressEvent&)>;
 

@@ -1,10 +1,20 @@
 #include "cli/progress.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 
 namespace soragen::cli {
+namespace {
+
+std::string format_gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return text;
+}
+
+}  // namespace
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
@@ -51,6 +61,10 @@ void ProgressReporter::operator()(const ProgressEvent& event) {
   const double eta = per_step * (event.total - event.step);
   const bool done = event.step >= event.total;
   if (done) stage_seconds_[static_cast<int>(event.stage)] += elapsed;
+  if (done && event.device_peak_bytes >= 0) {
+    int64_t& peak = stage_peak_bytes_[static_cast<int>(event.stage)];
+    peak = std::max(peak, event.device_peak_bytes);
+  }
   last_step_time_ = now;
 
   switch (mode_) {
@@ -90,6 +104,7 @@ std::string ProgressReporter::timings() const {
     std::snprintf(text, sizeof text, "%s%s %.1f s", out.empty() ? "" : ", ", stage_name(static_cast<Stage>(i)),
                   stage_seconds_[i]);
     out += text;
+    if (stage_peak_bytes_[i] >= 0) out += " (peak GPU " + format_gib(stage_peak_bytes_[i]) + ")";
   }
   return out.empty() ? "no stage finished" : out;
 }

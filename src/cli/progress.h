@@ -23,7 +23,9 @@ class ProgressReporter {
   void operator()(const ProgressEvent& event);
 
   // Seconds spent in each stage since construction, e.g.
-  // "text encoding 0.8 s, denoising 12.1 s, VAE decoding 1.9 s, writing 0.3 s".
+  // "text encoding 0.8 s, denoising 12.1 s, VAE decoding 1.9 s, writing 0.3 s",
+  // with the stage's peak device memory where the pipeline reported one:
+  // "denoising 12.1 s (peak GPU 9.8 GiB)".
   std::string timings() const;
 
   // The bar line for a step, without carriage return (exposed for tests).
@@ -37,6 +39,7 @@ class ProgressReporter {
   const Logger& logger_;
   Clock clock_;
   std::array<double, kStages> stage_seconds_{};
+  std::array<int64_t, kStages> stage_peak_bytes_{-1, -1, -1, -1, -1};
   double stage_start_ = 0;
   double last_step_time_ = 0;
   bool bar_open_ = false;

@@ -13,8 +13,12 @@
 namespace soragen::dit {
 namespace {
 
-// [B, 1, 1, Lk] bool, true where a key may be attended; undefined when every
-// key is valid, so the fused kernels keep their unmasked (flash) path.
+// q, k, v: [B, n, L, d]
+at::Tensor math_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                          int64_t max_score_bytes);
+
+}  // namespace
+
 at::Tensor key_mask(const std::vector<int64_t>& key_lens, int64_t batch, int64_t keys, const at::Device& device) {
   if (key_lens.empty()) return {};
   if (static_cast<int64_t>(key_lens.size()) != batch) {
@@ -30,12 +34,14 @@ at::Tensor key_mask(const std::vector<int64_t>& key_lens, int64_t batch, int64_t
     all_full = all_full && len == keys;
   }
   if (all_full) return {};
-  const at::Tensor lens = at::tensor(key_lens, at::kLong).view({batch, 1});
-  const at::Tensor positions = at::arange(keys, at::kLong).view({1, keys});
-  return positions.lt(lens).view({batch, 1, 1, keys}).to(device);
+  const at::Tensor positions = at::arange(keys, at::TensorOptions().dtype(at::kLong).device(device));
+  std::vector<at::Tensor> rows;
+  for (int64_t len : key_lens) rows.push_back(positions.lt(len));
+  return at::stack(rows).view({batch, 1, 1, keys});
 }
 
-// q, k, v: [B, n, L, d]
+namespace {
+
 at::Tensor math_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                           int64_t max_score_bytes) {
   const int64_t batch = q.size(0), heads = q.size(1), queries = q.size(2), keys = k.size(2);
@@ -69,11 +75,15 @@ bool attention_uses_sdpa(AttentionBackend backend) {
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::vector<int64_t>& key_lens, const AttentionOptions& options) {
+  return masked_attention(q, k, v, key_mask(key_lens, q.size(0), k.size(1), q.device()), options);
+}
+
+at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                     const AttentionOptions& options) {
   // [B, L, n, d] -> [B, n, L, d]
   const at::Tensor qh = q.transpose(1, 2);
   const at::Tensor kh = k.transpose(1, 2);
   const at::Tensor vh = v.transpose(1, 2);
-  const at::Tensor mask = key_mask(key_lens, q.size(0), k.size(1), q.device());
   at::Tensor out;
   if (attention_uses_sdpa(options.backend)) {
 #if SORAGEN_TORCH_HAS_SDPA

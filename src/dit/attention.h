@@ -28,10 +28,20 @@ struct AttentionOptions {
   int64_t max_score_bytes = int64_t{256} << 20;
 };
 
+// [B, 1, 1, Lk] bool on `device`, true where a key may be attended, for
+// key_lens of B values in [1, Lk]; undefined when key_lens is empty or every
+// key is valid, so the fused kernels keep their unmasked (flash) path. Built
+// on the device from host integers: no host-to-device copy, so a denoising
+// loop can build it without a synchronisation.
+at::Tensor key_mask(const std::vector<int64_t>& key_lens, int64_t batch, int64_t keys, const at::Device& device);
+
 // q: [B, Lq, heads, d]; k, v: [B, Lk, heads, d]. key_lens empty (no mask) or
 // B values in [1, Lk]. Returns [B, Lq, heads, d] in q's dtype.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::vector<int64_t>& key_lens, const AttentionOptions& options = {});
+// The same with a mask from key_mask() (undefined: every key is valid).
+at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                     const AttentionOptions& options = {});
 
 // Whether `backend` resolves to the fused kernel in this build.
 bool attention_uses_sdpa(AttentionBackend backend);

@@ -40,8 +40,11 @@ std::array<at::Tensor, 2> RopeTable::rotations(const std::vector<Grid>& grids, i
                                                const at::Device& device) const {
   const int64_t pairs = head_dim_ / 2;
   const int64_t batch = static_cast<int64_t>(grids.size());
-  at::Tensor cos = at::ones({batch, length, pairs}, at::kDouble);
-  at::Tensor sin = at::zeros({batch, length, pairs}, at::kDouble);
+  const auto f64 = at::TensorOptions().dtype(at::kDouble).device(device);
+  const at::Tensor cos_table = cos_.to(device);
+  const at::Tensor sin_table = sin_.to(device);
+  at::Tensor cos = at::ones({batch, length, pairs}, f64);
+  at::Tensor sin = at::zeros({batch, length, pairs}, f64);
   const std::array<int64_t, 3> part_pairs{split_.frame, split_.height, split_.width};
   for (int64_t b = 0; b < batch; ++b) {
     const Grid& g = grids[b];
@@ -68,14 +71,32 @@ std::array<at::Tensor, 2> RopeTable::rotations(const std::vector<Grid>& grids, i
         return table.narrow(1, column, part_pairs[axis]).narrow(0, 0, g[axis]).view(view).expand(
             {g[0], g[1], g[2], part_pairs[axis]});
       };
-      cos_parts.push_back(rows(cos_));
-      sin_parts.push_back(rows(sin_));
+      cos_parts.push_back(rows(cos_table));
+      sin_parts.push_back(rows(sin_table));
       column += part_pairs[axis];
     }
     cos[b].narrow(0, 0, tokens).copy_(at::cat(cos_parts, 3).reshape({tokens, pairs}));
     sin[b].narrow(0, 0, tokens).copy_(at::cat(sin_parts, 3).reshape({tokens, pairs}));
   }
-  return {cos.unsqueeze(2).to(device), sin.unsqueeze(2).to(device)};
+  return {cos.unsqueeze(2), sin.unsqueeze(2)};
+}
+
+std::array<at::Tensor, 2> RopeCache::rotations(const RopeTable& table, const std::vector<Grid>& grids,
+                                               int64_t length, const at::Device& device) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (builds_ == 0 || grids != grids_ || length != length_ || device != device_) {
+    rotations_ = table.rotations(grids, length, device);
+    grids_ = grids;
+    length_ = length;
+    device_ = device;
+    ++builds_;
+  }
+  return rotations_;
+}
+
+int64_t RopeCache::builds() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return builds_;
 }
 
 at::Tensor apply_rope(const at::Tensor& x, const std::array<at::Tensor, 2>& rotations) {

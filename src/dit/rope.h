@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 namespace soragen::dit {
@@ -39,9 +40,9 @@ class RopeTable {
   const at::Tensor& sin() const { return sin_; }
 
   // Per-token rotations for a padded batch: cos and sin of shape
-  // [B, length, 1, head_dim/2] float64 on `device`. Token i < f*h*w of sample
-  // b sits at (i / (h*w), i / w % h, i % w); later (padding) tokens get the
-  // identity rotation, as the reference leaves them untouched.
+  // [B, length, 1, head_dim/2] float64, built on `device`. Token i < f*h*w
+  // of sample b sits at (i / (h*w), i / w % h, i % w); later (padding) tokens
+  // get the identity rotation, as the reference leaves them untouched.
   std::array<at::Tensor, 2> rotations(const std::vector<Grid>& grids, int64_t length, const at::Device& device) const;
 
  private:
@@ -50,6 +51,26 @@ class RopeTable {
   RopeSplit split_{};
   at::Tensor cos_;
   at::Tensor sin_;
+};
+
+// The rotations of the last batch shape asked for. Every denoising step asks
+// for the same grids, so the tables are built once per shape on the device
+// instead of on every forward (a host-to-device copy is a synchronisation on
+// CUDA). Thread-safe.
+class RopeCache {
+ public:
+  std::array<at::Tensor, 2> rotations(const RopeTable& table, const std::vector<Grid>& grids, int64_t length,
+                                      const at::Device& device);
+  // How many times the tables were built, for tests.
+  int64_t builds() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Grid> grids_;
+  int64_t length_ = -1;
+  at::Device device_{at::kCPU};
+  std::array<at::Tensor, 2> rotations_;
+  int64_t builds_ = 0;
 };
 
 // x: [B, L, heads, head_dim]; rotations from RopeTable::rotations(..., L, ...).

@@ -144,8 +144,8 @@ namespace {
 struct BlockInputs {
   const at::Tensor& e0;                       // [B, 6, dim] float32
   const std::array<at::Tensor, 2>& rotations;  // RoPE, [B, L, 1, d/2] float64
-  const std::vector<int64_t>& token_counts;    // valid self-attention keys per sample
-  const at::Tensor& context;                   // [B, text_len, dim] compute dtype
+  const at::Tensor& key_mask;                 // valid self-attention keys; undefined: all
+  const at::Tensor& context;                  // [B, text_len, dim] compute dtype
 };
 
 // [B, L, dim] -> [B, L, heads, head_dim]
@@ -180,9 +180,8 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   const at::Tensor k_rot = apply_rope(k, in.rotations);
   emit("q_after_rope", q_rot);
   emit("k_after_rope", k_rot);
-  // Keys past each sample's own tokens are padding (trap 7).
   const at::Tensor self_out =
-      sa.o->forward(attention(q_rot.to(dtype), k_rot.to(dtype), v, in.token_counts, run.attention).flatten(2), dtype);
+      sa.o->forward(masked_attention(q_rot.to(dtype), k_rot.to(dtype), v, in.key_mask, run.attention).flatten(2), dtype);
   emit("self_attn.out", self_out);
   x = x + self_out.to(at::kFloat) * e[2];
 
@@ -195,7 +194,7 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   const at::Tensor ck = split_heads(project_normed(ca.k, ca.norm_k, in.context, dtype), c.num_heads);
   const at::Tensor cv = split_heads(ca.v->forward(in.context, dtype), c.num_heads);
   const at::Tensor cross_out =
-      ca.o->forward(attention(cq.to(dtype), ck.to(dtype), cv, {}, run.attention).flatten(2), dtype);
+      ca.o->forward(masked_attention(cq.to(dtype), ck.to(dtype), cv, at::Tensor(), run.attention).flatten(2), dtype);
   emit("cross_attn.out", cross_out);
   x = x + cross_out.to(at::kFloat);
 
@@ -270,8 +269,10 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   const at::Tensor context_emb = text_out->forward(at::gelu(text_in->forward(padded, dtype), "tanh"), dtype);
   emit("context_emb", context_emb);
 
-  const std::array<at::Tensor, 2> rotations = rope_.rotations(grids, seq_len, device);
-  const BlockInputs inputs{e0, rotations, token_counts, context_emb};
+  const std::array<at::Tensor, 2> rotations = rope_cache_->rotations(rope_, grids, seq_len, device);
+  // Keys past each sample's own tokens are padding (trap 7).
+  const at::Tensor self_key_mask = key_mask(token_counts, batch, seq_len, device);
+  const BlockInputs inputs{e0, rotations, self_key_mask, context_emb};
   for (size_t i = 0; i < block_list.size(); ++i) {
     tokens = run_block(*block_list[i], c, run_options_, tokens, inputs, hook, "block" + std::to_string(i));
   }

@@ -24,6 +24,7 @@
 #include <array>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -177,6 +178,8 @@ class WanModelImpl : public torch::nn::Module {
 
   const DitConfig& config() const { return config_; }
   const RopeTable& rope() const { return rope_; }
+  // Builds of the per-token RoPE rotations so far (once per batch shape).
+  int64_t rope_builds() const { return rope_cache_->builds(); }
   DitRunOptions& run_options() { return run_options_; }
   const DitRunOptions& run_options() const { return run_options_; }
 
@@ -198,6 +201,7 @@ class WanModelImpl : public torch::nn::Module {
   // Derived, not a checkpoint tensor: a plain member so module->to(dtype)
   // never rounds it (the reference keeps `freqs` out of its buffers too).
   RopeTable rope_;
+  std::shared_ptr<RopeCache> rope_cache_ = std::make_shared<RopeCache>();
 };
 TORCH_MODULE(WanModel);
 

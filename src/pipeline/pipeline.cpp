@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "core/device_memory.h"
 #include "core/runtime.h"
 #include "io/tensor_source.h"
 #include "pipeline/model_files.h"
@@ -121,8 +122,13 @@ at::Tensor tokens_tensor(const std::vector<int64_t>& ids) {
 VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCallback& progress,
                                const std::atomic<bool>* cancel) {
   Impl& impl = *impl_;
+  const c10::Device device = impl.t2v->device();
+  // Each stage's peak device memory goes with the event that ends it.
   const auto report = [&](Stage stage, int step, int total) {
-    if (progress) progress({stage, step, total});
+    if (step == 0) core::reset_peak_device_memory(device);
+    ProgressEvent event{stage, step, total};
+    if (step >= total) event.device_peak_bytes = core::peak_device_memory(device).value_or(-1);
+    if (progress) progress(event);
   };
   if (request.width % impl.spatial_multiple != 0 || request.height % impl.spatial_multiple != 0) {
     throw UsageError("--width/--height " + std::to_string(request.width) + "x" + std::to_string(request.height) +

@@ -3,7 +3,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <stdexcept>
 
+#include "io/tensor_source.h"
 #include "sampling/guidance.h"
 #include "sampling/sampler.h"
 #include "soragen/error.h"
@@ -32,6 +34,25 @@ class OnDevice {
 };
 
 }  // namespace
+
+NonFiniteGuard::NonFiniteGuard(c10::Device device, int total_steps, int check_every)
+    : first_bad_(at::full({}, -1, at::TensorOptions().dtype(at::kLong).device(device))),
+      total_(total_steps),
+      check_every_(check_every < 1 ? 1 : check_every) {}
+
+void NonFiniteGuard::record(const at::Tensor& latent, int step) {
+  // first_bad = step where it is still -1 and this latent is not all finite.
+  first_bad_.masked_fill_(first_bad_.lt(0).logical_and(latent.isfinite().all().logical_not()), step);
+  if ((step + 1) % check_every_ == 0) check();
+}
+
+void NonFiniteGuard::check() const {
+  const int64_t first = first_bad_.item<int64_t>();
+  if (first < 0) return;
+  throw ModelError("denoising step " + std::to_string(first + 1) + "/" + std::to_string(total_) +
+                   " produced NaN or Inf latents (likely an fp16 overflow or low attention precision; "
+                   "try --dtype bf16 or fp32)");
+}
 
 TextToVideo::TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, vae::WanVAE vae,
                          c10::Device device, bool offload)
@@ -75,24 +96,32 @@ at::Tensor TextToVideo::denoise(const at::Tensor& noise, const at::Tensor& conte
   at::Tensor latent = noise.to(device_, at::kFloat);
   const std::vector<at::Tensor> contexts{context, context_null};
   const int total = static_cast<int>(sampler->timesteps().size());
+  // Nothing inside the loop waits for the device. The timestep tensors are
+  // made once, before it, by fills on the device (no host-to-device copy);
+  // the NaN/Inf guard is a flag on the device that the host reads every few
+  // steps (the one synchronisation, see NonFiniteGuard). The model sees the
+  // scheduler's int64 timestep as a float, not sigma * 1000.
+  std::vector<at::Tensor> timesteps;
+  for (const int64_t timestep : sampler->timesteps()) {
+    timesteps.push_back(
+        at::full({2}, static_cast<double>(timestep), at::TensorOptions().dtype(at::kFloat).device(device_)));
+  }
+  NonFiniteGuard guard(device_, total);
   for (int i = 0; i < total; ++i) {
     const int64_t timestep = sampler->timesteps()[static_cast<std::size_t>(i)];
-    // The model sees the scheduler's int64 timestep, not sigma * 1000.
-    const at::Tensor t = at::full({2}, static_cast<double>(timestep), at::TensorOptions().dtype(at::kFloat).device(device_));
-    const std::vector<at::Tensor> predictions = dit_->forward({latent, latent}, t, contexts, seq_len);
+    const std::vector<at::Tensor> predictions =
+        dit_->forward({latent, latent}, timesteps[static_cast<std::size_t>(i)], contexts, seq_len);
     const at::Tensor velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], settings.guidance);
     latent = sampler->step(velocity, timestep, latent);
     if (trace) trace({i, timestep, predictions[0], predictions[1], latent});
-    if (!latent.isfinite().all().item<bool>()) {
-      throw ModelError("denoising step " + std::to_string(i + 1) + "/" + std::to_string(total) +
-                       " produced NaN or Inf latents (likely an fp16 overflow or low attention precision; "
-                       "try --dtype bf16 or fp32)");
-    }
+    guard.record(latent, i);
     if (on_step) on_step(i + 1, total);
     if (cancel && cancel->load() && i + 1 < total) {
+      guard.check();
       throw InterruptedError("interrupted after denoising step " + std::to_string(i + 1) + "/" + std::to_string(total));
     }
   }
+  guard.check();
   return latent;
 }
 
@@ -100,8 +129,31 @@ at::Tensor TextToVideo::decode(const at::Tensor& latent, const vae::TileOptions&
   const OnDevice vae_on_device(*vae_, device_, offload_);
   vae::DecodeOptions options;
   options.tiling = tiling;
-  // WanVAE.decode takes a batch; the decoded video comes back clamped.
-  return vae_->decode(latent.unsqueeze(0).to(device_, at::kFloat), options).squeeze(0).to(at::kCPU, at::kFloat);
+  // WanVAE.decode takes a batch; the decoded video comes back clamped. Each
+  // chunk of frames goes to the host as soon as it is decoded, so the device
+  // holds one chunk at a time, whatever the frame count.
+  const vae::VaeConfig& config = vae_->config();
+  const int64_t frames = (latent.size(1) - 1) * config.temporal_factor() + 1;
+  const int64_t factor = config.spatial_factor();
+  at::Tensor video = at::empty({3, frames, latent.size(2) * factor, latent.size(3) * factor}, at::kFloat);
+  int64_t filled = 0;
+  vae_->decode_frames(
+      latent.unsqueeze(0).to(device_, at::kFloat),
+      [&](const at::Tensor& chunk, int64_t first) {
+        if (chunk.size(0) != 1 || chunk.size(1) != 3 || first + chunk.size(2) > frames ||
+            chunk.size(3) != video.size(2) || chunk.size(4) != video.size(3)) {
+          throw std::logic_error("VAE decode: chunk " + io::format_shape(chunk.sizes()) + " at frame " +
+                              std::to_string(first) + " does not fit the video " + io::format_shape(video.sizes()));
+        }
+        video.narrow(1, first, chunk.size(2)).copy_(chunk.squeeze(0));
+        filled = first + chunk.size(2);
+      },
+      options);
+  if (filled != frames) {
+    throw std::logic_error("VAE decode produced " + std::to_string(filled) + " frames, expected " +
+                        std::to_string(frames));
+  }
+  return video;
 }
 
 }  // namespace soragen::pipeline

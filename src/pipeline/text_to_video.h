@@ -38,6 +38,27 @@ struct StepTrace {
 };
 using StepTraceHook = std::function<void(const StepTrace&)>;
 
+// The NaN/Inf check of the denoising loop without a synchronisation per
+// step: record() folds "this step's latent is not all finite" into a flag on
+// the device (the first bad step), and the host reads it every
+// `check_every` steps and at the end. A bad step is still named exactly; at
+// most check_every - 1 steps run past it.
+class NonFiniteGuard {
+ public:
+  static constexpr int kCheckEvery = 5;
+  NonFiniteGuard(c10::Device device, int total_steps, int check_every = kCheckEvery);
+  // Step `step` (0-based) produced `latent`; reads the flag every check_every steps.
+  void record(const at::Tensor& latent, int step);
+  // Reads the flag (one device-to-host copy); throws ModelError naming the
+  // first bad step.
+  void check() const;
+
+ private:
+  at::Tensor first_bad_;  // int64 scalar on the device, -1 while every step was finite
+  int total_;
+  int check_every_;
+};
+
 class TextToVideo {
  public:
   // `offload`: the DiT and VAE wait in CPU memory and move to `device` only

@@ -8,6 +8,10 @@
 
 namespace soragen::sampling {
 
+// The name of the profiler scope around these host-tensor computations
+// (RECORD_USER_SCOPE), so a trace or a test can tell them from device work.
+inline constexpr const char* kHostScalarScope = "soragen::host_scalar_math";
+
 float aten_log(float x);
 float aten_exp(float x);
 float aten_expm1(float x);

@@ -4,6 +4,7 @@
 // first. Scalars are float32 as the reference computes them on 0-dim float32
 // tensors; tensor ops follow the reference's operation order.
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <array>
@@ -21,6 +22,7 @@ constexpr int kSolverOrder = 2;
 // rounds differently from a hand-written elimination, which moved UniPC steps
 // by ~2e-7 against the golden loops.
 std::array<float, 2> solve_corrector_rho(float rk, float b0, float b1) {
+  RECORD_USER_SCOPE(kHostScalarScope);  // host tensors only: no device sync
   const auto host = at::TensorOptions().dtype(at::kFloat).device(at::kCPU);
   const at::Tensor r = at::tensor({1.0f, 1.0f, rk, 1.0f}, host).view({2, 2});
   const at::Tensor b = at::tensor({b0, b1}, host);

@@ -93,7 +93,7 @@ void WanVAEImpl::decode_frames(const at::Tensor& z, const FrameChunkCallback& on
                                const DecodeOptions& options) {
   // z: [B, z_dim, F, h, w] -> chunks [B, 3, 1 or 4, 8h, 8w] in order
   check_video(z, config_.z_dim, "latent");
-  const at::Tensor latent = denormalize_latent(z.to(at::kFloat)).to(dtype());
+  const at::Tensor latent = denormalize_latent(z.to(conv2->weight.device(), at::kFloat)).to(dtype());
   const at::Tensor x = conv2->forward(latent);
   int64_t produced = 0;
   const FrameChunkCallback emit = [&](const at::Tensor& chunk, int64_t) {

@@ -46,15 +46,16 @@ class Checker {
   std::set<std::string> checked_;
 };
 
-TEST(DitParity, EveryGoldenFileAndCase) {
+void check_every_file_and_case(const c10::Device& device) {
   const auto files = golden_files("dit");
   ASSERT_FALSE(files.empty()) << "no dit*.safetensors in " << golden_dir();
   for (const auto& path : files) {
     SCOPED_TRACE(path.string());
-    std::cout << path.filename().string() << "\n";
+    std::cout << path.filename().string() << " on " << device << "\n";
     const GoldenFile golden(path);
     const dit::DitConfig config = golden_config(golden, path);
-    const dit::WanModel model = load_memory_model(config, golden_weights(golden));
+    dit::WanModel model = load_memory_model(config, golden_weights(golden));
+    model->to(device);
     Checker checker(golden);
 
     // Tables the reference computes in float64 (tight tolerance).
@@ -63,7 +64,7 @@ TEST(DitParity, EveryGoldenFileAndCase) {
     if (golden.has("debug.sinusoid.t")) {
       checker.mark("debug.sinusoid.t");  // the input of debug.sinusoid.emb
       checker.check("debug.sinusoid.emb",
-                    dit::sinusoidal_embedding(config.freq_dim, golden.tensor("debug.sinusoid.t")));
+                    dit::sinusoidal_embedding(config.freq_dim, golden.tensor("debug.sinusoid.t").to(device)));
     }
 
     const auto cases = golden_cases(golden);
@@ -92,6 +93,14 @@ TEST(DitParity, EveryGoldenFileAndCase) {
     }
     checker.expect_all_checked();
   }
+}
+
+TEST(DitParity, EveryGoldenFileAndCase) { check_every_file_and_case(c10::kCPU); }
+
+TEST(DitParity, EveryGoldenFileAndCaseOnCuda) {
+  const std::optional<c10::Device> cuda = parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << no_cuda_reason();
+  check_every_file_and_case(*cuda);
 }
 
 // The cfg case batches two samples in one call; each must equal its own B=1

@@ -5,8 +5,10 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <iostream>
 #include <set>
 
+#include "golden_components.h"
 #include "golden_util.h"
 #include "io/tensor_source.h"
 #include "pipeline/text_to_video.h"
@@ -15,28 +17,7 @@
 namespace soragen::pipeline {
 namespace {
 
-std::unique_ptr<TextToVideo> components_from_golden(const nlohmann::json& config) {
-  std::unique_ptr<text_encoder::TextEncoder> encoder;
-  dit::WanModel dit{nullptr};
-  vae::WanVAE vae{nullptr};
-  for (const auto& file : config.at("weights_from")) {
-    const test::GoldenFile golden(test::golden_dir() / file.get<std::string>());
-    const std::string name = file.get<std::string>();
-    if (name.rfind("t5_encoder", 0) == 0) {
-      encoder = std::make_unique<text_encoder::TextEncoder>(
-          text_encoder::parse_umt5_config(golden.config(), name), golden.source());
-    } else if (name.rfind("dit", 0) == 0) {
-      dit = dit::load_wan_model(dit::DitConfig::from_json(golden.config(), name), golden.source(), Logger());
-    } else if (name.rfind("vae", 0) == 0) {
-      vae = vae::WanVAE(vae::VaeConfig::from_json(golden.config(), name));
-      vae->load_weights(golden.source(), Logger());
-    }
-  }
-  if (!encoder || dit.is_empty() || vae.is_empty()) throw std::runtime_error("weights_from lacks a component");
-  return std::make_unique<TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), c10::Device(c10::kCPU));
-}
-
-TEST(PipelineParity, EveryGoldenFileMatchesTheReference) {
+void check_every_file(const c10::Device& device) {
   const auto files = test::golden_files("pipeline");
   ASSERT_FALSE(files.empty()) << "no pipeline*.safetensors in " << test::golden_dir();
   for (const auto& path : files) {
@@ -49,7 +30,8 @@ TEST(PipelineParity, EveryGoldenFileMatchesTheReference) {
       checked.insert(name);
     };
     const c10::InferenceMode inference;
-    auto t2v = components_from_golden(config);
+    std::cout << path.filename().string() << " on " << device << "\n";
+    auto t2v = test::components_from_golden(config, device);
 
     const at::Tensor context = t2v->encode(golden.tensor("input.prompt_ids"), golden.tensor("input.prompt_mask"));
     const at::Tensor context_null =
@@ -61,7 +43,7 @@ TEST(PipelineParity, EveryGoldenFileMatchesTheReference) {
     const auto shape = t2v->latent_shape(frames, config.at("height").get<int>(), config.at("width").get<int>());
     const at::Tensor noise = t2v->initial_noise(config.at("seed").get<std::uint64_t>(), shape);
     // libtorch's CPU generator draws what torch.Generator('cpu') does.
-    EXPECT_TRUE(at::equal(noise, golden.tensor("input.noise")));
+    EXPECT_TRUE(at::equal(noise.cpu(), golden.tensor("input.noise")));
 
     SamplingSettings settings;
     settings.sampler = config.at("solver").get<std::string>();
@@ -89,6 +71,14 @@ TEST(PipelineParity, EveryGoldenFileMatchesTheReference) {
       }
     }
   }
+}
+
+TEST(PipelineParity, EveryGoldenFileMatchesTheReference) { check_every_file(c10::kCPU); }
+
+TEST(PipelineParity, EveryGoldenFileOnCuda) {
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  check_every_file(*cuda);
 }
 
 }  // namespace

@@ -44,7 +44,7 @@ struct Worst {
   double share = 0;
   void add(const at::Tensor& golden, const at::Tensor& actual, double atol, double rtol) {
     const at::Tensor g = golden.to(at::kDouble);
-    const at::Tensor err = (actual.to(at::kDouble) - g).abs();
+    const at::Tensor err = (actual.to(at::kCPU, at::kDouble) - g).abs();
     diff = std::max(diff, err.max().item<double>());
     share = std::max(share, (err / (atol + rtol * g.abs())).max().item<double>());
   }
@@ -69,7 +69,8 @@ struct Solver {
 };
 constexpr Solver kSolvers[] = {{"unipc", "unipc"}, {"dpmpp", "dpm++"}, {"euler", "euler"}};
 
-TEST(sampler_parity, SchedulersGoldenFilesEveryCaseEverySolver) {
+// Every case and solver of every schedulers* file, the loop on `device`.
+void check_schedulers_files(const c10::Device& device) {
   const auto files = test::golden_files("schedulers");
   ASSERT_FALSE(files.empty()) << "no schedulers*.safetensors in " << test::golden_dir();
   for (const auto& path : files) {
@@ -83,7 +84,7 @@ TEST(sampler_parity, SchedulersGoldenFilesEveryCaseEverySolver) {
       const std::string in = "input.case" + k;
       const int64_t steps = golden.tensor(in + ".num_steps").item<int64_t>();
       const double shift = golden.tensor(in + ".shift").to(at::kDouble).item<double>();
-      const at::Tensor x0 = golden.tensor(in + ".x0");
+      const at::Tensor x0 = golden.tensor(in + ".x0").to(device);
 
       for (const auto& solver : kSolvers) {
         SCOPED_TRACE("case " + k + " (N=" + std::to_string(steps) + ", S=" + std::to_string(shift) + ") " +
@@ -134,7 +135,16 @@ TEST(sampler_parity, SchedulersGoldenFilesEveryCaseEverySolver) {
   }
 }
 
-TEST(sampler_parity, PipelineGoldenScheduleGuidanceAndLatents) {
+TEST(sampler_parity, SchedulersGoldenFilesEveryCaseEverySolver) { check_schedulers_files(c10::kCPU); }
+
+TEST(sampler_parity, SchedulersGoldenFilesOnCuda) {
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  check_schedulers_files(*cuda);
+}
+
+// The pipeline file's loop on the reference's own predictions, on `device`.
+void check_pipeline_loops(const c10::Device& device) {
   const auto files = test::golden_files("pipeline");
   ASSERT_FALSE(files.empty()) << "no pipeline*.safetensors in " << test::golden_dir();
   for (const auto& path : files) {
@@ -153,12 +163,13 @@ TEST(sampler_parity, PipelineGoldenScheduleGuidanceAndLatents) {
     // The denoising loop on the reference's own conditional and unconditional
     // predictions: what is left to match is CFG and the sampler.
     Worst err;
-    at::Tensor latent = golden.tensor("input.noise");
+    at::Tensor latent = golden.tensor("input.noise").to(device);
     for (int64_t i = 0; i < steps; ++i) {
       const std::string n = std::to_string(i);
       const int64_t t = sampler->timesteps()[static_cast<size_t>(i)];
-      const at::Tensor v = classifier_free_guidance(golden.tensor("debug.noise_pred_cond_step" + n),
-                                                    golden.tensor("debug.noise_pred_uncond_step" + n), guide_scale);
+      const at::Tensor v = classifier_free_guidance(golden.tensor("debug.noise_pred_cond_step" + n).to(device),
+                                                    golden.tensor("debug.noise_pred_uncond_step" + n).to(device),
+                                                    guide_scale);
       latent = sampler->step(v, t, latent);
       const ::testing::AssertionResult match = golden.matches("output.latent_step" + n, latent);
       EXPECT_TRUE(match) << "step " << i;
@@ -170,6 +181,14 @@ TEST(sampler_parity, PipelineGoldenScheduleGuidanceAndLatents) {
                 path.filename().c_str(), solver.c_str(), static_cast<long long>(steps), shift, guide_scale, err.diff,
                 err.share);
   }
+}
+
+TEST(sampler_parity, PipelineGoldenScheduleGuidanceAndLatents) { check_pipeline_loops(c10::kCPU); }
+
+TEST(sampler_parity, PipelineGoldenLoopsOnCuda) {
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  check_pipeline_loops(*cuda);
 }
 
 }  // namespace

@@ -95,11 +95,11 @@ TEST(text_encoder_parity, EveryGoldenFileOnCpu) {
 }
 
 TEST(text_encoder_parity, EveryGoldenFileOnCuda) {
-  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  // The golden README: compare in fp32 with TF32 off.
-  at::globalContext().setAllowTF32CuBLAS(false);
-  at::globalContext().setAllowTF32CuDNN(false);
-  for (const auto& path : test::golden_files("t5_encoder")) check_golden_file(path, c10::Device(c10::kCUDA, 0));
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  const auto files = test::golden_files("t5_encoder");
+  ASSERT_FALSE(files.empty()) << "no t5_encoder*.safetensors in " << test::golden_dir();
+  for (const auto& path : files) check_golden_file(path, *cuda);
 }
 
 // pipeline.safetensors encodes its prompt and negative prompt as two B=1

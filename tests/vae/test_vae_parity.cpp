@@ -40,11 +40,13 @@ class StageCapture {
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
-void check_file(const std::filesystem::path& path) {
+void check_file(const std::filesystem::path& path, const c10::Device& device) {
+  std::cout << path.filename().string() << " on " << device << ":\n";
   GoldenFile golden(path);
   const VaeConfig config = VaeConfig::from_json(golden.config(), path.string());
   WanVAE vae(config);
   vae->load_weights(golden.source(), Logger{});
+  vae->to(device);
   c10::InferenceMode inference;
 
   // The latent constants come from the config; the file states them too.
@@ -92,13 +94,21 @@ void check_file(const std::filesystem::path& path) {
   EXPECT_GT(checked, 0u) << path.filename() << " holds no output.* or debug.* tensors";
 }
 
-TEST(vae_parity, every_golden_vae_file) {
+void check_every_file(const c10::Device& device) {
   const auto files = test::golden_files("vae");
   ASSERT_FALSE(files.empty()) << "no vae*.safetensors in " << test::golden_dir();
   for (const auto& file : files) {
     SCOPED_TRACE(file.string());
-    check_file(file);
+    check_file(file, device);
   }
+}
+
+TEST(vae_parity, every_golden_vae_file) { check_every_file(c10::kCPU); }
+
+TEST(vae_parity, every_golden_vae_file_on_cuda) {
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  check_every_file(*cuda);
 }
 
 }  // namespace

@@ -1,0 +1,206 @@
+// The denoising loop never waits for the device: the only device-to-host
+// reads inside TextToVideo::denoise are the NaN/Inf guard's, every
+// NonFiniteGuard::kCheckEvery steps and at the end; the RoPE rotations are
+// built once per shape; a bad step is still named exactly.
+//
+// On the CPU this counts aten::_local_scalar_dense (what every .item() and
+// every bool test of a tensor goes through) outside the samplers' host-only
+// scalar maths. On CUDA it also counts every synchronisation the CUDA runtime
+// reports (c10's sync debug mode), which catches copies too.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/record_function.h>
+#include <c10/core/InferenceMode.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#if SORAGEN_WITH_CUDA
+#include <c10/cuda/CUDAFunctions.h>
+#endif
+
+#include "expect_throw.h"
+#include "golden_components.h"
+#include "golden_util.h"
+#include "sampling/flow_math.h"
+#include "soragen/error.h"
+
+namespace soragen::pipeline {
+namespace {
+
+// Counts the device-to-host scalar reads of the thread while alive.
+class ScalarReadCounter {
+ public:
+  ScalarReadCounter() {
+    handle_ = at::addThreadLocalCallback(
+        at::RecordFunctionCallback(
+            [](const at::RecordFunction& fn) -> std::unique_ptr<at::ObserverContext> {
+              if (std::strcmp(fn.name(), sampling::kHostScalarScope) == 0) ++host_depth();
+              if (host_depth() == 0 && std::strcmp(fn.name(), "aten::_local_scalar_dense") == 0) ++reads();
+              return nullptr;
+            },
+            [](const at::RecordFunction& fn, at::ObserverContext*) {
+              if (std::strcmp(fn.name(), sampling::kHostScalarScope) == 0) --host_depth();
+            })
+            .needsInputs(false));
+    reads() = 0;
+    host_depth() = 0;
+  }
+  ~ScalarReadCounter() { at::removeCallback(handle_); }
+  ScalarReadCounter(const ScalarReadCounter&) = delete;
+  ScalarReadCounter& operator=(const ScalarReadCounter&) = delete;
+
+  int count() const { return reads(); }
+
+ private:
+  static int& reads() {
+    thread_local int value = 0;
+    return value;
+  }
+  static int& host_depth() {
+    thread_local int value = 0;
+    return value;
+  }
+  at::CallbackHandle handle_;
+};
+
+struct Loop {
+  std::unique_ptr<TextToVideo> t2v;
+  at::Tensor noise, context, context_null;
+  SamplingSettings settings;
+};
+
+// The golden pipeline's tiny models and inputs, on `device`, with `steps`
+// UniPC steps (the sampler with the most host-side maths).
+Loop golden_loop(const c10::Device& device, int steps) {
+  const auto files = test::golden_files("pipeline");
+  if (files.empty()) throw std::runtime_error("no pipeline*.safetensors in " + test::golden_dir().string());
+  const std::filesystem::path& path = files.front();
+  const test::GoldenFile golden(path);
+  Loop loop;
+  loop.t2v = test::components_from_golden(golden.config(), device);
+  loop.context = loop.t2v->encode(golden.tensor("input.prompt_ids"), golden.tensor("input.prompt_mask"));
+  loop.context_null = loop.t2v->encode(golden.tensor("input.negative_ids"), golden.tensor("input.negative_mask"));
+  loop.noise = golden.tensor("input.noise").to(device);
+  loop.settings.sampler = "unipc";
+  loop.settings.steps = steps;
+  loop.settings.shift = golden.config().at("shift").get<double>();
+  loop.settings.guidance = golden.config().at("guide_scale").get<double>();
+  return loop;
+}
+
+int guard_reads(int steps) { return steps / NonFiniteGuard::kCheckEvery + 1; }
+
+TEST(DenoiseLoop, ReadsTheDeviceOnlyForTheNonFiniteGuard) {
+  const c10::InferenceMode inference;
+  for (const int steps : {3, 10, 12}) {
+    SCOPED_TRACE(std::to_string(steps) + " steps");
+    Loop loop = golden_loop(c10::kCPU, steps);
+    int reads = 0;
+    {
+      const ScalarReadCounter counter;
+      loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+      reads = counter.count();
+    }
+    EXPECT_EQ(reads, guard_reads(steps));
+  }
+}
+
+TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 4);
+  EXPECT_EQ(loop.t2v->dit()->rope_builds(), 0);
+  loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->dit()->rope_builds(), 1) << "4 steps of CFG batches, one shape";
+  loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->dit()->rope_builds(), 1) << "a second render of the same size";
+  // Another latent size is another table.
+  const at::Tensor smaller = loop.noise.narrow(1, 0, loop.noise.size(1) - 1).contiguous();
+  ASSERT_GT(smaller.size(1), 0);
+  loop.t2v->denoise(smaller, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->dit()->rope_builds(), 2);
+}
+
+TEST(DenoiseLoop, NamesTheFirstNonFiniteStepEvenBetweenChecks) {
+  // The guard on its own: step 2 of 10 is bad, the host looks at step 5.
+  NonFiniteGuard guard(c10::kCPU, 10);
+  const at::Tensor finite = at::zeros({2, 3});
+  const at::Tensor bad = at::full({2, 3}, std::numeric_limits<float>::quiet_NaN());
+  guard.record(finite, 0);
+  guard.record(finite, 1);
+  guard.record(bad, 2);  // no read yet
+  guard.record(finite, 3);
+  SORAGEN_EXPECT_THROW_MESSAGE(guard.record(finite, 4), ModelError, "denoising step 3/10 produced NaN or Inf", true);
+}
+
+TEST(DenoiseLoop, StopsAtTheFirstCheckAfterAnInfiniteLatent) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 12);
+  at::Tensor noise = loop.noise.clone();
+  noise.view({-1})[0] = std::numeric_limits<float>::infinity();
+  int steps_run = 0;
+  SORAGEN_EXPECT_THROW_MESSAGE(loop.t2v->denoise(noise, loop.context, loop.context_null, loop.settings,
+                                                 [&](int step, int) { steps_run = step; }),
+                               ModelError, "denoising step 1/12 produced NaN or Inf", true);
+  EXPECT_EQ(steps_run, NonFiniteGuard::kCheckEvery - 1) << "the host reads the flag at step kCheckEvery";
+}
+
+#if SORAGEN_WITH_CUDA
+// Counts the warnings c10 raises in sync debug mode (one per synchronising
+// CUDA call) while alive.
+class CudaSyncCounter : public c10::WarningHandler {
+ public:
+  CudaSyncCounter() : previous_(c10::WarningUtils::get_warning_handler()) {
+    c10::WarningUtils::set_warning_handler(this);
+    c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_WARN);
+  }
+  ~CudaSyncCounter() override {
+    c10::cuda::warning_state().set_sync_debug_mode(c10::cuda::SyncDebugMode::L_DISABLED);
+    c10::WarningUtils::set_warning_handler(previous_);
+  }
+  void process(const c10::Warning& warning) override {
+    const std::string message = warning.msg();
+    if (message.find("synchroniz") != std::string::npos) ++count_;
+  }
+  int count() const { return count_; }
+
+ private:
+  c10::WarningHandler* previous_;
+  int count_ = 0;
+};
+#endif
+
+TEST(DenoiseLoop, SynchronisesOnlyForTheNonFiniteGuardOnCuda) {
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+#if SORAGEN_WITH_CUDA
+  const c10::InferenceMode inference;
+  for (const int steps : {3, 12}) {
+    SCOPED_TRACE(std::to_string(steps) + " steps");
+    Loop loop = golden_loop(*cuda, steps);
+    // Warm-up: the first forward builds the RoPE rotations of this shape
+    // (a copy of the table to the device).
+    loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+    int syncs = 0;
+    int reads = 0;
+    {
+      const CudaSyncCounter sync_counter;
+      const ScalarReadCounter read_counter;
+      loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+      syncs = sync_counter.count();
+      reads = read_counter.count();
+    }
+    EXPECT_EQ(reads, guard_reads(steps));
+    EXPECT_EQ(syncs, guard_reads(steps)) << "every synchronisation but the guard's is a stall in the loop";
+  }
+#else
+  FAIL() << "a CUDA device in a build without CUDA";
+#endif
+}
+
+}  // namespace
+}  // namespace soragen::pipeline
