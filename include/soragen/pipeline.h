@@ -66,7 +66,8 @@ void validate_runtime(const RuntimeOptions& runtime);
 
 class Pipeline {
  public:
-  // Loads every weight the model needs. Throws ModelError naming the file.
+  // Loads every weight the model needs. Throws ModelError naming the file;
+  // libtorch's own failures (out of memory, ...) come as soragen::Error too.
   static Pipeline load(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger);
 
   Pipeline(Pipeline&&) noexcept;
@@ -84,6 +85,11 @@ class Pipeline {
  private:
   struct Impl;
   explicit Pipeline(std::unique_ptr<Impl> impl);
+  // The bodies of load and generate; those two turn libtorch's own errors
+  // into soragen::Error, so no c10::Error leaves the library.
+  static Pipeline load_checked(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger);
+  VideoFrames generate_checked(const ResolvedRequest& request, const ProgressCallback& progress,
+                               const std::atomic<bool>* cancel);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,7 +8,6 @@
 #include <set>
 
 #include <CLI/CLI.hpp>
-#include <c10/util/Exception.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -227,9 +226,6 @@ int run(int argc, char** argv) {
   } catch (const Error& e) {
     logger.error(e.what());
     return static_cast<int>(e.exit_code());
-  } catch (const c10::Error& e) {
-    logger.error(std::string("libtorch: ") + e.what_without_backtrace());
-    return static_cast<int>(ExitCode::failure);
   } catch (const std::exception& e) {
     logger.error(std::string("unexpected error: ") + e.what());
     return static_cast<int>(ExitCode::failure);

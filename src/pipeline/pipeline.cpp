@@ -6,6 +6,7 @@
 
 #include "core/device_memory.h"
 #include "core/runtime.h"
+#include "core/torch_errors.h"
 #include "io/tensor_source.h"
 #include "pipeline/model_files.h"
 #include "pipeline/text_to_video.h"
@@ -56,6 +57,15 @@ const ModelSource& Pipeline::source() const { return impl_->source; }
 const GenerationDefaults& Pipeline::defaults() const { return impl_->defaults; }
 
 Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger) {
+  return core::rethrow_torch_errors([&] { return load_checked(spec, runtime, logger); });
+}
+
+VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCallback& progress,
+                               const std::atomic<bool>* cancel) {
+  return core::rethrow_torch_errors([&] { return generate_checked(request, progress, cancel); });
+}
+
+Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger) {
   validate_runtime(runtime);
   const c10::Device device = core::parse_device(runtime.device);
   const c10::ScalarType dtype = core::parse_dtype(runtime.dtype, device);
@@ -119,8 +129,8 @@ at::Tensor tokens_tensor(const std::vector<int64_t>& ids) {
 
 }  // namespace
 
-VideoFrames Pipeline::generate(const ResolvedRequest& request, const ProgressCallback& progress,
-                               const std::atomic<bool>* cancel) {
+VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const ProgressCallback& progress,
+                                       const std::atomic<bool>* cancel) {
   Impl& impl = *impl_;
   const c10::Device device = impl.t2v->device();
   // Each stage's peak device memory goes with the event that ends it.

@@ -27,7 +27,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench_common/random_weights.h"
 #include "core/runtime.h"
+#include "io/tensor_source.h"
 #include "dit/config.h"
 #include "dit/flops.h"
 #include "dit/wan_model.h"
@@ -50,29 +52,8 @@ struct Options {
   int64_t context_len = 48;
   int64_t negative_context_len = 12;
   std::uint64_t seed = 0;
+  std::string weights;  // empty: seeded random
 };
-
-// The same recipe as soragen-make-model: norm scales one, biases zero,
-// matrices variance-preserving normal, modulation tables N(0, 0.02^2), so the
-// activations keep realistic magnitudes through all blocks. Drawn in float32
-// one tensor at a time and copied into the parameter's own dtype.
-void fill_seeded(torch::nn::Module& module, std::uint64_t seed) {
-  at::Generator generator = at::detail::createCPUGenerator(seed);
-  const torch::NoGradGuard no_grad;
-  for (auto& item : module.named_parameters(/*recurse=*/true)) {
-    const std::string& name = item.key();
-    at::Tensor& p = item.value();
-    const bool is_scale = name.find("norm") != std::string::npos && name.size() > 7 &&
-                          name.compare(name.size() - 7, 7, ".weight") == 0;
-    if (p.dim() <= 1) {
-      p.fill_(is_scale ? 1.0 : 0.0);
-      continue;
-    }
-    const double fan_in = static_cast<double>(p.numel() / p.size(0));
-    const double stdev = name.find("modulation") != std::string::npos ? 0.02 : 1.0 / std::sqrt(std::max(1.0, fan_in));
-    p.copy_(at::randn(p.sizes(), generator, at::TensorOptions().dtype(at::kFloat)).mul_(stdev));
-  }
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -116,10 +97,18 @@ int run(const Options& o) {
   }
 
   const auto build_start = clock::now();
-  soragen::dit::WanModel model(config, dtype);
-  fill_seeded(*model, o.seed);
+  soragen::dit::WanModel model{nullptr};
+  if (o.weights.empty()) {
+    model = soragen::dit::WanModel(config, dtype);
+    model->to(device);
+    soragen::bench::fill_random_weights(*model, o.seed);
+  } else {
+    soragen::dit::DitLoadOptions load;
+    load.weight_dtype = dtype;
+    model = soragen::dit::load_wan_model(config, *soragen::io::open_weights(o.weights), soragen::Logger(), load);
+    model->to(device);
+  }
   model->run_options().compute_dtype = compute;
-  model->to(device);
   int64_t parameters = 0, bytes = 0;
   for (const auto& p : model->parameters()) {
     parameters += p.numel();
@@ -198,6 +187,8 @@ int main(int argc, char** argv) {
   app.add_option("--negative-context-len", o.negative_context_len, "negative prompt tokens")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the weights and inputs")->capture_default_str();
+  app.add_option("--weights", o.weights, "load the DiT from this checkpoint instead of random weights")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);
