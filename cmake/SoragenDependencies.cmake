@@ -4,6 +4,15 @@
 # torch; print(torch.utils.cmake_prefix_path)')).
 
 find_package(Torch REQUIRED)
+# PyTorch's libtorch.so (the PyPI wheel's, 2.x) exports its own copy of
+# std::filesystem, linked in from the old toolchain it is built with. Linked
+# in the usual order (libtorch before libstdc++), a program's
+# std::filesystem::remove_all binds to that copy, which jumps to address 0.
+# Naming libstdc++ before everything else makes the dynamic linker resolve
+# the C++ runtime from libstdc++.so.6 itself.
+if(Torch_VERSION VERSION_GREATER_EQUAL 2 AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
+endif()
 # nlohmann_json is header-only; the model core uses it for configs and headers.
 find_package(nlohmann_json 3.9 REQUIRED)
 find_package(Threads REQUIRED)

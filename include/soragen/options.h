@@ -19,7 +19,7 @@ struct RuntimeOptions {
   std::string dtype = "auto";   // auto | bf16 | fp16 | fp32 (auto: bf16 on CUDA, fp32 on CPU)
   int threads = 0;              // CPU threads for libtorch; 0 = all cores
   std::string text_encoder_device = "auto";  // auto (= device) | cpu | cuda | cuda:N
-  bool offload = false;         // keep the DiT and VAE in CPU memory except while they run
+  bool offload = false;         // keep each model in CPU memory except while it runs
   bool vae_tile = false;        // decode large frames in overlapping tiles (bounded memory)
   // Free the text encoder's weights right after the first request is encoded
   // (a single render); a batch keeps it for the next prompts.

@@ -355,7 +355,8 @@ def load_official(official_dir, patch_attention):
         # flash_attention` binds the replacement; set again below regardless.
         attention.flash_attention = sdpa_flash_attention
         attention.attention = patched_attention
-    elif not (getattr(attention, "FLASH_ATTN_2_AVAILABLE", False) or getattr(attention, "FLASH_ATTN_3_AVAILABLE", False)):
+    elif not (getattr(attention, "FLASH_ATTN_2_AVAILABLE", False)
+              or getattr(attention, "FLASH_ATTN_3_AVAILABLE", False)):
         raise UsageError("--attention official needs flash-attn (flash_attn or flash_attn_interface), not installed")
 
     model = load("model")
@@ -593,10 +594,11 @@ exit status: 0 ok, 1 failed attention check or runtime error, 2 usage error
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description=("Time one CFG denoising step of the official Wan2.1 WanModel (t2v) on seeded random weights, "
-                     "for a side-by-side with soragen's bench_dit. Loads model.py and attention.py from --official "
-                     "DIR, stubs the diffusers imports, and replaces flash_attention with torch SDPA "
-                     "(flash-attn is not installed). The last stdout line is 'RESULT {json}'."),
+        description=("Time one CFG denoising step of the official Wan2.1 WanModel (t2v) on seeded\n"
+                     "random weights, for a side-by-side with soragen's bench_dit. Loads model.py and\n"
+                     "attention.py from --official DIR, stubs the diffusers imports, and replaces\n"
+                     "flash_attention with torch SDPA (flash-attn is not installed).\n"
+                     f"Written against Wan2.1 {WAN_COMMIT_READ}."),
         epilog=EPILOG,
         formatter_class=_HelpFormatter)
     p.add_argument("--official", required=True, metavar="DIR",
@@ -674,11 +676,14 @@ def main(argv):
     if cuda and not torch.cuda.is_available():
         raise UsageError("--device cuda but torch.cuda.is_available() is False")
     if not cuda and args.dtype != "fp32":
-        raise UsageError(f"--dtype {args.dtype} needs CUDA: model.py keeps its fp32 regions with torch.cuda.amp."
-                         "autocast, which does nothing on CPU (its `e.dtype == float32` asserts fail); use --dtype fp32")
+        raise UsageError(f"--dtype {args.dtype} needs CUDA: model.py keeps its fp32 regions with "
+                         "torch.cuda.amp.autocast, which does nothing on CPU (its `e.dtype == float32` asserts "
+                         "fail); use --dtype fp32")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if cuda:
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(device)
 
     ATTN_STATE["fp32"] = args.dtype == "fp32"
@@ -743,8 +748,9 @@ def main(argv):
           f"[{args.negative_context_len}, {model.text_dim}] {str(ctx_dtype).replace('torch.', '')} (the model "
           f"zero-pads both to text_len {model.text_len} and cross-attends over all {model.text_len}); t = "
           f"{args.timestep}")
-    print(f"step: {'two B=1 forwards (cond, uncond) as WanT2V.generate' if args.cfg_mode == 'two-calls' else 'one B=2 forward (cond+uncond batched)'}"
-          f" + CFG combine (g={args.guide_scale}), {'bf16 autocast' if use_autocast else 'no autocast'}, "
+    how = ("two B=1 forwards (cond, uncond) as WanT2V.generate" if args.cfg_mode == "two-calls" else
+           "one B=2 forward (cond+uncond batched)")
+    print(f"step: {how} + CFG combine (g={args.guide_scale}), {'bf16 autocast' if use_autocast else 'no autocast'}, "
           f"no_grad; scheduler step skipped (a few elementwise ops)")
 
     check = None

@@ -92,7 +92,11 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
 
   logger.debug("text encoder: " + files.text_encoder.string());
   text_encoder::TextEncoderOptions encoder_options;
-  encoder_options.device = encoder_device;
+  // With --offload the encoder loads into CPU memory and visits its device
+  // for each prompt; its matrix products are chosen for that device.
+  const bool park_encoder = runtime.offload && !encoder_device.is_cpu();
+  encoder_options.device = park_encoder ? c10::Device(c10::kCPU) : encoder_device;
+  if (park_encoder) encoder_options.fp32_matmul = false;
   encoder_options.dtype = dtype;
   encoder_options.log = logger;
   auto encoder = text_encoder::TextEncoder::open(files.text_encoder, files.text_encoder_config, encoder_options);
@@ -116,7 +120,7 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
 
   impl->spatial_multiple = files.vae_config.spatial_factor() * files.dit_config.patch_size[1];
   impl->t2v = std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device,
-                                                      runtime.offload);
+                                                      runtime.offload, encoder_device);
   return Pipeline(std::move(impl));
 }
 

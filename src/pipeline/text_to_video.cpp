@@ -55,8 +55,14 @@ void NonFiniteGuard::check() const {
 }
 
 TextToVideo::TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, vae::WanVAE vae,
-                         c10::Device device, bool offload)
-    : encoder_(std::move(encoder)), dit_(std::move(dit)), vae_(std::move(vae)), device_(device), offload_(offload) {
+                         c10::Device device, bool offload, std::optional<c10::Device> encoder_device)
+    : encoder_(std::move(encoder)),
+      dit_(std::move(dit)),
+      vae_(std::move(vae)),
+      device_(device),
+      offload_(offload),
+      encoder_device_(encoder_device.value_or(device)) {
+  if (offload_ && encoder_) encoder_->to(c10::Device(c10::kCPU));
   if (!offload_) {
     dit_->to(device_);
     vae_->to(device_);
@@ -65,8 +71,12 @@ TextToVideo::TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit
 
 at::Tensor TextToVideo::encode(const at::Tensor& ids, const at::Tensor& mask) const {
   if (!encoder_) throw ModelError("the text encoder was already released");
+  const bool move = offload_ && !encoder_device_.is_cpu();
+  if (move) encoder_->to(encoder_device_);
   std::vector<at::Tensor> contexts = encoder_->encode(ids, mask);
-  return contexts.at(0).to(device_);
+  at::Tensor context = contexts.at(0).to(device_);
+  if (move) encoder_->to(c10::Device(c10::kCPU));
+  return context;
 }
 
 void TextToVideo::release_text_encoder() { encoder_.reset(); }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "dit/wan_model.h"
@@ -62,9 +63,10 @@ class NonFiniteGuard {
 class TextToVideo {
  public:
   // `offload`: the DiT and VAE wait in CPU memory and move to `device` only
-  // while they run, trading transfer time for GPU memory.
+  // while they run, trading transfer time for GPU memory; so does the text
+  // encoder, which runs on `encoder_device` (default: `device`).
   TextToVideo(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, vae::WanVAE vae,
-              c10::Device device, bool offload = false);
+              c10::Device device, bool offload = false, std::optional<c10::Device> encoder_device = std::nullopt);
 
   // ids, mask: [1, text_len] int64. Returns the trimmed context [L, text_dim]
   // on the device, as T5EncoderModel.__call__ returns it.
@@ -104,6 +106,7 @@ class TextToVideo {
   vae::WanVAE vae_;
   c10::Device device_;
   bool offload_ = false;
+  c10::Device encoder_device_;
 };
 
 }  // namespace soragen::pipeline

@@ -95,6 +95,11 @@ std::unique_ptr<TextEncoder> TextEncoder::open(const std::filesystem::path& weig
   return std::make_unique<TextEncoder>(config, *source, std::move(options));
 }
 
+void TextEncoder::to(const c10::Device& device) {
+  module_->to(device);
+  options_.device = device;
+}
+
 at::Tensor TextEncoder::hidden_states(const at::Tensor& ids, const at::Tensor& mask, UMT5Trace* trace) const {
   if (!ids.defined() || ids.dim() != 2 || at::isFloatingType(ids.scalar_type()) || ids.scalar_type() == at::kBool) {
     throw UsageError("text encoder: ids must be an integer tensor [B, L], got " +

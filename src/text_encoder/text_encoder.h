@@ -68,6 +68,12 @@ class TextEncoder {
   CheckpointLayout layout() const { return layout_; }
   // Whether the bf16/fp16 matrix products run widened to fp32.
   bool fp32_matmul() const { return fp32_matmul_; }
+  // Moves the weights to `device`, where encode() then runs (--offload parks
+  // the encoder in CPU memory between prompts). The fp32-matmul choice made
+  // at construction stays: pass options.fp32_matmul for the device it will
+  // run on.
+  void to(const c10::Device& device);
+
   // For tests and tools; keep no copy of the holder, or the weights outlive
   // this object.
   const UMT5Encoder& module() const { return module_; }

@@ -5,6 +5,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <iostream>
 #include <set>
 
@@ -16,6 +17,14 @@
 
 namespace soragen::pipeline {
 namespace {
+
+// bf16 bounds: 3x the largest bf16-vs-reference difference measured on the
+// CPU (2026-12-01, pipeline.safetensors, oneDNN bf16 on an avx512_bf16 EPYC):
+// final latent 0.142 (libtorch 1.13) / 0.150 (2.11), video 0.203 / 0.171 in
+// [-1, 1]. A porting mistake moves them by 1 or more. The CUDA figure is to
+// be measured on the first GPU run (scripts/gpu_check.sh prints it).
+constexpr double kBf16LatentBound = 0.45;
+constexpr double kBf16VideoBound = 0.6;
 
 void check_every_file(const c10::Device& device) {
   const auto files = test::golden_files("pipeline");
@@ -73,7 +82,60 @@ void check_every_file(const c10::Device& device) {
   }
 }
 
+// The golden README: bf16 results are not comparable at the fp32
+// tolerances. What bf16 weights and activations (the GPU setting; the VAE
+// stays fp32) cost against the fp32 reference, as the largest |difference|
+// over the final latent and the decoded video of every pipeline file.
+struct Bf16Error {
+  double latent = 0;
+  double video = 0;
+};
+
+Bf16Error bf16_error(const c10::Device& device) {
+  Bf16Error worst;
+  const auto files = test::golden_files("pipeline");
+  if (files.empty()) throw std::runtime_error("no pipeline*.safetensors in " + test::golden_dir().string());
+  for (const auto& path : files) {
+    const test::GoldenFile golden(path);
+    const nlohmann::json& config = golden.config();
+    const c10::InferenceMode inference;
+    auto t2v = test::components_from_golden(config, device, at::kBFloat16);
+    const at::Tensor context = t2v->encode(golden.tensor("input.prompt_ids"), golden.tensor("input.prompt_mask"));
+    const at::Tensor context_null =
+        t2v->encode(golden.tensor("input.negative_ids"), golden.tensor("input.negative_mask"));
+    SamplingSettings settings;
+    settings.sampler = config.at("solver").get<std::string>();
+    settings.steps = config.at("steps").get<int>();
+    settings.shift = config.at("shift").get<double>();
+    settings.guidance = config.at("guide_scale").get<double>();
+    const at::Tensor latent = t2v->denoise(golden.tensor("input.noise"), context, context_null, settings);
+    const std::string last = "output.latent_step" + std::to_string(settings.steps - 1);
+    const auto max_diff = [](const at::Tensor& a, const at::Tensor& b) {
+      return (a.to(at::kCPU, at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+    };
+    worst.latent = std::max(worst.latent, max_diff(latent, golden.tensor(last)));
+    worst.video = std::max(worst.video, max_diff(t2v->decode(latent), golden.tensor("output.video")));
+  }
+  std::cout << "bf16 on " << device << ": final latent max |diff| " << worst.latent << ", video max |diff| "
+            << worst.video << " (bounds " << kBf16LatentBound << ", " << kBf16VideoBound << ")\n";
+  return worst;
+}
+
 TEST(PipelineParity, EveryGoldenFileMatchesTheReference) { check_every_file(c10::kCPU); }
+
+TEST(PipelineParity, Bf16OnTheCpuStaysNearTheReference) {
+  const Bf16Error error = bf16_error(c10::kCPU);
+  EXPECT_LE(error.latent, kBf16LatentBound);
+  EXPECT_LE(error.video, kBf16VideoBound);
+}
+
+TEST(PipelineParity, Bf16OnCudaStaysNearTheReference) {
+  const std::optional<c10::Device> cuda = test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  const Bf16Error error = bf16_error(*cuda);
+  EXPECT_LE(error.latent, kBf16LatentBound);
+  EXPECT_LE(error.video, kBf16VideoBound);
+}
 
 TEST(PipelineParity, EveryGoldenFileOnCuda) {
   const std::optional<c10::Device> cuda = test::parity_cuda_device();
