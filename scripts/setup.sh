@@ -67,6 +67,12 @@ else
   say "all ${#packages[@]} packages are installed"
 fi
 
+# ccache hits across checkouts at other paths too (CI builds a fresh clone
+# each time): paths are hashed relative to the checkout. Its cache is
+# content-addressed, so reuse is safe.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+
 configure=(-DCMAKE_BUILD_TYPE=Release)
 if [ "$torch_choice" = pytorch ]; then
   torch_root=$(cd "$(scripts/install_pytorch.sh)" && pwd)
