@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${1:-60}
 build=${SORAGEN_FUZZ_BUILD_DIR:-build-fuzz}
-targets=(${TARGETS:-safetensors pth unpickler model_config prompt_file})
+targets=(${TARGETS:-safetensors pth unpickler model_config json_config prompt_file})
 
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -37,7 +37,7 @@ for target in "${targets[@]}"; do
   mkdir -p "$build/crashes/$target" "$build/corpus/$target" "$build/logs"
   extra=()
   case $target in
-    safetensors|model_config|prompt_file) extra=(-dict=tests/fuzz/json.dict) ;;
+    safetensors|model_config|json_config|prompt_file) extra=(-dict=tests/fuzz/json.dict) ;;
     # libtorch's zip reader leaks its state on every archive it refuses
     # (tests/lsan.supp), and libFuzzer then runs a full leak scan after each
     # such input: 15x slower. Our code on this path (MappedFile, unpickler)

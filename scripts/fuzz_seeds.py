@@ -70,6 +70,9 @@ def main():
     manifest["defaults"] = {"frames": 17, "width": 64, "height": 64, "fps": 8, "steps": 4,
                             "guidance": 5.0, "shift": 3.0, "sampler": "unipc"}
     write(out, "model_config", "wan-configs-model.json", json.dumps(manifest, indent=1).encode())
+    # fuzz_json_config: the first byte picks umT5 (0), DiT (1) or VAE (2).
+    for kind, name in ((0, "umt5-xxl.json"), (1, "wan2.1-t2v-1.3b.json"), (2, "wan2.1-vae.json")):
+        write(out, "json_config", name, bytes([kind]) + (configs / name).read_bytes())
 
     write(out, "prompt_file", "plain.txt",
           "# comment\na red fox in the snow\n\n\xef\xbb\xbf  waves at dusk \n".encode())

@@ -18,7 +18,7 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSORAGEN_SANITIZE=ON
 fi
 # The unit-labelled test binaries (tests/*/CMakeLists.txt) and what they run.
-targets=(test_core test_io test_text test_text_encoder test_dit_unit test_sampling_unit test_vae test_video
+targets=(test_core test_golden test_io test_tokenizer test_text_encoder test_dit_unit test_sampling_unit test_vae test_video
          test_cli test_pipeline_model_files test_denoise_loop test_world test_train soragen_cli soragen-inspect
          soragen_spm)
 say "building ${targets[*]}"

@@ -78,6 +78,9 @@ class GoldenFile {
   at::Tensor tensor(const std::string& name) const { return source_->load(name); }
   double atol() const { return atol_; }
   double rtol() const { return rtol_; }
+  // The rule for the keys the reference computes in float64.
+  double tight_atol() const { return tight_atol_; }
+  double tight_rtol() const { return tight_rtol_; }
 
   // Names of stored tensors starting with `prefix`.
   std::vector<std::string> names_with_prefix(const std::string& prefix) const {

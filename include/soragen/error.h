@@ -15,6 +15,7 @@ enum class ExitCode : int {
   model = 3,         // missing, corrupt or mismatched weights and configs
   output = 4,        // the output could not be written
   batch_failed = 5,  // some items of a batch failed, the others were written
+  internal = 6,      // a contract inside soragen broke (a shape its own code got wrong): a bug, please report it
   interrupted = 130, // Ctrl-C / SIGTERM: stopped, nothing partial written
 };
 
@@ -46,6 +47,14 @@ class ModelError : public Error {
 class OutputError : public Error {
  public:
   explicit OutputError(const std::string& message) : Error(ExitCode::output, message) {}
+};
+
+// A contract between soragen's own components broke: a tensor shape or a
+// call order that the calling code got wrong, never something the user
+// gave (that is a UsageError, checked before any model runs).
+class InternalError : public Error {
+ public:
+  explicit InternalError(const std::string& message) : Error(ExitCode::internal, message) {}
 };
 
 // The user asked to stop (SIGINT/SIGTERM); thrown between steps.

@@ -19,6 +19,8 @@ Exit codes:
   3  model or weights error (missing, corrupt or mismatched files)
   4  output error (the video could not be written)
   5  some items of a batch failed (the others were written)
+  6  internal error: a contract inside soragen broke (a bug: please report it)
+  1  any other unexpected failure (libtorch, out of memory)
   130 interrupted (Ctrl-C); nothing partial is written
 
 Examples:

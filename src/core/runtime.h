@@ -25,7 +25,7 @@ std::string dtype_name(c10::ScalarType dtype);
 // AVX2-only EPYC (measured), so bf16 weights are multiplied in fp32.
 bool cpu_has_fast_bf16_matmul();
 
-// libtorch runs on one thread by default on Debian (PLATFORM.md, trap 3);
+// libtorch runs on one thread by default on Debian (docs/platform.md, trap 3);
 // threads <= 0 means all cores. Returns the count that is in force.
 int set_threads(int threads);
 

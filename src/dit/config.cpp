@@ -1,6 +1,5 @@
 #include "dit/config.h"
 
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -8,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
 #include "io/state_dict.h"
 #include "io/tensor_source.h"
 #include "soragen/error.h"
@@ -93,15 +93,7 @@ DitConfig DitConfig::from_json(const json& object, const std::string& where) {
 
 DitConfig DitConfig::from_file(const std::filesystem::path& path) {
   const std::string where = "config '" + path.string() + "'";
-  std::ifstream in(path);
-  if (!in) throw ModelError(where + ": cannot open");
-  json object;
-  try {
-    object = json::parse(in);
-  } catch (const json::exception& e) {
-    throw ModelError(where + ": invalid JSON (" + e.what() + ")");
-  }
-  return from_json(object, where);
+  return from_json(io::read_json_object(path, where), where);
 }
 
 void DitConfig::validate(const std::string& where) const {

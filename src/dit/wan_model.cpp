@@ -24,6 +24,10 @@ at::ScalarType bias_dtype(at::ScalarType weight_dtype) {
   return at::elementSize(weight_dtype) < 2 ? at::kBFloat16 : weight_dtype;
 }
 
+// Entry `index` of a checkpoint Sequential (ffn, text_embedding, ...) that
+// holds a Linear: the list is the one handle, named by its checkpoint key.
+const LinearImpl& linear_at(const torch::nn::ModuleList& list, size_t index) { return list->at<LinearImpl>(index); }
+
 // x * (1 + scale) + shift, float32 (the reference runs it under fp32 autocast).
 at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tensor& scale) {
   return x * (1 + scale) + shift;
@@ -106,9 +110,8 @@ WanBlockImpl::WanBlockImpl(const DitConfig& c, at::ScalarType weight_dtype) {
   self_attn = register_module("self_attn", WanAttention(c, weight_dtype));
   if (c.cross_attn_norm) norm3 = register_module("norm3", AffineLayerNorm(c.dim, c.eps));
   cross_attn = register_module("cross_attn", WanAttention(c, weight_dtype));
-  ffn_in = Linear(c.dim, c.ffn_dim, weight_dtype);
-  ffn_out = Linear(c.ffn_dim, c.dim, weight_dtype);
-  ffn = register_module("ffn", torch::nn::ModuleList(ffn_in, Activation("gelu_tanh"), ffn_out));
+  ffn = register_module("ffn", torch::nn::ModuleList(Linear(c.dim, c.ffn_dim, weight_dtype), Activation("gelu_tanh"),
+                                                     Linear(c.ffn_dim, c.dim, weight_dtype)));
 }
 
 HeadImpl::HeadImpl(const DitConfig& c, at::ScalarType weight_dtype) {
@@ -121,20 +124,19 @@ WanModelImpl::WanModelImpl(const DitConfig& config, at::ScalarType weight_dtype)
   config_.validate("DiT config");
   const DitConfig& c = config_;
   patch_embedding = register_module("patch_embedding", PatchEmbedding(c, weight_dtype));
-  text_in = Linear(c.text_dim, c.dim, weight_dtype);
-  text_out = Linear(c.dim, c.dim, weight_dtype);
-  text_embedding = register_module("text_embedding", torch::nn::ModuleList(text_in, Activation("gelu_tanh"), text_out));
+  text_embedding = register_module(
+      "text_embedding", torch::nn::ModuleList(Linear(c.text_dim, c.dim, weight_dtype), Activation("gelu_tanh"),
+                                              Linear(c.dim, c.dim, weight_dtype)));
   // The time MLP and projection stay float32 whatever the weights (the
   // reference runs them under fp32 autocast); they are small.
-  time_in = Linear(c.freq_dim, c.dim, at::kFloat);
-  time_out = Linear(c.dim, c.dim, at::kFloat);
-  time_embedding = register_module("time_embedding", torch::nn::ModuleList(time_in, Activation("silu"), time_out));
-  time_proj = Linear(c.dim, 6 * c.dim, at::kFloat);
-  time_projection = register_module("time_projection", torch::nn::ModuleList(Activation("silu"), time_proj));
+  time_embedding = register_module(
+      "time_embedding", torch::nn::ModuleList(Linear(c.freq_dim, c.dim, at::kFloat), Activation("silu"),
+                                              Linear(c.dim, c.dim, at::kFloat)));
+  time_projection =
+      register_module("time_projection", torch::nn::ModuleList(Activation("silu"), Linear(c.dim, 6 * c.dim, at::kFloat)));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    block_list.push_back(WanBlock(c, weight_dtype));
-    blocks->push_back(block_list.back());
+    blocks->push_back(WanBlock(c, weight_dtype));
   }
   head = register_module("head", Head(c, weight_dtype));
 }
@@ -159,11 +161,12 @@ at::Tensor project_normed(const Linear& linear, const RMSNorm& norm, const at::T
 }
 
 at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRunOptions& run, at::Tensor x,
-                     const BlockInputs& in, const DebugHook& hook, const std::string& name) {
+                     const BlockInputs& in, const DebugHook& hook, size_t index) {
   // x: [B, L, dim] float32 residual stream
   const at::ScalarType dtype = run.compute_dtype;
+  // Names are made only when a hook listens: not per block and step.
   const auto emit = [&](const char* what, const at::Tensor& value) {
-    if (hook) hook(name + "." + what, value);
+    if (hook) hook("block" + std::to_string(index) + "." + what, value);
   };
   const std::vector<at::Tensor> e = (block.modulation + in.e0).chunk(6, 1);  // each [B, 1, dim]
 
@@ -200,8 +203,8 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
 
   // FFN, modulated and gated.
   const at::Tensor ffn_in = modulate(plain_layer_norm(x, c.eps), e[3], e[4]);
-  const at::Tensor hidden = at::gelu(block.ffn_in->forward(ffn_in, dtype), "tanh");
-  const at::Tensor ffn_out = block.ffn_out->forward(hidden, dtype);
+  const at::Tensor hidden = at::gelu(linear_at(block.ffn, 0).forward(ffn_in, dtype), "tanh");
+  const at::Tensor ffn_out = linear_at(block.ffn, 2).forward(hidden, dtype);
   emit("ffn.out", ffn_out);
   x = x + ffn_out.to(at::kFloat) * e[5];
   emit("out", x);
@@ -216,11 +219,11 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   const DitConfig& c = config_;
   const at::ScalarType dtype = run_options_.compute_dtype;
   const int64_t batch = static_cast<int64_t>(x.size());
-  const auto emit = [&](const std::string& name, const at::Tensor& value) {
+  const auto emit = [&](const char* name, const at::Tensor& value) {
     if (hook) hook(name, value);
   };
   if (batch == 0 || t.numel() != batch || static_cast<int64_t>(context.size()) != batch) {
-    throw UsageError("DiT: " + std::to_string(batch) + " latents, " + std::to_string(t.numel()) + " timesteps and " +
+    throw InternalError("DiT: " + std::to_string(batch) + " latents, " + std::to_string(t.numel()) + " timesteps and " +
                      std::to_string(context.size()) + " contexts; expected one of each per sample");
   }
   const at::Device device = patch_embedding->weight.device();
@@ -232,28 +235,29 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   for (int64_t b = 0; b < batch; ++b) {
     const at::Tensor& latent = x[b];
     if (latent.dim() != 4 || latent.size(0) != c.in_dim) {
-      throw UsageError("DiT: latent " + std::to_string(b) + " has shape " + io::format_shape(latent.sizes()) +
+      throw InternalError("DiT: latent " + std::to_string(b) + " has shape " + io::format_shape(latent.sizes()) +
                        ", expected [" + std::to_string(c.in_dim) + ",F,H,W]");
     }
     const int64_t count = token_count(c, latent.size(1), latent.size(2), latent.size(3));
     if (count > seq_len) {
-      throw UsageError("DiT: latent " + std::to_string(b) + " has " + std::to_string(count) +
+      throw InternalError("DiT: latent " + std::to_string(b) + " has " + std::to_string(count) +
                        " tokens, more than seq_len " + std::to_string(seq_len));
     }
     grids.push_back({latent.size(1) / c.patch_size[0], latent.size(2) / c.patch_size[1],
                      latent.size(3) / c.patch_size[2]});
     token_counts.push_back(count);
     const at::Tensor embedded = patch_embedding->forward(latent.to(device), dtype);  // [count, dim]
-    emit("patch_embed." + std::to_string(b), embedded);
+    if (hook) hook("patch_embed." + std::to_string(b), embedded);
     tokens[b].narrow(0, 0, count).copy_(embedded);
   }
 
   // Time embedding and the six modulation vectors, float32.
   const at::Tensor sinusoid = sinusoidal_embedding(c.freq_dim, t.to(device));
   emit("time_sinusoid", sinusoid);
-  const at::Tensor e = time_out->forward(at::silu(time_in->forward(sinusoid, at::kFloat)), at::kFloat);
+  const at::Tensor e = linear_at(time_embedding, 2).forward(
+      at::silu(linear_at(time_embedding, 0).forward(sinusoid, at::kFloat)), at::kFloat);
   emit("time_e", e);
-  const at::Tensor e0 = time_proj->forward(at::silu(e), at::kFloat).view({batch, 6, c.dim});
+  const at::Tensor e0 = linear_at(time_projection, 1).forward(at::silu(e), at::kFloat).view({batch, 6, c.dim});
   emit("time_e0", e0);
 
   // Text context, zero-padded to text_len rows BEFORE the embedding (trap 6).
@@ -261,20 +265,21 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   for (int64_t b = 0; b < batch; ++b) {
     const at::Tensor& ctx = context[b];
     if (ctx.dim() != 2 || ctx.size(1) != c.text_dim || ctx.size(0) > c.text_len) {
-      throw UsageError("DiT: context " + std::to_string(b) + " has shape " + io::format_shape(ctx.sizes()) +
+      throw InternalError("DiT: context " + std::to_string(b) + " has shape " + io::format_shape(ctx.sizes()) +
                        ", expected [L<=" + std::to_string(c.text_len) + "," + std::to_string(c.text_dim) + "]");
     }
     padded[b].narrow(0, 0, ctx.size(0)).copy_(ctx);
   }
-  const at::Tensor context_emb = text_out->forward(at::gelu(text_in->forward(padded, dtype), "tanh"), dtype);
+  const at::Tensor context_emb = linear_at(text_embedding, 2).forward(
+      at::gelu(linear_at(text_embedding, 0).forward(padded, dtype), "tanh"), dtype);
   emit("context_emb", context_emb);
 
   const std::array<at::Tensor, 2> rotations = rope_cache_->rotations(rope_, grids, seq_len, device);
   // Keys past each sample's own tokens are padding (trap 7).
   const at::Tensor self_key_mask = key_mask(token_counts, batch, seq_len, device);
   const BlockInputs inputs{e0, rotations, self_key_mask, context_emb};
-  for (size_t i = 0; i < block_list.size(); ++i) {
-    tokens = run_block(*block_list[i], c, run_options_, tokens, inputs, hook, "block" + std::to_string(i));
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    tokens = run_block(blocks->at<WanBlockImpl>(i), c, run_options_, tokens, inputs, hook, i);
   }
 
   // Head: its own modulation with e (not e0), computed in float32.

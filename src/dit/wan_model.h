@@ -141,8 +141,6 @@ class WanBlockImpl : public torch::nn::Module {
   AffineLayerNorm norm3{nullptr};  // null without cross_attn_norm
   WanAttention cross_attn{nullptr};
   torch::nn::ModuleList ffn{nullptr};  // 0: Linear, 1: GELU(tanh), 2: Linear
-  Linear ffn_in{nullptr};              // = ffn[0]
-  Linear ffn_out{nullptr};             // = ffn[2]
 };
 TORCH_MODULE(WanBlock);
 
@@ -189,11 +187,6 @@ class WanModelImpl : public torch::nn::Module {
   torch::nn::ModuleList time_projection{nullptr};  // 0: SiLU, 1: Linear dim -> 6*dim (float32)
   torch::nn::ModuleList blocks{nullptr};
   Head head{nullptr};
-  // Typed views of the Sequential entries above.
-  Linear text_in{nullptr}, text_out{nullptr};
-  Linear time_in{nullptr}, time_out{nullptr};
-  Linear time_proj{nullptr};
-  std::vector<WanBlock> block_list;
 
  private:
   DitConfig config_;

@@ -1,7 +1,7 @@
 // PyTorch zip archives written by torch.save (>= 1.6): `<name>/data.pkl`
 // describes the dict, `<name>/data/<key>` holds each storage's raw bytes.
 // libtorch's own pickle reader returns None for an OrderedDict state dict
-// (PLATFORM.md, trap 4), so data.pkl goes through io/unpickler.h instead.
+// (docs/platform.md, trap 4), so data.pkl goes through io/unpickler.h instead.
 #pragma once
 
 #include <filesystem>

@@ -5,11 +5,9 @@
 
 #include <climits>
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 
-#include "io/json_depth.h"
+#include "io/json_file.h"
 #include "soragen/error.h"
 
 namespace fs = std::filesystem;
@@ -23,23 +21,9 @@ namespace {
 constexpr const char* kWanNegativePrompt =
     "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走";
 
-// Bounds that make a hostile model.json or config.json harmless: real ones
-// are a few KB and nest three levels.
-constexpr uint64_t kMaxJsonBytes = 1u << 20;
-constexpr int kMaxJsonDepth = 32;
-
+// model.json and config.json are read with io::parse_json_object's bounds.
 json parse_json_object(const std::string& text, const fs::path& path) {
-  const std::string where = "model file '" + path.string() + "': ";
-  if (text.size() > kMaxJsonBytes) {
-    throw ModelError(where + "is " + std::to_string(text.size()) + " bytes, over the limit of " +
-                     std::to_string(kMaxJsonBytes) + " for a JSON config");
-  }
-  if (io::json_nested_deeper_than(text, kMaxJsonDepth)) {
-    throw ModelError(where + "nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-  }
-  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded() || !value.is_object()) throw ModelError(where + "not a JSON object");
-  return value;
+  return io::parse_json_object(text, "model file '" + path.string() + "'");
 }
 
 fs::path require_file(const fs::path& path, const std::string& what) {
@@ -130,17 +114,7 @@ ModelFiles manifest_files(const json& model, const fs::path& directory, const fs
 }
 
 json read_json_config(const fs::path& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (!ec && size > kMaxJsonBytes) {
-    throw ModelError("model file '" + path.string() + "': is " + std::to_string(size) + " bytes, over the limit of " +
-                     std::to_string(kMaxJsonBytes) + " for a JSON config");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in || fs::is_directory(path, ec)) throw ModelError("model file '" + path.string() + "': cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_json_object(text.str(), path);
+  return io::read_json_object(path, "model file '" + path.string() + "'");
 }
 
 

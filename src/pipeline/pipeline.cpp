@@ -11,7 +11,7 @@
 #include "pipeline/model_files.h"
 #include "pipeline/text_to_video.h"
 #include "soragen/error.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "vae/frames.h"
 
 namespace soragen {
@@ -41,7 +41,7 @@ void validate_runtime(const RuntimeOptions& runtime) {
 struct Pipeline::Impl {
   ModelSource source;
   GenerationDefaults defaults;
-  std::optional<text::Tokenizer> tokenizer;
+  std::optional<tokenizer::Tokenizer> tokenizer;
   std::unique_ptr<pipeline::TextToVideo> t2v;
   int64_t spatial_multiple = 16;  // pixels per DiT token side: VAE factor x patch
   RuntimeOptions runtime;
@@ -88,7 +88,7 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   const torch::NoGradGuard no_grad;
   logger.debug("tokenizer: " + files.tokenizer.string());
   impl->tokenizer.emplace(
-      text::Tokenizer::load(files.tokenizer, static_cast<int>(files.text_encoder_config.text_len), logger));
+      tokenizer::Tokenizer::load(files.tokenizer, static_cast<int>(files.text_encoder_config.text_len), logger));
 
   logger.debug("text encoder: " + files.text_encoder.string());
   text_encoder::TextEncoderOptions encoder_options;
@@ -152,7 +152,7 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
 
   report(Stage::encode_text, 0, 1);
   const auto encode = [&](const std::string& text) {
-    const text::Tokenized tokens = text.find_first_not_of(" \t\r\n") == std::string::npos
+    const tokenizer::Tokenized tokens = text.find_first_not_of(" \t\r\n") == std::string::npos
                                        ? impl.tokenizer->encode_empty()
                                        : impl.tokenizer->encode(text);
     return impl.t2v->encode(tokens_tensor(tokens.ids), tokens_tensor(tokens.mask));

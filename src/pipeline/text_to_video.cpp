@@ -152,7 +152,7 @@ at::Tensor TextToVideo::decode(const at::Tensor& latent, const vae::TileOptions&
       [&](const at::Tensor& chunk, int64_t first) {
         if (chunk.size(0) != 1 || chunk.size(1) != 3 || first + chunk.size(2) > frames ||
             chunk.size(3) != video.size(2) || chunk.size(4) != video.size(3)) {
-          throw std::logic_error("VAE decode: chunk " + io::format_shape(chunk.sizes()) + " at frame " +
+          throw InternalError("VAE decode: chunk " + io::format_shape(chunk.sizes()) + " at frame " +
                               std::to_string(first) + " does not fit the video " + io::format_shape(video.sizes()));
         }
         video.narrow(1, first, chunk.size(2)).copy_(chunk.squeeze(0));
@@ -160,7 +160,7 @@ at::Tensor TextToVideo::decode(const at::Tensor& latent, const vae::TileOptions&
       },
       options);
   if (filled != frames) {
-    throw std::logic_error("VAE decode produced " + std::to_string(filled) + " frames, expected " +
+    throw InternalError("VAE decode produced " + std::to_string(filled) + " frames, expected " +
                         std::to_string(frames));
   }
   return video;

@@ -11,7 +11,7 @@ namespace soragen::sampling {
 at::Tensor Sampler::step(const at::Tensor& model_output, int64_t timestep, const at::Tensor& sample) {
   const std::string where = std::string("sampler '") + name() + "'";
   if (index_ >= num_steps()) {
-    throw UsageError(where + ": all " + std::to_string(num_steps()) + " steps are done (reset() to start again)");
+    throw InternalError(where + ": all " + std::to_string(num_steps()) + " steps are done (reset() to start again)");
   }
   // The reference finds its place from the timestep; a counter is simpler and
   // also right when the first timesteps repeat (e.g. UniPC, N >= 250, S = 5),
@@ -19,13 +19,13 @@ at::Tensor Sampler::step(const at::Tensor& model_output, int64_t timestep, const
   // of step with the schedule.
   const int64_t expected = schedule_.timesteps[static_cast<size_t>(index_)];
   if (timestep != expected) {
-    throw UsageError(where + ": step " + std::to_string(index_) + " got timestep " + std::to_string(timestep) +
+    throw InternalError(where + ": step " + std::to_string(index_) + " got timestep " + std::to_string(timestep) +
                      ", expected " + std::to_string(expected));
   }
   if (model_output.sizes() != sample.sizes()) {
     std::ostringstream message;
     message << where << ": model output " << model_output.sizes() << " does not match the sample " << sample.sizes();
-    throw UsageError(message.str());
+    throw InternalError(message.str());
   }
   // The reference keeps latents in float32 and the model's output is float32
   // (WanModel returns u.float()); a reduced-precision output is widened here.

@@ -115,15 +115,14 @@ at::Tensor T5AttentionImpl::forward(const at::Tensor& x, const at::Tensor& bias)
 }
 
 T5FeedForwardImpl::T5FeedForwardImpl(const UMT5Config& config, const UMT5BuildOptions& options) {
-  gate_linear_ = T5Linear(config.dim, config.dim_ffn, options);
-  gate = register_module("gate", torch::nn::ModuleList(gate_linear_));
+  gate = register_module("gate", torch::nn::ModuleList(T5Linear(config.dim, config.dim_ffn, options)));
   fc1 = register_module("fc1", T5Linear(config.dim, config.dim_ffn, options));
   fc2 = register_module("fc2", T5Linear(config.dim_ffn, config.dim, options));
 }
 
 at::Tensor T5FeedForwardImpl::forward(const at::Tensor& x) {
   // x: [B, L, dim] -> [B, L, dim]; the GELU is the tanh approximation
-  return fc2(fc1(x) * at::gelu(gate_linear_(x), "tanh"));
+  return fc2(fc1(x) * at::gelu(gate->at<T5LinearImpl>(0).forward(x), "tanh"));
 }
 
 T5RelativeEmbeddingImpl::T5RelativeEmbeddingImpl(const UMT5Config& config, const UMT5BuildOptions& options) {
@@ -160,10 +159,7 @@ at::Tensor UMT5BlockImpl::forward(const at::Tensor& x, const at::Tensor& buckets
 UMT5EncoderImpl::UMT5EncoderImpl(const UMT5Config& config, const UMT5BuildOptions& options) : config_(config) {
   token_embedding = register_module("token_embedding", T5Embedding(config.vocab, config.dim, options));
   blocks = register_module("blocks", torch::nn::ModuleList());
-  for (int64_t i = 0; i < config.num_layers; ++i) {
-    block_list_.push_back(UMT5Block(config, options));
-    blocks->push_back(block_list_.back());
-  }
+  for (int64_t i = 0; i < config.num_layers; ++i) blocks->push_back(UMT5Block(config, options));
   norm = register_module("norm", T5LayerNorm(config.dim, config.eps, options));
 }
 
@@ -182,9 +178,9 @@ at::Tensor UMT5EncoderImpl::forward(const at::Tensor& ids, const at::Tensor& mas
     trace->embed = x;
     trace->block_out.clear();
   }
-  for (size_t i = 0; i < block_list_.size(); ++i) {
+  for (size_t i = 0; i < blocks->size(); ++i) {
     at::Tensor* pos_bias_out = (trace && i == 0) ? &trace->block0_pos_bias : nullptr;
-    x = block_list_[i](x, buckets, key_masked, pos_bias_out);
+    x = blocks->at<UMT5BlockImpl>(i).forward(x, buckets, key_masked, pos_bias_out);
     if (trace) trace->block_out.push_back(x);
   }
   return norm(x);

@@ -110,9 +110,6 @@ class T5FeedForwardImpl : public torch::nn::Module {
   // Index 0 is the Linear; the reference's GELU at index 1 has no weights.
   torch::nn::ModuleList gate{nullptr};
   T5Linear fc1{nullptr}, fc2{nullptr};
-
- private:
-  T5Linear gate_linear_{nullptr};
 };
 TORCH_MODULE(T5FeedForward);
 
@@ -158,7 +155,6 @@ class UMT5EncoderImpl : public torch::nn::Module {
 
  private:
   UMT5Config config_;
-  std::vector<UMT5Block> block_list_;
 };
 TORCH_MODULE(UMT5Encoder);
 

@@ -1,10 +1,10 @@
 #include "text_encoder/umt5_config.h"
 
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
 #include "soragen/error.h"
 
 namespace soragen::text_encoder {
@@ -76,15 +76,7 @@ UMT5Config parse_umt5_config(const nlohmann::json& json, const std::string& orig
 
 UMT5Config load_umt5_config(const std::filesystem::path& path) {
   const std::string origin = "config '" + path.string() + "'";
-  std::ifstream in(path);
-  if (!in) throw ModelError(origin + ": cannot open the file");
-  nlohmann::json json;
-  try {
-    json = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError(origin + ": not valid JSON (" + e.what() + ")");
-  }
-  return parse_umt5_config(json, origin);
+  return parse_umt5_config(io::read_json_object(path, origin), origin);
 }
 
 }  // namespace soragen::text_encoder

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
 
+#include "io/json_file.h"
 #include "soragen/error.h"
 
 namespace soragen::vae {
@@ -35,15 +35,7 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& json, const std::string& wh
 
 VaeConfig VaeConfig::load(const std::filesystem::path& path) {
   const std::string where = "config '" + path.string() + "'";
-  std::ifstream in(path);
-  if (!in) throw ModelError(where + ": cannot open");
-  nlohmann::json json;
-  try {
-    in >> json;
-  } catch (const nlohmann::json::exception& e) {
-    throw ModelError(where + ": " + e.what());
-  }
-  return from_json(json, where);
+  return from_json(io::read_json_object(path, where), where);
 }
 
 void VaeConfig::validate(const std::string& where) const {

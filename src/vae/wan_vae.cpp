@@ -20,7 +20,7 @@ at::Tensor per_channel(const at::Tensor& values, const at::Tensor& like) {
 
 void check_video(const at::Tensor& x, int64_t channels, const char* what) {
   if (x.dim() != 5 || x.size(1) != channels) {
-    throw std::invalid_argument(std::string("WanVAE: ") + what + " must be [B, " + std::to_string(channels) +
+    throw InternalError(std::string("WanVAE: ") + what + " must be [B, " + std::to_string(channels) +
                                 ", T, H, W], got " + io::format_shape(x.sizes()));
   }
 }
@@ -68,10 +68,10 @@ WanVAEImpl::Moments WanVAEImpl::encode_moments(const at::Tensor& video, const St
   const int64_t frames = video.size(2);
   const int64_t factor = config_.spatial_factor();
   if ((frames - 1) % 4 != 0) {
-    throw std::invalid_argument("WanVAE: encode needs 1+4k frames, got " + std::to_string(frames));
+    throw InternalError("WanVAE: encode needs 1+4k frames, got " + std::to_string(frames));
   }
   if (video.size(3) % factor != 0 || video.size(4) % factor != 0) {
-    throw std::invalid_argument("WanVAE: encode needs height and width divisible by " + std::to_string(factor) +
+    throw InternalError("WanVAE: encode needs height and width divisible by " + std::to_string(factor) +
                                 ", got " + std::to_string(video.size(3)) + "x" + std::to_string(video.size(4)));
   }
   const at::Tensor x = video.to(conv1->weight.device(), dtype());

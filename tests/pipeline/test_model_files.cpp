@@ -116,7 +116,7 @@ TEST(ModelFiles, BundledModelJsonErrorsNameTheFile) {
   std::ofstream(dir / "model.json") << R"({"tokenizer": "spiece.model"})";
   EXPECT_NE(model_error(resolve_model({dir.path().string()})).find("no such file"), std::string::npos);
   std::ofstream(dir / "model.json") << "not json";
-  EXPECT_NE(model_error(resolve_model({dir.path().string()})).find("not a JSON object"), std::string::npos);
+  EXPECT_NE(model_error(resolve_model({dir.path().string()})).find("not valid JSON"), std::string::npos);
 }
 
 }  // namespace

@@ -142,11 +142,16 @@ TEST(PipelineSmoke, BatchGoesOnPastBadItemsAndResumes) {
 
 TEST(PipelineSmoke, InterruptLeavesNothingAndExits130) {
   test::TempDir dir;
+  test::TempDir logs;  // apart, so `dir` must end up empty
   for (const char* signal : {"INT", "TERM"}) {
     const auto out = dir / "long.mp4";
+    const std::string log = (logs / (std::string("soragen-") + signal + ".log")).string();
+    // The signal goes once the first denoising step is logged (at most 60 s),
+    // however fast or slow the machine.
     const test::CommandResult result = test::run_command(
-        "(" + soragen_command() + " --prompt 'a red ball' --steps 1000 -o '" + out.string() +
-        "' </dev/null & pid=$!; sleep 4; kill -" + signal + " $pid; wait $pid; echo \"exit $?\")");
+        "(" + soragen_command() + " --prompt 'a red ball' --steps 1000 -o '" + out.string() + "' </dev/null >'" +
+        log + "' 2>&1 & pid=$!; for i in $(seq 600); do grep -q 'denoising step' '" + log +
+        "' && break; sleep 0.1; done; kill -" + signal + " $pid; wait $pid; echo \"exit $?\"; cat '" + log + "')");
     EXPECT_NE(result.output.find("exit 130"), std::string::npos) << signal << "\n" << result.output;
     EXPECT_NE(result.output.find("interrupted after denoising step"), std::string::npos) << result.output;
     EXPECT_TRUE(std::filesystem::is_empty(dir.path())) << "left files behind after SIG" << signal;

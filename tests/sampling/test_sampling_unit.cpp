@@ -122,12 +122,12 @@ TEST(sampler_step, RejectsOutOfOrderStepsAndShapeMismatch) {
     const at::Tensor x = at::ones({2, 3});
     const int64_t t0 = sampler->timesteps()[0];
     const int64_t t1 = sampler->timesteps()[1];
-    EXPECT_THROW(sampler->step(x, t1, x), UsageError) << name;
-    EXPECT_THROW(sampler->step(at::ones({3, 2}), t0, x), UsageError) << name;
+    EXPECT_THROW(sampler->step(x, t1, x), InternalError) << name;
+    EXPECT_THROW(sampler->step(at::ones({3, 2}), t0, x), InternalError) << name;
     EXPECT_EQ(sampler->steps_done(), 0);
     at::Tensor y = sampler->step(x, t0, x);
     y = sampler->step(x, t1, y);
-    EXPECT_THROW(sampler->step(x, t1, y), UsageError) << name << ": stepping past the end";
+    EXPECT_THROW(sampler->step(x, t1, y), InternalError) << name << ": stepping past the end";
   }
 }
 

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <vector>
 
+#include "soragen/error.h"
 #include "vae/frames.h"
 #include "vae/modules.h"
 #include "vae/tiling.h"
@@ -176,9 +177,9 @@ TEST(vae_stream, feature_cache_memory_is_flat_in_the_frame_count) {
 TEST(vae_stream, rejects_bad_shapes) {
   WanVAE vae = test::tiny_vae();
   c10::InferenceMode inference;
-  EXPECT_THROW(vae->encode(at::zeros({1, 3, 6, 16, 16})), std::invalid_argument);   // not 1+4k frames
-  EXPECT_THROW(vae->encode(at::zeros({1, 3, 5, 12, 16})), std::invalid_argument);   // 12 not a multiple of 8
-  EXPECT_THROW(vae->decode(at::zeros({1, 8, 2, 2, 2})), std::invalid_argument);     // wrong latent channels
+  EXPECT_THROW(vae->encode(at::zeros({1, 3, 6, 16, 16})), InternalError);   // not 1+4k frames
+  EXPECT_THROW(vae->encode(at::zeros({1, 3, 5, 12, 16})), InternalError);   // 12 not a multiple of 8
+  EXPECT_THROW(vae->decode(at::zeros({1, 8, 2, 2, 2})), InternalError);     // wrong latent channels
 }
 
 // Makes the decoder local in latent space: every 3x3 spatial tap but the

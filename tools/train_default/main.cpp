@@ -15,7 +15,7 @@
 
 #include "core/runtime.h"
 #include "soragen/log.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "train.h"
 
 namespace st = soragen::train;
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand(probe)) {
       st::probe_dit(probe_options, tokenizer, probe_clips, sample_steps);
     } else {
-      const auto tok = soragen::text::Tokenizer::load(tokenizer, 8, soragen::Logger());
+      const auto tok = soragen::tokenizer::Tokenizer::load(tokenizer, 8, soragen::Logger());
       st::export_model(export_options.work, tokenizer, out, tok.vocab_size());
       std::printf("wrote %s\n", out.c_str());
     }

@@ -21,9 +21,9 @@ dit::WanModel make_dit() {
 }
 
 std::vector<at::Tensor> encode_contexts(text_encoder::UMT5Encoder& encoder,
-                                        const std::vector<const text::Tokenized*>& prompts) {
+                                        const std::vector<const tokenizer::Tokenized*>& prompts) {
   std::vector<int64_t> ids, mask;
-  for (const text::Tokenized* t : prompts) {
+  for (const tokenizer::Tokenized* t : prompts) {
     ids.insert(ids.end(), t->ids.begin(), t->ids.end());
     mask.insert(mask.end(), t->mask.begin(), t->mask.end());
   }

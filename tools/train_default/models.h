@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "dit/wan_model.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "text_encoder/umt5.h"
 #include "vae/wan_vae.h"
 
@@ -19,6 +19,6 @@ dit::WanModel make_dit();
 // cut to the prompt's length, as the pipeline passes them (one batched
 // encoder call).
 std::vector<at::Tensor> encode_contexts(text_encoder::UMT5Encoder& encoder,
-                                        const std::vector<const text::Tokenized*>& prompts);
+                                        const std::vector<const tokenizer::Tokenized*>& prompts);
 
 }  // namespace soragen::train

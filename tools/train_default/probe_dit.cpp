@@ -17,7 +17,7 @@
 #include "io/tensor_source.h"
 #include "models.h"
 #include "sampling/schedule.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "train.h"
 #include "vae/frames.h"
 
@@ -48,7 +48,7 @@ struct Probe {
 
 void probe_dit(const StageOptions& o, const fs::path& tokenizer_path, int clips, int sample_steps) {
   const Logger quiet;
-  const text::Tokenizer tokenizer = text::Tokenizer::load(tokenizer_path, kTextLen, quiet);
+  const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::load(tokenizer_path, kTextLen, quiet);
   Probe p{make_text_encoder(tokenizer.vocab_size()), make_dit(), make_vae(), {}, {}};
   load_module_tensors(*p.encoder, o.work / "text_encoder_ema.safetensors");
   load_module_tensors(*p.dit, o.work / "dit_ema.safetensors");
@@ -63,13 +63,13 @@ void probe_dit(const StageOptions& o, const fs::path& tokenizer_path, int clips,
   const at::Tensor rows = data->load("scenes");
   clips = static_cast<int>(std::min<int64_t>(clips, latents.size(0)));
   std::vector<world::Scene> scenes;
-  std::vector<text::Tokenized> tokens;
+  std::vector<tokenizer::Tokenized> tokens;
   for (int i = 0; i < clips; ++i) {
     scenes.push_back(scene_from_row(rows[i]));
     tokens.push_back(tokenizer.encode(world::plain_prompt(scenes.back())));
   }
-  std::vector<const text::Tokenized*> token_refs;
-  for (const text::Tokenized& t : tokens) token_refs.push_back(&t);
+  std::vector<const tokenizer::Tokenized*> token_refs;
+  for (const tokenizer::Tokenized& t : tokens) token_refs.push_back(&t);
   const std::vector<at::Tensor> contexts = encode_contexts(p.encoder, token_refs);
 
   at::Generator generator = step_generator(o.seed, -3);

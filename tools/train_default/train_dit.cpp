@@ -25,7 +25,7 @@
 #include "io/safetensors_writer.h"
 #include "io/tensor_source.h"
 #include "schedule.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "text_encoder/umt5.h"
 #include "train.h"
 
@@ -49,7 +49,7 @@ std::vector<at::Tensor> all_parameters(const torch::nn::Module& a, const torch::
 
 void train_dit(const StageOptions& o, const DitOptions& d) {
   const Logger quiet;
-  const text::Tokenizer tokenizer = text::Tokenizer::load(d.tokenizer, kTextLen, quiet);
+  const tokenizer::Tokenizer tokenizer = tokenizer::Tokenizer::load(d.tokenizer, kTextLen, quiet);
   text_encoder::UMT5Encoder encoder = make_text_encoder(tokenizer.vocab_size());
   dit::WanModel dit = make_dit();
   at::Generator init = step_generator(o.seed, -2);
@@ -100,8 +100,8 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
   };
 
   // Token ids of every distinct prompt, computed once.
-  std::map<std::string, text::Tokenized> token_cache;
-  const auto tokens = [&](const std::string& prompt) -> const text::Tokenized& {
+  std::map<std::string, tokenizer::Tokenized> token_cache;
+  const auto tokens = [&](const std::string& prompt) -> const tokenizer::Tokenized& {
     auto it = token_cache.find(prompt);
     if (it != token_cache.end()) return it->second;
     return token_cache.emplace(prompt, prompt.empty() ? tokenizer.encode_empty() : tokenizer.encode(prompt))
@@ -118,7 +118,7 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     set_learning_rate(optimizer, learning_rate(o.lr, step, o.steps, 200));
 
     std::vector<int64_t> index(static_cast<size_t>(o.batch));
-    std::vector<const text::Tokenized*> batch_tokens;
+    std::vector<const tokenizer::Tokenized*> batch_tokens;
     for (int b = 0; b < o.batch; ++b) {
       index[static_cast<size_t>(b)] = std::uniform_int_distribution<int64_t>(0, clips - 1)(rng);
       const auto& phrasings = prompts[static_cast<size_t>(index[static_cast<size_t>(b)])];

@@ -10,7 +10,7 @@
 # sentencepiece's normalisation.
 #
 # Needs Debian's `sentencepiece` package (spm_train 0.1.97). Run from this
-# folder: sh train.sh. Retraining changes the ids hard-coded in tests/text/:
+# folder: sh train.sh. Retraining changes the ids hard-coded in tests/tokenizer/:
 # regenerate them as described there.
 set -eu
 {

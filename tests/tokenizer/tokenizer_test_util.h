@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace soragen::text::testing {
+namespace soragen::tokenizer::testing {
 
 // Trained by tests/data/spm/train.sh; ids hard-coded in the tests come from it.
 inline std::filesystem::path tiny_model_path() {
@@ -57,4 +57,4 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-}  // namespace soragen::text::testing
+}  // namespace soragen::tokenizer::testing

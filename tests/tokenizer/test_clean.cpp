@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "soragen/error.h"
-#include "text/clean.h"
-#include "text/unicode.h"
+#include "tokenizer/clean.h"
+#include "tokenizer/unicode.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 TEST(CleanPrompt, UnescapesTwiceLikeTheReference) {
@@ -107,4 +107,4 @@ TEST(Unicode, RoundTripsEveryEncodedLength) {
 }
 
 }  // namespace
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

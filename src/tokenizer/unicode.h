@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 
 // UsageError naming the byte offset of the first malformed sequence
 // (overlong forms, surrogates and values past U+10FFFF included).
@@ -14,4 +14,4 @@ std::u32string utf8_decode(std::string_view utf8);
 // Surrogates must not be passed in (the unescaper never produces them).
 std::string utf8_encode(std::u32string_view text);
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

@@ -9,10 +9,10 @@
 
 #include "soragen/error.h"
 #include "soragen/log.h"
-#include "text/text_test_util.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer_test_util.h"
+#include "tokenizer/tokenizer.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 using testing::tiny_model_path;
@@ -141,4 +141,4 @@ TEST(Tokenizer, BadModelFilesAreModelErrors) {
 }
 
 }  // namespace
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

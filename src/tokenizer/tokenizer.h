@@ -3,8 +3,8 @@
 // clean='whitespace'), called with return_mask=True, add_special_tokens=True):
 // clean the prompt, encode with sentencepiece, append </s>, pad to text_len.
 //
-//   auto tok = soragen::text::Tokenizer::load("umt5/spiece.model", 512, logger);
-//   soragen::text::Tokenized t = tok.encode("A cat walks on the grass");
+//   auto tok = soragen::tokenizer::Tokenizer::load("umt5/spiece.model", 512, logger);
+//   soragen::tokenizer::Tokenized t = tok.encode("A cat walks on the grass");
 //   // t.ids: [text_len] ids, t.mask: [text_len] 1 for tokens, 0 for padding
 #pragma once
 
@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "soragen/log.h"
-#include "text/clean.h"
-#include "text/spm_library.h"
+#include "tokenizer/clean.h"
+#include "tokenizer/spm_library.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 
 struct Tokenized {
   std::vector<int64_t> ids;   // [text_len]: pieces, then </s>, then pad ids
@@ -58,4 +58,4 @@ class Tokenizer {
   Logger logger_;
 };
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

@@ -2,7 +2,7 @@
 //
 // Why a shim: Debian's libsentencepiece carries and exports its own protobuf
 // 3.14, libtorch links the system protobuf 3.21, and a process that links
-// both crashes before main() (docs: PLATFORM.md, trap 1). So only the shim
+// both crashes before main() (docs/platform.md, trap 1). So only the shim
 // links sentencepiece, and soragen dlopen()s it with RTLD_LOCAL |
 // RTLD_DEEPBIND, which keeps sentencepiece bound to its own protobuf copy.
 // Nothing C++ crosses this boundary: no exceptions, no std:: types, so the two

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "soragen/error.h"
-#include "text/spm_library.h"
-#include "text/text_test_util.h"
+#include "tokenizer/spm_library.h"
+#include "tokenizer/tokenizer_test_util.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 using testing::ScopedEnv;
@@ -147,4 +147,4 @@ TEST(SpmLibrary, ModelsCanBeMovedAndOutliveEachOther) {
 }
 
 }  // namespace
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

@@ -1,11 +1,11 @@
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "soragen/error.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 
 Tokenizer::Tokenizer(SpmModel model, int text_len, Logger logger)
     : model_(std::move(model)),
@@ -67,4 +67,4 @@ Tokenized Tokenizer::encode_empty() const {
   return tokens;
 }
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

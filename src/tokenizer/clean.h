@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 
 // The whole cleaning step on UTF-8 text. ftfy.fix_text is not reproduced (no
 // C++ port can be shipped); it repairs mojibake and leaves well-formed text
@@ -23,4 +23,4 @@ std::u32string html_unescape(std::u32string_view text);
 // Python's str.isspace(), which is also what re's \s matches in a str.
 bool is_python_space(char32_t c);
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

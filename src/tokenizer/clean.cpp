@@ -1,11 +1,11 @@
-#include "text/clean.h"
+#include "tokenizer/clean.h"
 
 #include <algorithm>
 #include <string>
 
-#include "text/unicode.h"
+#include "tokenizer/unicode.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 struct HtmlEntity {
@@ -20,7 +20,7 @@ struct CodepointMap {
 
 // Tables generated from Python itself (gen_html_entities.py), so the
 // behaviour follows the interpreter the reference runs on, not a retyping.
-#include "text/html_entities.inc"
+#include "tokenizer/html_entities.inc"
 
 template <typename T, size_t N, typename Less>
 constexpr bool is_sorted_table(const T (&table)[N], Less less) {
@@ -176,4 +176,4 @@ std::string clean_prompt(std::string_view prompt) {
   return utf8_encode(out);
 }
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

@@ -1,8 +1,8 @@
-#include "text/unicode.h"
+#include "tokenizer/unicode.h"
 
 #include "soragen/error.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 [[noreturn]] void malformed(size_t offset) {
@@ -70,4 +70,4 @@ std::string utf8_encode(std::u32string_view text) {
   return out;
 }
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

@@ -1,7 +1,7 @@
 // soragen_spm: the only code that links libsentencepiece (see spm_shim_api.h
 // for why). Every entry point catches everything, because a C++ exception
 // must not unwind through the C boundary into the loader.
-#include "text/spm_shim_api.h"
+#include "tokenizer/spm_shim_api.h"
 
 #include <sentencepiece_processor.h>
 

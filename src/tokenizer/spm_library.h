@@ -11,7 +11,7 @@
 
 struct soragen_spm;
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 
 // Where the shim is looked for, in order: $SORAGEN_SPM_SHIM alone when set;
 // otherwise beside the running executable (the build puts executables and
@@ -62,4 +62,4 @@ class SpmModel {
   std::filesystem::path path_;
 };
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

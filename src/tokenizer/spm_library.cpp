@@ -1,4 +1,4 @@
-#include "text/spm_library.h"
+#include "tokenizer/spm_library.h"
 
 #include <dlfcn.h>
 
@@ -9,16 +9,16 @@
 #include <utility>
 
 #include "soragen/error.h"
-#include "text/spm_shim_api.h"
+#include "tokenizer/spm_shim_api.h"
 
 #ifndef SORAGEN_SPM_SHIM_NAME
-#error "SORAGEN_SPM_SHIM_NAME must name the shim's file (set by src/text/CMakeLists.txt)"
+#error "SORAGEN_SPM_SHIM_NAME must name the shim's file (set by src/tokenizer/CMakeLists.txt)"
 #endif
 #ifndef SORAGEN_SPM_INSTALL_LIBDIR
-#error "SORAGEN_SPM_INSTALL_LIBDIR must name the install library dir (set by src/text/CMakeLists.txt)"
+#error "SORAGEN_SPM_INSTALL_LIBDIR must name the install library dir (set by src/tokenizer/CMakeLists.txt)"
 #endif
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 constexpr const char* kShimEnv = "SORAGEN_SPM_SHIM";
@@ -230,4 +230,4 @@ int32_t SpmModel::pad_id() const { return shim_->pad_id(model_.get()); }
 int32_t SpmModel::unk_id() const { return shim_->unk_id(model_.get()); }
 const std::filesystem::path& SpmModel::shim_path() const { return shim_->path; }
 
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer

@@ -1,4 +1,4 @@
-// PLATFORM.md trap 1: a process holding libtorch (this binary links
+// docs/platform.md, trap 1: a process holding libtorch (this binary links
 // soragen_core) and sentencepiece crashes before main() when sentencepiece is
 // linked directly. Through the dlopen()ed shim, both work in one process, in
 // either order.
@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "soragen/log.h"
-#include "text/text_test_util.h"
-#include "text/tokenizer.h"
+#include "tokenizer/tokenizer_test_util.h"
+#include "tokenizer/tokenizer.h"
 
-namespace soragen::text {
+namespace soragen::tokenizer {
 namespace {
 
 // [[0,1,2],[3,4,5]] @ [[1,2],[1,2],[1,2]] = [[3,6],[12,24]]
@@ -37,4 +37,4 @@ TEST(TorchCoexistence, TokenizerAndLibtorchRunInOneProcess) {
 }
 
 }  // namespace
-}  // namespace soragen::text
+}  // namespace soragen::tokenizer
