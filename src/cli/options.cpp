@@ -80,7 +80,8 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("--text-encoder-device", o.text_encoder_device,
                  "Where the text encoder runs (cpu keeps the 11 GB umT5 off a small GPU) [default: --device]")
       ->group("Memory");
-  app.add_flag("--offload", o.offload, "Keep the text encoder, DiT and VAE in CPU memory except while each runs (small GPUs)")
+  app.add_flag("--offload", o.offload,
+               "Keep the text encoder, DiT and VAE in CPU memory except while each runs (small GPUs)")
       ->group("Memory");
   app.add_flag("--vae-tile", o.vae_tile, "Decode large frames in overlapping tiles to bound memory")
       ->group("Memory");

@@ -6,8 +6,6 @@
 
 namespace soragen::core {
 
-bool built_with_cuda() { return SORAGEN_WITH_CUDA != 0; }
-
 std::optional<int64_t> peak_device_memory(const c10::Device& device) {
 #if SORAGEN_WITH_CUDA
   if (device.is_cuda()) {

@@ -11,9 +11,6 @@
 
 namespace soragen::core {
 
-// Whether this build links libtorch's CUDA runtime (PyTorch's libtorch).
-bool built_with_cuda();
-
 // Bytes allocated at the peak since the last reset on `device`; nullopt when
 // `device` is not a CUDA device or the build has no CUDA.
 std::optional<int64_t> peak_device_memory(const c10::Device& device);

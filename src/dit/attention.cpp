@@ -23,13 +23,14 @@ at::Tensor key_mask(const std::vector<int64_t>& key_lens, int64_t batch, int64_t
   if (key_lens.empty()) return {};
   if (static_cast<int64_t>(key_lens.size()) != batch) {
     throw InternalError("attention: " + std::to_string(key_lens.size()) + " key lengths for a batch of " +
-                     std::to_string(batch));
+                        std::to_string(batch));
   }
   bool all_full = true;
   for (int64_t len : key_lens) {
     // An empty key set would make softmax divide by zero (NaN rows).
     if (len < 1 || len > keys) {
-      throw InternalError("attention: key length " + std::to_string(len) + " outside [1, " + std::to_string(keys) + "]");
+      throw InternalError("attention: key length " + std::to_string(len) + " outside [1, " + std::to_string(keys) +
+                          "]");
     }
     all_full = all_full && len == keys;
   }
@@ -79,7 +80,7 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 }
 
 at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                     const AttentionOptions& options) {
+                            const AttentionOptions& options) {
   // [B, L, n, d] -> [B, n, L, d]
   const at::Tensor qh = q.transpose(1, 2);
   const at::Tensor kh = k.transpose(1, 2);

@@ -51,13 +51,13 @@ std::array<at::Tensor, 2> RopeTable::rotations(const std::vector<Grid>& grids, i
     const int64_t tokens = g[0] * g[1] * g[2];
     if (tokens > length) {
       throw InternalError("RoPE: sample " + std::to_string(b) + " has " + std::to_string(tokens) +
-                       " tokens, more than the sequence length " + std::to_string(length));
+                          " tokens, more than the sequence length " + std::to_string(length));
     }
     for (int64_t size : g) {
       if (size > max_positions_) {
         throw InternalError("RoPE: a latent grid of " + std::to_string(g[0]) + "x" + std::to_string(g[1]) + "x" +
-                         std::to_string(g[2]) + " tokens exceeds the table's " + std::to_string(max_positions_) +
-                         " positions per axis");
+                            std::to_string(g[2]) + " tokens exceeds the table's " + std::to_string(max_positions_) +
+                            " positions per axis");
       }
     }
     // Each part's rows for its axis, broadcast over the other two axes.

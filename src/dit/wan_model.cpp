@@ -132,8 +132,8 @@ WanModelImpl::WanModelImpl(const DitConfig& config, at::ScalarType weight_dtype)
   time_embedding = register_module(
       "time_embedding", torch::nn::ModuleList(Linear(c.freq_dim, c.dim, at::kFloat), Activation("silu"),
                                               Linear(c.dim, c.dim, at::kFloat)));
-  time_projection =
-      register_module("time_projection", torch::nn::ModuleList(Activation("silu"), Linear(c.dim, 6 * c.dim, at::kFloat)));
+  time_projection = register_module(
+      "time_projection", torch::nn::ModuleList(Activation("silu"), Linear(c.dim, 6 * c.dim, at::kFloat)));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < c.num_layers; ++i) {
     blocks->push_back(WanBlock(c, weight_dtype));
@@ -184,7 +184,8 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   emit("q_after_rope", q_rot);
   emit("k_after_rope", k_rot);
   const at::Tensor self_out =
-      sa.o->forward(masked_attention(q_rot.to(dtype), k_rot.to(dtype), v, in.key_mask, run.attention).flatten(2), dtype);
+      sa.o->forward(masked_attention(q_rot.to(dtype), k_rot.to(dtype), v, in.key_mask, run.attention).flatten(2),
+                    dtype);
   emit("self_attn.out", self_out);
   x = x + self_out.to(at::kFloat) * e[2];
 
@@ -224,7 +225,7 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   };
   if (batch == 0 || t.numel() != batch || static_cast<int64_t>(context.size()) != batch) {
     throw InternalError("DiT: " + std::to_string(batch) + " latents, " + std::to_string(t.numel()) + " timesteps and " +
-                     std::to_string(context.size()) + " contexts; expected one of each per sample");
+                        std::to_string(context.size()) + " contexts; expected one of each per sample");
   }
   const at::Device device = patch_embedding->weight.device();
 
@@ -236,12 +237,12 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
     const at::Tensor& latent = x[b];
     if (latent.dim() != 4 || latent.size(0) != c.in_dim) {
       throw InternalError("DiT: latent " + std::to_string(b) + " has shape " + io::format_shape(latent.sizes()) +
-                       ", expected [" + std::to_string(c.in_dim) + ",F,H,W]");
+                          ", expected [" + std::to_string(c.in_dim) + ",F,H,W]");
     }
     const int64_t count = token_count(c, latent.size(1), latent.size(2), latent.size(3));
     if (count > seq_len) {
       throw InternalError("DiT: latent " + std::to_string(b) + " has " + std::to_string(count) +
-                       " tokens, more than seq_len " + std::to_string(seq_len));
+                          " tokens, more than seq_len " + std::to_string(seq_len));
     }
     grids.push_back({latent.size(1) / c.patch_size[0], latent.size(2) / c.patch_size[1],
                      latent.size(3) / c.patch_size[2]});
@@ -266,7 +267,7 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
     const at::Tensor& ctx = context[b];
     if (ctx.dim() != 2 || ctx.size(1) != c.text_dim || ctx.size(0) > c.text_len) {
       throw InternalError("DiT: context " + std::to_string(b) + " has shape " + io::format_shape(ctx.sizes()) +
-                       ", expected [L<=" + std::to_string(c.text_len) + "," + std::to_string(c.text_dim) + "]");
+                          ", expected [L<=" + std::to_string(c.text_len) + "," + std::to_string(c.text_dim) + "]");
     }
     padded[b].narrow(0, 0, ctx.size(0)).copy_(ctx);
   }

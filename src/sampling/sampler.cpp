@@ -20,7 +20,7 @@ at::Tensor Sampler::step(const at::Tensor& model_output, int64_t timestep, const
   const int64_t expected = schedule_.timesteps[static_cast<size_t>(index_)];
   if (timestep != expected) {
     throw InternalError(where + ": step " + std::to_string(index_) + " got timestep " + std::to_string(timestep) +
-                     ", expected " + std::to_string(expected));
+                        ", expected " + std::to_string(expected));
   }
   if (model_output.sizes() != sample.sizes()) {
     std::ostringstream message;

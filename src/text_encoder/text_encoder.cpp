@@ -103,11 +103,12 @@ void TextEncoder::to(const c10::Device& device) {
 at::Tensor TextEncoder::hidden_states(const at::Tensor& ids, const at::Tensor& mask, UMT5Trace* trace) const {
   if (!ids.defined() || ids.dim() != 2 || at::isFloatingType(ids.scalar_type()) || ids.scalar_type() == at::kBool) {
     throw InternalError("text encoder: ids must be an integer tensor [B, L], got " +
-                     (ids.defined() ? std::string(c10::toString(ids.scalar_type())) + " " + shape_text(ids.sizes())
-                                    : std::string("none")));
+                        (ids.defined() ? std::string(c10::toString(ids.scalar_type())) + " " + shape_text(ids.sizes())
+                        : std::string("none")));
   }
   if (mask.defined() && !mask.sizes().equals(ids.sizes())) {
-    throw InternalError("text encoder: mask has shape " + shape_text(mask.sizes()) + ", ids " + shape_text(ids.sizes()));
+    throw InternalError("text encoder: mask has shape " + shape_text(mask.sizes()) + ", ids " +
+                        shape_text(ids.sizes()));
   }
   c10::InferenceMode guard;
   if (ids.numel() > 0) {

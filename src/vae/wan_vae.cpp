@@ -21,7 +21,7 @@ at::Tensor per_channel(const at::Tensor& values, const at::Tensor& like) {
 void check_video(const at::Tensor& x, int64_t channels, const char* what) {
   if (x.dim() != 5 || x.size(1) != channels) {
     throw InternalError(std::string("WanVAE: ") + what + " must be [B, " + std::to_string(channels) +
-                                ", T, H, W], got " + io::format_shape(x.sizes()));
+                        ", T, H, W], got " + io::format_shape(x.sizes()));
   }
 }
 
@@ -72,7 +72,7 @@ WanVAEImpl::Moments WanVAEImpl::encode_moments(const at::Tensor& video, const St
   }
   if (video.size(3) % factor != 0 || video.size(4) % factor != 0) {
     throw InternalError("WanVAE: encode needs height and width divisible by " + std::to_string(factor) +
-                                ", got " + std::to_string(video.size(3)) + "x" + std::to_string(video.size(4)));
+                        ", got " + std::to_string(video.size(3)) + "x" + std::to_string(video.size(4)));
   }
   const at::Tensor x = video.to(conv1->weight.device(), dtype());
   FeatureCache cache(encoder->cache_slots());
