@@ -80,7 +80,7 @@ Plan make_plan(const CLI::App& app, const CliOptions& options, const Logger& log
   if (has_prompt && has_file) throw UsageError("--prompt and --prompt-file: give one or the other");
   if (!has_prompt && !has_file) throw UsageError("--prompt: required (or --prompt-file FILE)");
   plan.format = output_format_for(options.output, options.format);
-  const GenerationRequest base = request_from_flags(app, options);
+  const GenerationRequest base = request_from_flags(options);
 
   if (has_prompt) {
     validate_request(base);

@@ -4,12 +4,13 @@
 #include <cctype>
 #include <fstream>
 #include <iostream>
-#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_value.h"
 #include "soragen/error.h"
+#include "soragen/request_fields.h"
 
 namespace soragen::cli {
 namespace {
@@ -44,32 +45,15 @@ bool valid_utf8(const std::string& text) {
   return true;
 }
 
+// A JSON value as the field's type; the line number says where, so the
+// message names only the key.
 template <typename T>
-T get_number(const json& value, const char* key) {
-  if (!value.is_number()) throw UsageError(std::string("\"") + key + "\" must be a number");
-  if constexpr (std::is_integral_v<T>) {
-    if (!value.is_number_integer()) throw UsageError(std::string("\"") + key + "\" must be a whole number");
-    if (value.is_number_unsigned()) {
-      const auto v = value.get<std::uint64_t>();
-      if (v > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
-        throw UsageError(std::string("\"") + key + "\" is out of range");
-      }
-      return static_cast<T>(v);
-    }
-    const auto v = value.get<std::int64_t>();
-    if (v < static_cast<std::int64_t>(std::numeric_limits<T>::min()) ||
-        (v > 0 && static_cast<std::uint64_t>(v) > static_cast<std::uint64_t>(std::numeric_limits<T>::max()))) {
-      throw UsageError(std::string("\"") + key + "\" is out of range");
-    }
-    return static_cast<T>(v);
-  } else {
-    return value.get<T>();
+T json_field_value(const json& value, const std::string& key) {
+  try {
+    return io::json_value_as<T>(value, key);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
   }
-}
-
-std::string get_string(const json& value, const char* key) {
-  if (!value.is_string()) throw UsageError(std::string("\"") + key + "\" must be a string");
-  return value.get<std::string>();
 }
 
 PromptItem parse_json_line(const std::string& text, int line, const GenerationRequest& base) {
@@ -81,20 +65,20 @@ PromptItem parse_json_line(const std::string& text, int line, const GenerationRe
   item.request = base;
   if (!object.contains("prompt")) throw UsageError("missing \"prompt\"");
   for (const auto& [key, value] : object.items()) {
-    GenerationRequest& r = item.request;
-    if (key == "prompt") r.prompt = get_string(value, "prompt");
-    else if (key == "negative_prompt") r.negative_prompt = get_string(value, "negative_prompt");
-    else if (key == "seed") r.seed = get_number<std::uint64_t>(value, "seed");
-    else if (key == "frames") r.frames = get_number<int>(value, "frames");
-    else if (key == "width") r.width = get_number<int>(value, "width");
-    else if (key == "height") r.height = get_number<int>(value, "height");
-    else if (key == "fps") r.fps = get_number<double>(value, "fps");
-    else if (key == "steps") r.steps = get_number<int>(value, "steps");
-    else if (key == "guidance") r.guidance = get_number<double>(value, "guidance");
-    else if (key == "shift") r.shift = get_number<double>(value, "shift");
-    else if (key == "sampler") r.sampler = get_string(value, "sampler");
-    else if (key == "output") item.output = get_string(value, "output");
-    else throw UsageError("unknown key \"" + key + "\"");
+    if (key == "prompt") {
+      item.request.prompt = json_field_value<std::string>(value, key);
+    } else if (key == "output") {
+      item.output = json_field_value<std::string>(value, key);
+    } else if (const AnyRequestField* field = find_request_field(key)) {
+      std::visit(
+          [&](const auto& f) {
+            using T = typename std::decay_t<decltype(f)>::value_type;
+            item.request.*f.requested = json_field_value<T>(value, key);
+          },
+          *field);
+    } else {
+      throw UsageError("unknown key \"" + key + "\"");
+    }
   }
   return item;
 }

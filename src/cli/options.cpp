@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "soragen/error.h"
+#include "soragen/request_fields.h"
+
 namespace soragen::cli {
 
 const char* const kHelpFooter = R"(
@@ -28,6 +31,42 @@ Examples:
   soragen --model ~/Wan2.1-T2V-1.3B --prompt "a cat surfing" --seed 42 -o cat.mp4
   soragen --prompt-file prompts.txt -o 'out/{index:04}-{slug}.mp4' --skip-existing)";
 
+namespace {
+
+// CLI11 would wrap "-5" around to a huge unsigned seed; accept digits only.
+const CLI::Validator& whole_number() {
+  static const CLI::Validator validator(
+      [](std::string& text) {
+        if (text.empty() || text.size() > 20 || text.find_first_not_of("0123456789") != std::string::npos ||
+            (text.size() == 20 && text > "18446744073709551615")) {
+          return std::string("must be a whole number from 0 to 18446744073709551615");
+        }
+        return std::string();
+      },
+      "UINT64");
+  return validator;
+}
+
+// One flag per field of the table in `group`; a flag given on the command
+// line sets its field, the others stay unset and take the model's defaults.
+void add_request_fields(CLI::App& app, GenerationRequest& request, const std::string& group) {
+  for (const AnyRequestField& any : request_fields()) {
+    std::visit(
+        [&](const auto& field) {
+          using T = typename std::decay_t<decltype(field)>::value_type;
+          if (group != field.group) return;
+          auto* target = &(request.*field.requested);
+          CLI::Option* option =
+              app.add_option_function<T>(field.flags, [target](const T& value) { *target = value; }, field.help);
+          option->group(field.group);
+          if constexpr (std::is_same_v<T, std::uint64_t>) option->check(whole_number());
+        },
+        any);
+  }
+}
+
+}  // namespace
+
 void add_options(CLI::App& app, CliOptions& o) {
   app.set_help_flag("-h,--help", "Show this help and exit");
   app.footer(kHelpFooter);
@@ -36,8 +75,7 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("-p,--prompt", o.prompt, "What the video shows")->group("Prompt");
   app.add_option("--prompt-file", o.prompt_file, "Render every prompt of a text or JSON Lines file ('-': stdin)")
       ->group("Prompt");
-  app.add_option("-n,--negative-prompt", o.negative_prompt, "What the video must not show [default: model's]")
-      ->group("Prompt");
+  add_request_fields(app, o.request, "Prompt");
 
   app.add_option("-o,--output", o.output, "Output .mp4 file, or a folder ending in '/' for PNG frames")
       ->capture_default_str()->group("Output");
@@ -48,27 +86,8 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_flag("--skip-existing", o.skip_existing, "Do not render items whose output exists (resume a batch)")
       ->group("Output");
 
-  app.add_option("--frames", o.frames, "Number of frames, 4k+1 (e.g. 17, 81) [default: model]")->group("Video");
-  app.add_option("--width", o.width, "Width in pixels, a multiple of 16 [default: model]")->group("Video");
-  app.add_option("--height", o.height, "Height in pixels, a multiple of 16 [default: model]")->group("Video");
-  app.add_option("--fps", o.fps, "Frames per second of the file [default: model]")->group("Video");
-
-  app.add_option("--steps", o.steps, "Denoising steps [default: model]")->group("Sampling");
-  app.add_option("--guidance", o.guidance, "Classifier-free guidance scale [default: model]")->group("Sampling");
-  app.add_option("--shift", o.shift, "Flow-matching sigma shift [default: model]")->group("Sampling");
-  app.add_option("--sampler", o.sampler, "unipc, dpm++ or euler [default: model]")->group("Sampling");
-  // CLI11 would wrap "-5" around to a huge unsigned seed; accept digits only.
-  const CLI::Validator whole_number(
-      [](std::string& text) {
-        if (text.empty() || text.size() > 20 || text.find_first_not_of("0123456789") != std::string::npos ||
-            (text.size() == 20 && text > "18446744073709551615")) {
-          return std::string("must be a whole number from 0 to 18446744073709551615");
-        }
-        return std::string();
-      },
-      "UINT64");
-  app.add_option("--seed", o.seed, "Noise seed; random when not given, and always logged")
-      ->check(whole_number)->group("Sampling");
+  add_request_fields(app, o.request, "Video");
+  add_request_fields(app, o.request, "Sampling");
 
   app.add_option("-m,--model", o.model, "Bundled model name or a directory of Wan2.1 weights")
       ->capture_default_str()->group("Model");
@@ -89,22 +108,17 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_flag("-v,--verbose", o.verbosity, "More detail, and timings per stage (-vv: debug)")->group("Logging");
   app.add_flag("-q,--quiet", o.quiet, "Errors only")->group("Logging");
   app.set_version_flag("--version", std::string("soragen ") + SORAGEN_VERSION);
+
+  // A field whose group is not added above would have no flag.
+  for (const AnyRequestField& any : request_fields()) {
+    const char* flag = std::visit([](const auto& field) { return field.flag; }, any);
+    if (!app.get_option_no_throw(flag)) throw InternalError(std::string("request field ") + flag + " has no flag");
+  }
 }
 
-GenerationRequest request_from_flags(const CLI::App& app, const CliOptions& o) {
-  GenerationRequest r;
+GenerationRequest request_from_flags(const CliOptions& o) {
+  GenerationRequest r = o.request;
   r.prompt = o.prompt;
-  const auto given = [&](const char* flag) { return app.count(flag) > 0; };
-  if (given("--negative-prompt")) r.negative_prompt = o.negative_prompt;
-  if (given("--frames")) r.frames = o.frames;
-  if (given("--width")) r.width = o.width;
-  if (given("--height")) r.height = o.height;
-  if (given("--fps")) r.fps = o.fps;
-  if (given("--steps")) r.steps = o.steps;
-  if (given("--guidance")) r.guidance = o.guidance;
-  if (given("--shift")) r.shift = o.shift;
-  if (given("--sampler")) r.sampler = o.sampler;
-  if (given("--seed")) r.seed = o.seed;
   return r;
 }
 

@@ -1,7 +1,6 @@
 // The command line: every flag, its default and its help text.
 #pragma once
 
-#include <cstdint>
 #include <string>
 
 #include <CLI/App.hpp>
@@ -13,7 +12,6 @@ namespace soragen::cli {
 struct CliOptions {
   std::string prompt;
   std::string prompt_file;
-  std::string negative_prompt;
   std::string output = "out.mp4";
   std::string format = "auto";
   int crf = 18;
@@ -27,15 +25,9 @@ struct CliOptions {
   bool offload = false;
   bool vae_tile = false;
 
-  int frames = 0;
-  int width = 0;
-  int height = 0;
-  double fps = 0;
-  int steps = 0;
-  double guidance = 0;
-  double shift = 0;
-  std::string sampler;
-  std::uint64_t seed = 0;
+  // The request fields of soragen/request_fields.h, set only by the flags
+  // given on the command line.
+  GenerationRequest request;
 
   int verbosity = 0;  // -v count
   bool quiet = false;
@@ -46,7 +38,7 @@ void add_options(CLI::App& app, CliOptions& options);
 
 // The generation request the flags ask for: only flags given on the command
 // line are set, the rest stay unset and take the model's defaults.
-GenerationRequest request_from_flags(const CLI::App& app, const CliOptions& options);
+GenerationRequest request_from_flags(const CliOptions& options);
 
 // Exit codes and examples, shown at the end of --help.
 extern const char* const kHelpFooter;

@@ -3,12 +3,12 @@
 // fuzzers link it without the model code.
 #include "pipeline/model_manifest.h"
 
-#include <climits>
-#include <cstdint>
 #include <stdexcept>
 
 #include "io/json_file.h"
+#include "io/json_value.h"
 #include "soragen/error.h"
+#include "soragen/request_fields.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -37,46 +37,24 @@ const json& require_key(const json& object, const char* key, const fs::path& whe
   return object.at(key);
 }
 
-// nlohmann converts a float to int with a plain cast (undefined behaviour
-// when out of range) and a bool to a number; a default must be what it says.
-int checked_int(const json& object, const char* key, int fallback) {
-  if (!object.contains(key)) return fallback;
-  const json& v = object.at(key);
-  if (!v.is_number_integer()) throw std::invalid_argument(std::string("\"") + key + "\" must be a whole number");
-  if (v.is_number_unsigned() ? v.get<uint64_t>() > INT32_MAX
-                             : (v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)) {
-    throw std::invalid_argument(std::string("\"") + key + "\" is out of range");
-  }
-  return static_cast<int>(v.get<int64_t>());
-}
-
-double checked_double(const json& object, const char* key, double fallback) {
-  if (!object.contains(key)) return fallback;
-  const json& v = object.at(key);
-  if (!v.is_number()) throw std::invalid_argument(std::string("\"") + key + "\" must be a number");
-  return v.get<double>();
-}
-
-std::string checked_string(const json& object, const char* key, const std::string& fallback) {
-  if (!object.contains(key)) return fallback;
-  const json& v = object.at(key);
-  if (!v.is_string()) throw std::invalid_argument(std::string("\"") + key + "\" must be a string");
-  return v.get<std::string>();
-}
-
+// Each field of the table that has a model default may appear under
+// "defaults"; the value must have the field's type and keep its rule.
 GenerationDefaults parse_defaults(const json& object, const fs::path& where) {
   GenerationDefaults d = wan_t2v_defaults();
   try {
     if (!object.is_object()) throw std::invalid_argument("must be an object");
-    d.negative_prompt = checked_string(object, "negative_prompt", d.negative_prompt);
-    d.frames = checked_int(object, "frames", d.frames);
-    d.width = checked_int(object, "width", d.width);
-    d.height = checked_int(object, "height", d.height);
-    d.fps = checked_double(object, "fps", d.fps);
-    d.steps = checked_int(object, "steps", d.steps);
-    d.guidance = checked_double(object, "guidance", d.guidance);
-    d.shift = checked_double(object, "shift", d.shift);
-    d.sampler = checked_string(object, "sampler", d.sampler);
+    for (const AnyRequestField& any : request_fields()) {
+      std::visit(
+          [&](const auto& field) {
+            using T = typename std::decay_t<decltype(field)>::value_type;
+            if (!field.model_default || !object.contains(field.key)) return;
+            const T value = io::json_value_as<T>(object.at(field.key), field.key);
+            const std::string problem = field.rule ? field.rule(value) : "";
+            if (!problem.empty()) throw std::invalid_argument("\"" + std::string(field.key) + "\" " + problem);
+            d.*field.model_default = value;
+          },
+          any);
+    }
   } catch (const std::exception& e) {
     throw ModelError("model file '" + where.string() + "': bad \"defaults\": " + e.what());
   }

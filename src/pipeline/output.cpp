@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "soragen/error.h"
+#include "soragen/request_fields.h"
 #include "video/ffmpeg_log.h"
 #include "video/writer.h"
 
@@ -79,17 +80,10 @@ void set_codec_log_level(LogLevel level) { video::set_ffmpeg_log_level(level); }
 std::string generation_metadata(const ResolvedRequest& r, const ModelSource& model) {
   nlohmann::ordered_json meta;
   meta["prompt"] = r.prompt;
-  meta["negative_prompt"] = r.negative_prompt;
-  meta["seed"] = r.seed;
+  for (const AnyRequestField& any : request_fields()) {
+    std::visit([&](const auto& field) { meta[field.key] = r.*field.resolved; }, any);
+  }
   meta["model"] = model.name;
-  meta["steps"] = r.steps;
-  meta["guidance"] = r.guidance;
-  meta["shift"] = r.shift;
-  meta["sampler"] = r.sampler;
-  meta["width"] = r.width;
-  meta["height"] = r.height;
-  meta["frames"] = r.frames;
-  meta["fps"] = r.fps;
   meta["soragen_version"] = SORAGEN_VERSION;
   // Prompts may hold invalid UTF-8 only through the library API; replace it
   // rather than fail after minutes of rendering.

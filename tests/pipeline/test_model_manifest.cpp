@@ -5,11 +5,13 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "pipeline/model_manifest.h"
 #include "soragen/error.h"
+#include "soragen/request_fields.h"
 
 namespace soragen::pipeline {
 namespace {
@@ -55,6 +57,49 @@ TEST(ModelManifest, DefaultsAreChecked) {
   EXPECT_EQ(manifest_error(model.dump()), "model file '/m/model.json': bad \"defaults\": \"fps\" must be a number");
   model["defaults"] = 7;
   EXPECT_EQ(manifest_error(model.dump()), "model file '/m/model.json': bad \"defaults\": must be an object");
+}
+
+// A value the field's rule accepts that differs from the Wan2.1 default, so
+// that reading it is seen.
+template <typename T>
+T other_valid_value(const RequestField<T>& field) {
+  std::vector<T> candidates;
+  if constexpr (std::is_same_v<T, std::string>) {
+    candidates = {"euler", "dpm++", "a word"};
+  } else {
+    candidates = {T(17), T(16), T(64), T(3), T(2)};
+  }
+  for (const T& value : candidates) {
+    if (value != wan_t2v_defaults().*field.model_default && request_field_error(field, value).empty()) return value;
+  }
+  ADD_FAILURE() << field.key << ": no candidate value fits its rule";
+  return T();
+}
+
+TEST(ModelManifest, EveryFieldWithADefaultIsReadFromDefaults) {
+  for (const AnyRequestField& any : request_fields()) {
+    std::visit(
+        [&](const auto& field) {
+          if (!field.model_default) return;
+          nlohmann::json model = nlohmann::json::parse(default_manifest());
+          const auto value = other_valid_value(field);
+          model["defaults"] = {{field.key, value}};
+          const ModelFiles files = parse_model_manifest(model.dump(), "/m/model.json");
+          EXPECT_EQ(files.defaults.*field.model_default, value) << field.key;
+        },
+        any);
+  }
+}
+
+TEST(ModelManifest, DefaultsKeepTheFieldRules) {
+  nlohmann::json model = nlohmann::json::parse(default_manifest());
+  model["defaults"] = {{"frames", 18}};
+  EXPECT_EQ(manifest_error(model.dump()),
+            "model file '/m/model.json': bad \"defaults\": \"frames\" must be of the form 4k+1 between 1 and 1001 "
+            "(1, 5, 9, ..., 81)");
+  model["defaults"] = {{"sampler", "ddim"}};
+  EXPECT_EQ(manifest_error(model.dump()),
+            "model file '/m/model.json': bad \"defaults\": \"sampler\" expected unipc, dpm++ or euler");
 }
 
 }  // namespace
