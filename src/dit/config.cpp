@@ -98,7 +98,10 @@ DitConfig DitConfig::from_file(const std::filesystem::path& path) {
 
 void DitConfig::validate(const std::string& where) const {
   const auto fail = [&](const std::string& message) { throw ModelError(where + ": " + message); };
-  if (model_type != "t2v") fail("model_type '" + model_type + "' is not supported (only t2v)");
+  // ti2v (Wan2.2 TI2V-5B) is the t2v network fed per-token timesteps.
+  if (model_type != "t2v" && model_type != "ti2v") {
+    fail("model_type '" + model_type + "' is not supported (only t2v and ti2v)");
+  }
   for (int64_t p : patch_size) {
     if (p < 1) fail("patch_size entries must be >= 1");
   }

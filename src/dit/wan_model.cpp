@@ -144,7 +144,7 @@ WanModelImpl::WanModelImpl(const DitConfig& config, at::ScalarType weight_dtype)
 namespace {
 
 struct BlockInputs {
-  const at::Tensor& e0;                       // [B, 6, dim] float32
+  const at::Tensor& e0;                       // [B, 1 or L, 6, dim] float32
   const std::array<at::Tensor, 2>& rotations;  // RoPE, [B, L, 1, d/2] float64
   const at::Tensor& key_mask;                 // valid self-attention keys; undefined: all
   const at::Tensor& context;                  // [B, text_len, dim] compute dtype
@@ -168,7 +168,9 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   const auto emit = [&](const char* what, const at::Tensor& value) {
     if (hook) hook("block" + std::to_string(index) + "." + what, value);
   };
-  const std::vector<at::Tensor> e = (block.modulation + in.e0).chunk(6, 1);  // each [B, 1, dim]
+  // modulation [1, 6, dim] + e0 [B, T, 6, dim], then six [B, T, dim] (T: 1 or L).
+  std::vector<at::Tensor> e = (block.modulation.unsqueeze(0) + in.e0).chunk(6, 2);
+  for (at::Tensor& part : e) part = part.squeeze(2);
 
   // Self-attention, modulated and gated.
   const at::Tensor attn_in = modulate(plain_layer_norm(x, c.eps), e[0], e[1]);
@@ -223,9 +225,15 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   const auto emit = [&](const char* name, const at::Tensor& value) {
     if (hook) hook(name, value);
   };
-  if (batch == 0 || t.numel() != batch || static_cast<int64_t>(context.size()) != batch) {
-    throw InternalError("DiT: " + std::to_string(batch) + " latents, " + std::to_string(t.numel()) + " timesteps and " +
-                        std::to_string(context.size()) + " contexts; expected one of each per sample");
+  // t is one timestep per sample ([B]) or, as Wan2.2 TI2V passes it, one per
+  // token ([B, seq_len]), which gives every token its own modulation.
+  const bool per_token = t.dim() == 2;
+  if (batch == 0 || static_cast<int64_t>(context.size()) != batch ||
+      (per_token ? (t.size(0) != batch || t.size(1) != seq_len) : (t.dim() != 1 || t.numel() != batch))) {
+    throw InternalError("DiT: " + std::to_string(batch) + " latents, timesteps of shape " +
+                        io::format_shape(t.sizes()) + " and " + std::to_string(context.size()) +
+                        " contexts; expected one context per sample and timesteps [B] or [B, seq_len " +
+                        std::to_string(seq_len) + "]");
   }
   const at::Device device = patch_embedding->weight.device();
 
@@ -252,14 +260,21 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
     tokens[b].narrow(0, 0, count).copy_(embedded);
   }
 
-  // Time embedding and the six modulation vectors, float32.
-  const at::Tensor sinusoid = sinusoidal_embedding(c.freq_dim, t.to(device));
-  emit("time_sinusoid", sinusoid);
-  const at::Tensor e = linear_at(time_embedding, 2).forward(
-      at::silu(linear_at(time_embedding, 0).forward(sinusoid, at::kFloat)), at::kFloat);
-  emit("time_e", e);
-  const at::Tensor e0 = linear_at(time_projection, 1).forward(at::silu(e), at::kFloat).view({batch, 6, c.dim});
-  emit("time_e0", e0);
+  // Time embedding and the six modulation vectors, float32: e [B, T, dim] and
+  // e0 [B, T, 6, dim] with T = 1 (one timestep per sample, broadcast over the
+  // tokens) or seq_len (trap 10 of Wan2.2: per token). The debug hooks see the
+  // reference's shapes: [B, dim] and [B, 6, dim] for T = 1.
+  const int64_t time_rows = per_token ? seq_len : 1;
+  const at::Tensor sinusoid = sinusoidal_embedding(c.freq_dim, t.to(device));  // [B * T, freq_dim]
+  if (hook) hook("time_sinusoid", per_token ? sinusoid.view({batch, seq_len, c.freq_dim}) : sinusoid);
+  const at::Tensor e = linear_at(time_embedding, 2)
+                           .forward(at::silu(linear_at(time_embedding, 0).forward(sinusoid, at::kFloat)), at::kFloat)
+                           .view({batch, time_rows, c.dim});
+  const at::Tensor e0 = linear_at(time_projection, 1).forward(at::silu(e), at::kFloat).view({batch, time_rows, 6, c.dim});
+  if (hook) {
+    hook("time_e", per_token ? e : e.squeeze(1));
+    hook("time_e0", per_token ? e0 : e0.squeeze(1));
+  }
 
   // Text context, zero-padded to text_len rows BEFORE the embedding (trap 6).
   at::Tensor padded = at::zeros({batch, c.text_len, c.text_dim}, at::TensorOptions().dtype(dtype).device(device));
@@ -284,7 +299,9 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   }
 
   // Head: its own modulation with e (not e0), computed in float32.
-  const std::vector<at::Tensor> shift_scale = (head->modulation + e.unsqueeze(1)).chunk(2, 1);
+  // modulation [1, 2, dim] + e [B, T, 1, dim], then shift and scale [B, T, dim].
+  std::vector<at::Tensor> shift_scale = (head->modulation.unsqueeze(0) + e.unsqueeze(2)).chunk(2, 2);
+  for (at::Tensor& part : shift_scale) part = part.squeeze(2);
   const at::Tensor out =
       head->head->forward(modulate(plain_layer_norm(tokens, c.eps), shift_scale[0], shift_scale[1]), at::kFloat);
   emit("head.out", out);

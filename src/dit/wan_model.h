@@ -166,7 +166,8 @@ class WanModelImpl : public torch::nn::Module {
   // io::load_state_dict. `weight_dtype` is the storage of the big matrices.
   explicit WanModelImpl(const DitConfig& config, at::ScalarType weight_dtype = at::kFloat);
 
-  // x: B latents [in_dim, F, H, W] (sizes may differ); t: [B] timesteps;
+  // x: B latents [in_dim, F, H, W] (sizes may differ); t: [B] timesteps, or
+  // [B, seq_len] per token (Wan2.2 TI2V);
   // context: B text embeddings [L_b <= text_len, text_dim]; seq_len: the
   // padded token count, >= every sample's tokens. Returns B tensors
   // [out_dim, F, H, W] float32. Batching B samples equals B separate calls.

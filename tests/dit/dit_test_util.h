@@ -90,7 +90,8 @@ inline DitCase golden_case(const GoldenFile& golden, const std::string& name) {
   DitCase c;
   const std::string prefix = "input." + name + ".";
   c.t = golden.tensor(prefix + "t");
-  for (int64_t b = 0; b < c.t.numel(); ++b) {
+  // t is [B], or [B, seq_len] for per-token timesteps.
+  for (int64_t b = 0; b < c.t.size(0); ++b) {
     c.x.push_back(golden.tensor(prefix + "x." + std::to_string(b)));
     c.context.push_back(golden.tensor(prefix + "context." + std::to_string(b)));
   }
