@@ -35,8 +35,7 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/soragen
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT soragen_development)
 
 install(TARGETS soragen_lib EXPORT soragenTargets
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT soragen_runtime NAMELINK_COMPONENT soragen_development
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT soragen_runtime NAMELINK_COMPONENT soragen_development)
 # The shim is loaded with dlopen() from beside libsoragen.so
 # (src/tokenizer/spm_library.cpp), never linked: it is not exported.
 install(TARGETS soragen_spm LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT soragen_runtime)
