@@ -1,7 +1,7 @@
-# Finds the fixed dependencies. libtorch is always required; the rest only for
-# the targets that use them, so the model core builds on a GPU machine that has
-# nothing but a PyTorch install (pass CMAKE_PREFIX_PATH=$(python3 -c 'import
-# torch; print(torch.utils.cmake_prefix_path)')).
+# Finds the fixed dependencies. libtorch, FFmpeg and sentencepiece are always
+# required (the library needs them); CLI11 and spdlog only for the command line
+# and the tools. Point CMake at a PyTorch libtorch as README.md ("Building")
+# shows (docs/platform.md, trap 9).
 
 find_package(Torch REQUIRED)
 # PyTorch's libtorch.so (the PyPI wheel's, 2.x) exports its own copy of
@@ -22,15 +22,11 @@ if(SORAGEN_BUILD_CLI OR SORAGEN_BUILD_TOOLS)
   find_package(spdlog REQUIRED)
 endif()
 
-if(SORAGEN_BUILD_VIDEO)
-  find_package(PkgConfig REQUIRED)
-  pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libavutil libswscale)
-endif()
-
-if(SORAGEN_BUILD_TOKENIZER)
-  find_package(PkgConfig REQUIRED)
-  pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
-endif()
+# The library writes videos (FFmpeg) and tokenizes prompts (sentencepiece,
+# through its shim): both are needed by every build.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libavutil libswscale)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 
 if(SORAGEN_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -18,7 +18,7 @@ targets=(${TARGETS:-safetensors pth unpickler model_config json_config prompt_fi
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSORAGEN_BUILD_FUZZERS=ON -DSORAGEN_BUILD_TESTS=OFF -DSORAGEN_BUILD_TOOLS=OFF \
-    -DSORAGEN_BUILD_CLI=OFF -DSORAGEN_BUILD_VIDEO=OFF -DSORAGEN_BUILD_TOKENIZER=OFF
+    -DSORAGEN_BUILD_CLI=OFF
 fi
 cmake --build "$build" --target fuzzers -j "${JOBS:-2}"
 

@@ -51,8 +51,9 @@ const char* model_kind_name(ModelSource::Kind kind);
 // under the models folder).
 std::vector<std::string> bundled_model_names();
 
-// The models folder: $SORAGEN_MODELS_DIR, else models/ beside or above the
-// executable, else the source tree's models/.
+// The models folder: $SORAGEN_MODELS_DIR, else the first of models/ beside
+// or above the directory of libsoragen and share/soragen/models beside it
+// (the install tree), then the same beside the executable.
 std::filesystem::path models_directory();
 
 // Resolves --model without loading any weight: a bundled name or a directory

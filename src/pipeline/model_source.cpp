@@ -13,12 +13,6 @@ namespace fs = std::filesystem;
 namespace soragen {
 namespace {
 
-fs::path executable_directory() {
-  std::error_code ec;
-  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : exe.parent_path();
-}
-
 bool file_exists(const fs::path& path) {
   std::error_code ec;
   return fs::is_regular_file(path, ec);
@@ -82,18 +76,6 @@ const char* model_kind_name(ModelSource::Kind kind) {
     case ModelSource::Kind::wan_diffusers: return "Wan2.1 diffusers";
   }
   return "unknown";
-}
-
-fs::path models_directory() {
-  if (const char* env = std::getenv("SORAGEN_MODELS_DIR"); env && *env) return fs::path(env);
-  const fs::path exe_dir = executable_directory();
-  if (!exe_dir.empty()) {
-    for (const fs::path& candidate : {exe_dir / "models", exe_dir.parent_path() / "models",
-                                      exe_dir.parent_path() / "share" / "soragen" / "models"}) {
-      if (directory_exists(candidate / "configs")) return candidate;
-    }
-  }
-  return fs::path(SORAGEN_SOURCE_MODELS_DIR);
 }
 
 std::vector<std::string> bundled_model_names() {

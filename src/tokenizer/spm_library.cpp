@@ -8,20 +8,22 @@
 #include <system_error>
 #include <utility>
 
+#include "platform/object_directory.h"
 #include "soragen/error.h"
 #include "tokenizer/spm_shim_api.h"
 
 #ifndef SORAGEN_SPM_SHIM_NAME
 #error "SORAGEN_SPM_SHIM_NAME must name the shim's file (set by src/tokenizer/CMakeLists.txt)"
 #endif
-#ifndef SORAGEN_SPM_INSTALL_LIBDIR
-#error "SORAGEN_SPM_INSTALL_LIBDIR must name the install library dir (set by src/tokenizer/CMakeLists.txt)"
-#endif
 
 namespace soragen::tokenizer {
 namespace {
 
 constexpr const char* kShimEnv = "SORAGEN_SPM_SHIM";
+
+// Internal linkage, so its address always lies in the object this loader is
+// linked into (libsoragen.so, or an executable that links the tokenizer).
+const char kLoaderAnchor = 0;
 
 struct DlCloser {
   void operator()(void* handle) const { dlclose(handle); }
@@ -121,11 +123,14 @@ std::vector<std::filesystem::path> spm_shim_candidates() {
   if (const char* env = std::getenv(kShimEnv); env != nullptr && *env != '\0') {
     return {std::filesystem::path(env)};
   }
+  // The shim is installed beside libsoragen.so and built beside every binary
+  // of the build tree, so the object holding this loader comes first (an
+  // outside program linking libsoragen lives elsewhere), then the executable.
   std::vector<std::filesystem::path> candidates;
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path() / SORAGEN_SPM_SHIM_NAME);
-  candidates.push_back(std::filesystem::path(SORAGEN_SPM_INSTALL_LIBDIR) / SORAGEN_SPM_SHIM_NAME);
+  const std::filesystem::path loader_dir = platform::object_directory(&kLoaderAnchor);
+  if (!loader_dir.empty()) candidates.push_back(loader_dir / SORAGEN_SPM_SHIM_NAME);
+  const std::filesystem::path exe_dir = platform::executable_directory();
+  if (!exe_dir.empty()) candidates.push_back(exe_dir / SORAGEN_SPM_SHIM_NAME);
   return candidates;
 }
 

@@ -14,8 +14,9 @@ struct soragen_spm;
 namespace soragen::tokenizer {
 
 // Where the shim is looked for, in order: $SORAGEN_SPM_SHIM alone when set;
-// otherwise beside the running executable (the build puts executables and
-// the module together), then the install library directory.
+// otherwise beside the library or executable this loader is linked into
+// (the install puts the module beside libsoragen.so, the build beside every
+// binary), then beside the running executable.
 std::vector<std::filesystem::path> spm_shim_candidates();
 
 // The first candidate that exists; ModelError listing every place tried if none.

@@ -1,5 +1,5 @@
 // docs/platform.md, trap 1: a process holding libtorch (this binary links
-// soragen_core) and sentencepiece crashes before main() when sentencepiece is
+// soragen_engine) and sentencepiece crashes before main() when sentencepiece is
 // linked directly. Through the dlopen()ed shim, both work in one process, in
 // either order.
 #include <ATen/ATen.h>
