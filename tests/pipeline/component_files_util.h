@@ -70,4 +70,48 @@ inline std::filesystem::path write_resized_text_encoder(const std::filesystem::p
   return file;
 }
 
+// The default text encoder as Comfy-Org ships umT5: HF names
+// (encoder.block.N.layer.0.SelfAttention.q.weight, shared.weight, ...) in a
+// "scaled fp8" file (a scale_weight per Linear and a scaled_fp8 marker; the
+// scales are 1 and the weights stay float32, so the values are the
+// default's), with a model.json beside it that names it.
+inline std::filesystem::path write_comfy_scaled_text_encoder(const std::filesystem::path& dir) {
+  const std::pair<const char*, const char*> renames[] = {
+      {".attn.q.", ".layer.0.SelfAttention.q."},   {".attn.k.", ".layer.0.SelfAttention.k."},
+      {".attn.v.", ".layer.0.SelfAttention.v."},   {".attn.o.", ".layer.0.SelfAttention.o."},
+      {".norm1.", ".layer.0.layer_norm."},         {".pos_embedding.embedding.", ".layer.0.SelfAttention.relative_attention_bias."},
+      {".ffn.gate.0.", ".layer.1.DenseReluDense.wi_0."}, {".ffn.fc1.", ".layer.1.DenseReluDense.wi_1."},
+      {".ffn.fc2.", ".layer.1.DenseReluDense.wo."}, {".norm2.", ".layer.1.layer_norm."}};
+  std::map<std::string, at::Tensor> file;
+  for (const auto& [name, tensor] : default_tensors("text_encoder.safetensors")) {
+    std::string hf = name;
+    if (hf == "token_embedding.weight") hf = "shared.weight";
+    if (hf == "norm.weight") hf = "encoder.final_layer_norm.weight";
+    if (hf.rfind("blocks.", 0) == 0) hf = "encoder.block." + hf.substr(7);
+    bool linear = false;
+    for (const auto& [from, to] : renames) {
+      const size_t at = hf.find(from);
+      if (at == std::string::npos) continue;
+      hf.replace(at, std::string(from).size(), to);
+      linear = std::string(to).find("DenseReluDense") != std::string::npos ||
+               (std::string(to).find("SelfAttention.") != std::string::npos &&
+                std::string(to).find("relative") == std::string::npos);
+      break;
+    }
+    file[hf] = tensor;
+    if (linear) {
+      const std::string layer = hf.substr(0, hf.size() - std::string(".weight").size());
+      file[layer + ".scale_weight"] = at::ones({}, at::kFloat);
+      file[layer + ".scale_input"] = at::ones({}, at::kFloat);
+    }
+  }
+  file["scaled_fp8"] = at::empty({0}, at::kByte);
+  const std::filesystem::path path = dir / "umt5_xxl_fp8_e4m3fn_scaled.safetensors";
+  io::save_safetensors(path, file);
+  nlohmann::json manifest = default_manifest();
+  manifest["text_encoder"]["weights"] = path.filename().string();
+  std::ofstream(dir / "model.json") << manifest.dump();
+  return path;
+}
+
 }  // namespace soragen::test

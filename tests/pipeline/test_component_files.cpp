@@ -88,6 +88,16 @@ TEST(ComponentFiles, ComfyNamedDitReplacesTheModelsOwn) {
   EXPECT_EQ(files.defaults.frames, 17);      // the rest is still --model default
 }
 
+TEST(ComponentFiles, ComfyScaledFp8TextEncoderIsDetected) {
+  test::TempDir dir;
+  ModelSpec spec;
+  spec.text_encoder = test::write_comfy_scaled_text_encoder(dir.path());
+  EXPECT_EQ(identify_component(*io::open_weights(*spec.text_encoder))->layout, "hf (scaled fp8)");
+  const ModelFiles files = locate_model_files(resolve_model(spec));
+  EXPECT_EQ(files.text_encoder, *spec.text_encoder);
+  EXPECT_EQ(files.text_encoder_config.dim, 64);  // from the model.json that names it
+}
+
 TEST(ComponentFiles, AFileGivenToTheWrongFlagSaysWhatItIsAndWhereItGoes) {
   const fs::path dir = test::default_model_dir();
   ModelSpec spec;

@@ -58,6 +58,15 @@ TEST(ComponentFilesSmoke, AComfyNamedDitRendersTheSameFrames) {
   EXPECT_TRUE(render(spec, request).rgb == reference.generate(request, nullptr).rgb);
 }
 
+TEST(ComponentFilesSmoke, AComfyScaledFp8TextEncoderRendersTheSameFrames) {
+  Pipeline reference = Pipeline::load({"default"}, {"cpu", "fp32", 0}, Logger());
+  const ResolvedRequest request = request_for(reference);
+  test::TempDir dir;
+  ModelSpec spec;
+  spec.text_encoder = test::write_comfy_scaled_text_encoder(dir.path());
+  EXPECT_TRUE(render(spec, request).rgb == reference.generate(request, nullptr).rgb);
+}
+
 TEST(ComponentFilesSmoke, StrictWeightsRefusesAnImageToVideoDitThatWouldLoadAsTextToVideo) {
   test::TempDir dir;
   ModelSpec spec;
