@@ -75,7 +75,8 @@ dit::DitConfig dit_config_of(const fs::path& file) {
   if (is_plain_file(config)) {
     const nlohmann::json raw = read_json_config(config);
     const std::string where = "config '" + config.string() + "'";
-    beside = is_diffusers_dit_config(raw) ? dit_config_from_diffusers(raw, where) : dit::DitConfig::from_json(raw, where);
+    beside = is_diffusers_dit_config(raw) ? dit_config_from_diffusers(raw, where)
+                                          : dit::DitConfig::from_json(raw, where);
   }
   return dit_config_for(file, beside);
 }
@@ -156,8 +157,8 @@ fs::path find_component_file(Component component, const fs::path& given) {
     if (is_plain_file(path)) return path;
     tried += (tried.empty() ? "" : ", ") + path.lexically_relative(given).string();
   }
-  throw ModelError(quoted(component, given) + ": a folder without a " + component_name(component) + " file (looked for " +
-                   tried + ")");
+  throw ModelError(quoted(component, given) + ": a folder without a " + component_name(component) +
+                   " file (looked for " + tried + ")");
 }
 
 fs::path require_component(Component component, const fs::path& given) {
@@ -184,7 +185,8 @@ fs::path require_component(Component component, const fs::path& given) {
                                                         : std::string(component_name(component)) + " checkpoint") +
                      "; pass it to " + component_flag(match->component));
   }
-  throw ModelError(quoted(component, file) + ": not a " + component_name(component) + " checkpoint: its " + std::to_string(source->size()) +
+  throw ModelError(quoted(component, file) + ": not a " + component_name(component) + " checkpoint: its " +
+                   std::to_string(source->size()) +
                    " tensors match no known DiT, text encoder or VAE layout");
 }
 

@@ -44,7 +44,10 @@ std::string join(const std::vector<std::string>& items, const char* separator) {
 // checked when the files are located.
 void check_component_paths(const ModelSpec& spec) {
   const std::pair<const char*, const std::optional<fs::path>*> flags[] = {
-      {"--tokenizer", &spec.tokenizer}, {"--text-encoder", &spec.text_encoder}, {"--dit", &spec.dit}, {"--vae", &spec.vae}};
+      {"--tokenizer", &spec.tokenizer},
+      {"--text-encoder", &spec.text_encoder},
+      {"--dit", &spec.dit},
+      {"--vae", &spec.vae}};
   for (const auto& [flag, path] : flags) {
     std::error_code ec;
     if (*path && !fs::exists(**path, ec)) {

@@ -38,7 +38,9 @@ inline std::map<std::string, at::Tensor> default_tensors(const char* file) {
 inline std::filesystem::path write_comfy_dit(const std::filesystem::path& dir,
                                              const std::map<std::string, at::Tensor>& extra = {}) {
   std::map<std::string, at::Tensor> renamed;
-  for (const auto& [name, tensor] : default_tensors("dit.safetensors")) renamed["model.diffusion_model." + name] = tensor;
+  for (const auto& [name, tensor] : default_tensors("dit.safetensors")) {
+    renamed["model.diffusion_model." + name] = tensor;
+  }
   for (const auto& [name, tensor] : extra) renamed[name] = tensor;
   const std::filesystem::path file = dir / "wan2.1_t2v_tiny_fp32.safetensors";
   io::save_safetensors(file, renamed);
@@ -79,7 +81,8 @@ inline std::filesystem::path write_comfy_scaled_text_encoder(const std::filesyst
   const std::pair<const char*, const char*> renames[] = {
       {".attn.q.", ".layer.0.SelfAttention.q."},   {".attn.k.", ".layer.0.SelfAttention.k."},
       {".attn.v.", ".layer.0.SelfAttention.v."},   {".attn.o.", ".layer.0.SelfAttention.o."},
-      {".norm1.", ".layer.0.layer_norm."},         {".pos_embedding.embedding.", ".layer.0.SelfAttention.relative_attention_bias."},
+      {".norm1.", ".layer.0.layer_norm."},
+      {".pos_embedding.embedding.", ".layer.0.SelfAttention.relative_attention_bias."},
       {".ffn.gate.0.", ".layer.1.DenseReluDense.wi_0."}, {".ffn.fc1.", ".layer.1.DenseReluDense.wi_1."},
       {".ffn.fc2.", ".layer.1.DenseReluDense.wo."}, {".norm2.", ".layer.1.layer_norm."}};
   std::map<std::string, at::Tensor> file;

@@ -125,7 +125,8 @@ TEST(ComponentFilesSmoke, TheCommandLine) {
   test::TempDir dir;
   const fs::path model = test::default_model_dir();
   const std::string out = "-o '" + (dir / "x.mp4").string() + "'";
-  const test::CommandResult wrong = soragen("--prompt x " + out + " --vae '" + (model / "dit.safetensors").string() + "'");
+  const test::CommandResult wrong =
+      soragen("--prompt x " + out + " --vae '" + (model / "dit.safetensors").string() + "'");
   EXPECT_EQ(wrong.exit_code, 3) << wrong.output;
   EXPECT_NE(wrong.output.find("pass it to --dit"), std::string::npos) << wrong.output;
   // One error line, before anything loads.

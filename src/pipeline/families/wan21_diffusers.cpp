@@ -81,7 +81,9 @@ class Wan21Diffusers final : public ModelFamily {
     std::optional<dit::DitConfig> beside;
     const fs::path config = dir / "transformer" / "config.json";
     std::error_code ec;
-    if (fs::exists(config, ec)) beside = dit_config_from_diffusers(read_json_config(config), "config '" + config.string() + "'");
+    if (fs::exists(config, ec)) {
+      beside = dit_config_from_diffusers(read_json_config(config), "config '" + config.string() + "'");
+    }
     files.dit_config = dit_config_for(files.dit, beside);
     files.vae = first_existing({dir / "vae" / "diffusion_pytorch_model.safetensors"}, "VAE");
     files.vae_config = shipped_vae_config();

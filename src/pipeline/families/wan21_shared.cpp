@@ -32,7 +32,9 @@ text_encoder::UMT5Config shipped_umt5_config() {
   return text_encoder::UMT5Config::from_file(models_directory() / "configs" / "umt5-xxl.json");
 }
 
-vae::VaeConfig shipped_vae_config() { return vae::VaeConfig::from_file(models_directory() / "configs" / "wan2.1-vae.json"); }
+vae::VaeConfig shipped_vae_config() {
+  return vae::VaeConfig::from_file(models_directory() / "configs" / "wan2.1-vae.json");
+}
 
 dit::DitConfig dit_config_for(const fs::path& weights, const std::optional<dit::DitConfig>& beside) {
   const int64_t width = dit_width(weights);
