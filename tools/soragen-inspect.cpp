@@ -1,17 +1,53 @@
 // soragen-inspect FILE [--json]: what a weights file holds, without loading
-// any tensor data. Exit codes follow soragen's: 2 usage, 3 unreadable weights.
+// any tensor data, and which component and layout it is (the same detection
+// the loaders use). soragen-inspect DIR: the model family the folder is and
+// the files that serve as each part. Exit codes follow soragen's: 2 usage,
+// 3 unreadable weights or an unknown folder.
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <string>
+#include <utility>
 
 #include "io/tensor_source.h"
+#include "pipeline/component_files.h"
+#include "pipeline/model_family.h"
+#include "pipeline/model_files.h"
 #include "soragen/error.h"
+#include "soragen/pipeline.h"
 
 namespace {
+
+namespace pipeline = soragen::pipeline;
+
+// "DiT (comfy layout)", or "unknown" for tensors of no known component.
+std::string component_of(const soragen::io::TensorSource& source) {
+  const auto match = pipeline::identify_component(source);
+  return match ? std::string(pipeline::component_name(match->component)) + " (" + match->layout + " layout)"
+               : std::string("unknown");
+}
+
+// A model folder: its family (as --model would resolve it) and its parts.
+int inspect_folder(const std::string& dir, bool json) {
+  const soragen::ModelSource source = soragen::resolve_model({dir});
+  const pipeline::ModelFiles files = pipeline::locate_model_files(source);
+  const std::pair<const char*, const std::filesystem::path*> parts[] = {
+      {"tokenizer", &files.tokenizer}, {"text_encoder", &files.text_encoder}, {"dit", &files.dit}, {"vae", &files.vae}};
+  if (json) {
+    nlohmann::json out = {{"directory", dir}, {"family", source.family}};
+    for (const auto& [key, path] : parts) out[key] = path->string();
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::printf("family: %s\n", source.family.c_str());
+    for (const auto& [key, path] : parts) std::printf("%s: %s\n", key, path->string().c_str());
+  }
+  return 0;
+}
 
 void print_text(const soragen::io::TensorSource& source) {
   size_t name_width = 4, dtype_width = 5, shape_width = 5;
@@ -33,6 +69,7 @@ void print_text(const soragen::io::TensorSource& source) {
   std::string keys;
   for (const auto& [key, value] : source.metadata()) keys += (keys.empty() ? "" : ", ") + key;
   std::printf("metadata keys: %s\n", keys.empty() ? "(none)" : keys.c_str());
+  std::printf("component: %s\n", component_of(source).c_str());
 }
 
 void print_json(const soragen::io::TensorSource& source) {
@@ -49,16 +86,23 @@ void print_json(const soragen::io::TensorSource& source) {
   out["total_parameters"] = total;
   out["metadata_keys"] = nlohmann::json::array();
   for (const auto& [key, value] : source.metadata()) out["metadata_keys"].push_back(key);
+  if (const auto match = pipeline::identify_component(source)) {
+    out["component"] = pipeline::component_name(match->component);
+    out["layout"] = match->layout;
+  } else {
+    out["component"] = nullptr;
+  }
   std::cout << out.dump(2) << "\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"List the tensors of a .safetensors, .safetensors.index.json or PyTorch .pth weights file."};
+  CLI::App app{"List the tensors of a .safetensors, .safetensors.index.json or PyTorch .pth weights file and the "
+               "component it holds, or the model family and parts of a weights folder."};
   std::string file;
   bool json = false;
-  app.add_option("FILE", file, "weights file")->required();
+  app.add_option("FILE", file, "weights file, or a model folder")->required();
   app.add_flag("--json", json, "print JSON instead of a table");
   try {
     app.parse(argc, argv);
@@ -70,6 +114,8 @@ int main(int argc, char** argv) {
   }
 
   try {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec)) return inspect_folder(file, json);
     const auto source = soragen::io::open_weights(file);
     if (json) print_json(*source);
     else print_text(*source);

@@ -3,14 +3,27 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
 namespace soragen {
 
-// Where the weights come from: a bundled model name or a weights directory.
+// Where the weights come from: a bundled model name or a weights directory,
+// and single component files or folders that replace that part of it.
 struct ModelSpec {
   std::string model = "default";  // bundled name (see bundled_model_names()) or a directory
+  // Each one set replaces that component of `model`; with all four set,
+  // `model` is not used (Wan2.1 T2V defaults, the configs of models/configs/
+  // or beside the files). A file or a folder, its layout detected.
+  std::optional<std::filesystem::path> tokenizer;     // sentencepiece model (spiece.model)
+  std::optional<std::filesystem::path> text_encoder;  // umT5 encoder weights
+  std::optional<std::filesystem::path> dit;           // diffusion transformer weights
+  std::optional<std::filesystem::path> vae;           // Wan2.1 VAE weights
+  // Unexpected checkpoint tensors are an error instead of a warning.
+  bool strict_weights = false;
+
+  bool all_components_given() const { return tokenizer && text_encoder && dit && vae; }
 };
 
 // How to run: device, precision, threads.

@@ -38,14 +38,16 @@ struct ProgressEvent {
 };
 using ProgressCallback = std::function<void(const ProgressEvent&)>;
 
-// What --model resolved to, for logging and for the file's metadata.
+// What --model (and the component flags) resolved to, for logging and for
+// the file's metadata.
 struct ModelSource {
-  enum class Kind { bundled, wan_official, wan_diffusers };
-  Kind kind = Kind::bundled;
+  // The model family that reads it, as registered (src/pipeline/families/):
+  // "bundled", "Wan2.1 official", "Wan2.1 diffusers", "component files".
+  std::string family;
   std::string name;                 // bundled name, or the directory as given
   std::filesystem::path directory;  // where its files are
+  ModelSpec spec;                   // what was asked for, component files included
 };
-const char* model_kind_name(ModelSource::Kind kind);
 
 // Names of the models that ship with soragen (directories with a model.json
 // under the models folder).
@@ -57,8 +59,9 @@ std::vector<std::string> bundled_model_names();
 std::filesystem::path models_directory();
 
 // Resolves --model without loading any weight: a bundled name or a directory
-// in a layout soragen knows. Throws UsageError for an unknown name (listing
-// the known ones) and ModelError for a directory with nothing usable in it.
+// in a layout soragen knows, or the component files alone when all four are
+// given. Throws UsageError for an unknown name (listing the known ones) and
+// ModelError for a directory with nothing usable in it.
 ModelSource resolve_model(const ModelSpec& spec);
 
 // Checks --device, --dtype and --threads without loading anything. Throws

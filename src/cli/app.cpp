@@ -151,7 +151,7 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
 
 int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) {
   Plan plan = make_plan(app, options, logger);
-  const ModelSpec spec{options.model};
+  const ModelSpec spec = model_spec_from_flags(app, options);
   RuntimeOptions runtime;
   runtime.device = options.device;
   runtime.dtype = options.dtype;

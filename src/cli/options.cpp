@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <optional>
+
 #include "soragen/error.h"
 #include "soragen/request_fields.h"
 
@@ -91,6 +94,7 @@ void add_options(CLI::App& app, CliOptions& o) {
 
   app.add_option("-m,--model", o.model, "Bundled model name or a directory of Wan2.1 weights")
       ->capture_default_str()->group("Model");
+  add_model_file_options(app, o);
   app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str()->group("Model");
   app.add_option("--dtype", o.dtype, "auto (bf16 on CUDA, fp32 on CPU), bf16, fp16 or fp32")
       ->capture_default_str()->group("Model");
@@ -114,6 +118,49 @@ void add_options(CLI::App& app, CliOptions& o) {
     const char* flag = std::visit([](const auto& field) { return field.flag; }, any);
     if (!app.get_option_no_throw(flag)) throw InternalError(std::string("request field ") + flag + " has no flag");
   }
+}
+
+void add_model_file_options(CLI::App& app, CliOptions& o) {
+  app.add_option("--dit", o.dit_file,
+                 "DiT weights file or folder (official, diffusers or Comfy-Org names); replaces --model's")
+      ->group("Model");
+  app.add_option("--text-encoder", o.text_encoder_file,
+                 "umT5 text encoder weights file or folder (.pth, HF/Comfy .safetensors, scaled fp8); replaces "
+                 "--model's")
+      ->group("Model");
+  app.add_option("--vae", o.vae_file, "Wan2.1 VAE weights file or folder; replaces --model's")->group("Model");
+  app.add_option("--tokenizer", o.tokenizer_file,
+                 "sentencepiece tokenizer (spiece.model) or its folder; replaces --model's. With all four of "
+                 "--dit, --text-encoder, --vae and --tokenizer, --model is not needed (Wan2.1 T2V defaults)")
+      ->group("Model");
+  // An error, not a warning, on request: a checkpoint of a wider model (a
+  // Wan2.1 I2V DiT with img_emb / k_img / v_img) holds every T2V tensor and
+  // would otherwise load as T2V with only a warning. Off by default, because
+  // downloads carry harmless extras (a full T5's decoder is dropped by name,
+  // but other repackagings add their own tensors) that must keep loading.
+  app.add_flag("--strict-weights", o.strict_weights,
+               "Refuse checkpoints with unexpected tensors instead of warning (e.g. an I2V DiT that would load "
+               "as T2V)")
+      ->group("Model");
+}
+
+ModelSpec model_spec_from_flags(const CLI::App& app, const CliOptions& o) {
+  ModelSpec spec;
+  spec.model = o.model;
+  const auto path = [&](const char* flag, const std::string& value) -> std::optional<std::filesystem::path> {
+    if (app.count(flag) == 0) return std::nullopt;
+    return std::filesystem::path(value);
+  };
+  spec.tokenizer = path("--tokenizer", o.tokenizer_file);
+  spec.text_encoder = path("--text-encoder", o.text_encoder_file);
+  spec.dit = path("--dit", o.dit_file);
+  spec.vae = path("--vae", o.vae_file);
+  spec.strict_weights = o.strict_weights;
+  if (spec.all_components_given() && app.count("--model") > 0) {
+    throw UsageError("--model '" + o.model +
+                     "': not used when --dit, --text-encoder, --vae and --tokenizer are all given; drop one");
+  }
+  return spec;
 }
 
 GenerationRequest request_from_flags(const CliOptions& o) {

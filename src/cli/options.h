@@ -18,6 +18,12 @@ struct CliOptions {
   bool skip_existing = false;
 
   std::string model = "default";
+  // Single component files or folders (add_model_file_options).
+  std::string tokenizer_file;
+  std::string text_encoder_file;
+  std::string dit_file;
+  std::string vae_file;
+  bool strict_weights = false;
   std::string device = "auto";
   std::string dtype = "auto";
   int threads = 0;
@@ -35,6 +41,14 @@ struct CliOptions {
 
 // Registers every flag on `app`, bound to `options`.
 void add_options(CLI::App& app, CliOptions& options);
+
+// --tokenizer, --text-encoder, --dit, --vae and --strict-weights, in the
+// "Model" group; add_options calls it.
+void add_model_file_options(CLI::App& app, CliOptions& options);
+
+// The model the flags ask for: --model and the component files that replace
+// its parts. Throws UsageError for --model given beside all four files.
+ModelSpec model_spec_from_flags(const CLI::App& app, const CliOptions& options);
 
 // The generation request the flags ask for: only flags given on the command
 // line are set, the rest stay unset and take the model's defaults.

@@ -319,7 +319,11 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
 
 WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source, const Logger& log,
                         const DitLoadOptions& options) {
-  const DitLayout layout = options.layout ? *options.layout : detect_dit_layout(source);
+  return load_dit(source, options.layout ? *options.layout : detect_dit_layout(source), config, log, options);
+}
+
+WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitConfig& config, const Logger& log,
+                  const DitLoadOptions& options) {
   const io::KeyMap& key_map = dit_key_map(layout);
   for (const auto& [name, info] : source.infos()) {
     // ComfyUI "fp8 scaled" files store per-tensor scales next to float8
@@ -336,6 +340,7 @@ WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source,
   WanModel model(config, options.weight_dtype);
   io::LoadOptions load;
   load.key_map = &key_map;  // dtype unset: each parameter keeps the dtype chosen above
+  load.unexpected_is_error = options.strict_weights;
   io::load_state_dict(*model, source, log, load);
   return model;
 }

@@ -205,10 +205,17 @@ struct DitLoadOptions {
   at::ScalarType weight_dtype = at::kFloat;
   // Checkpoint naming; detected from the tensor names when absent.
   std::optional<DitLayout> layout;
+  // Unexpected tensors are an error, not a warning (io::LoadOptions).
+  bool strict_weights = false;
 };
 
+// The DiT's load entry, spelled as the text encoder's and the VAE's: a
+// source in a known `layout` into a model of `config`.
+WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitConfig& config, const Logger& log,
+                  const DitLoadOptions& options = {});
+
 // Builds a WanModel for `config` and fills it strictly from `source` (after
-// the layout's renames): the config is cross-checked against the weights
+// the layout's renames, options.layout or detected): the config is cross-checked against the weights
 // first, and every missing or mis-shaped tensor is one ModelError. The model
 // is on the CPU; move it with model->to(device).
 WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source, const Logger& log,

@@ -125,6 +125,10 @@ LoadReport load_state_dict(torch::nn::Module& module, const TensorSource& source
   for (const auto& [name, checkpoint_name] : available) {
     if (!used.count(name)) report.unexpected.push_back(checkpoint_name);
   }
+  if (!report.unexpected.empty() && options.unexpected_is_error) {
+    throw ModelError(prefix + std::to_string(report.unexpected.size()) + " unexpected tensor(s) (" +
+                     first_names(report.unexpected) + "); --strict-weights refuses them");
+  }
   if (!report.unexpected.empty()) {
     log.warn(prefix + std::to_string(report.unexpected.size()) + " unexpected tensor(s) ignored (" +
              first_names(report.unexpected) + ")");

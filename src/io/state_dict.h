@@ -46,6 +46,11 @@ struct LoadOptions {
   // Floating-point parameters and buffers are stored in this dtype (the
   // module's tensors are replaced); nullopt keeps each one's current dtype.
   std::optional<c10::ScalarType> dtype;
+  // Unexpected tensors are one ModelError instead of a warning
+  // (--strict-weights): a checkpoint of a wider model, such as a Wan2.1 I2V
+  // DiT with its img_emb / k_img / v_img tensors, would otherwise load as the
+  // narrower model with only a warning.
+  bool unexpected_is_error = false;
 };
 
 struct LoadReport {
@@ -56,7 +61,8 @@ struct LoadReport {
 
 // Every parameter and buffer of `module` (recursively) must be in the source
 // with the same shape; otherwise one ModelError lists the count and first few
-// missing names and every shape mismatch. Unexpected tensors are a warning.
+// missing names and every shape mismatch. Unexpected tensors are a warning
+// (count and first names), or that error with options.unexpected_is_error.
 // Integer tensors keep their dtype. Copies happen under NoGradGuard.
 LoadReport load_state_dict(torch::nn::Module& module, const TensorSource& source, const Logger& log,
                            const LoadOptions& options = {});

@@ -1,6 +1,6 @@
-// Which files and sizes a model source stands for: the bundled model's
-// model.json, or the fixed names of the official and diffusers layouts with
-// the shipped configs of models/configs/ picked by the weights' width.
+// Which files and sizes a model source stands for, as its family describes
+// them (pipeline/model_family.h, families/), with the component files the
+// spec names in their place.
 #pragma once
 
 #include <filesystem>
@@ -29,7 +29,8 @@ struct ModelFiles {
 // The Wan2.1 T2V defaults (wan/configs/shared_config.py, generate.py).
 GenerationDefaults wan_t2v_defaults();
 
-// Throws ModelError naming the file that is missing or malformed.
+// Throws ModelError naming the file that is missing or malformed, or the two
+// files that do not fit together.
 ModelFiles locate_model_files(const ModelSource& source);
 
 }  // namespace soragen::pipeline

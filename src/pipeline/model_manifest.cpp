@@ -76,7 +76,7 @@ ModelFiles manifest_files(const json& model, const fs::path& directory, const fs
     files.tokenizer = file(require_key(model, "tokenizer", manifest), "tokenizer");
     const json& te = require_key(model, "text_encoder", manifest);
     files.text_encoder = file(te.at("weights"), "text encoder");
-    files.text_encoder_config = text_encoder::parse_umt5_config(te.at("config"), where + " text_encoder.config");
+    files.text_encoder_config = text_encoder::UMT5Config::from_json(te.at("config"), where + " text_encoder.config");
     const json& dt = require_key(model, "dit", manifest);
     files.dit = file(dt.at("weights"), "transformer");
     files.dit_config = dit::DitConfig::from_json(dt.at("config"), where + " dit.config");

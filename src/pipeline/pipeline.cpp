@@ -8,6 +8,7 @@
 #include "core/runtime.h"
 #include "core/torch_errors.h"
 #include "io/tensor_source.h"
+#include "pipeline/component_files.h"
 #include "pipeline/model_files.h"
 #include "pipeline/text_to_video.h"
 #include "soragen/error.h"
@@ -79,7 +80,7 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   impl->logger = logger;
   impl->runtime = runtime;
   impl->source = resolve_model(spec);
-  logger.info(std::string("model '") + impl->source.name + "' (" + model_kind_name(impl->source.kind) + ") on " +
+  logger.info(std::string("model '") + impl->source.name + "' (" + impl->source.family + ") on " +
               device.str() + ", " + core::dtype_name(dtype) + ", " + std::to_string(threads) + " CPU threads");
   const pipeline::ModelFiles files = pipeline::locate_model_files(impl->source);
   if (!files.notice.empty()) logger.warn(files.notice);
@@ -89,6 +90,8 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   logger.debug("tokenizer: " + files.tokenizer.string());
   impl->tokenizer.emplace(
       tokenizer::Tokenizer::load(files.tokenizer, static_cast<int>(files.text_encoder_config.text_len), logger));
+  // A tokenizer given on its own must fit the text encoder before it loads.
+  if (spec.tokenizer || spec.text_encoder) pipeline::check_vocabulary_fits(files, impl->tokenizer->vocab_size());
 
   logger.debug("text encoder: " + files.text_encoder.string());
   text_encoder::TextEncoderOptions encoder_options;
@@ -99,12 +102,23 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   if (park_encoder) encoder_options.fp32_matmul = false;
   encoder_options.dtype = dtype;
   encoder_options.log = logger;
-  auto encoder = text_encoder::TextEncoder::open(files.text_encoder, files.text_encoder_config, encoder_options);
+  encoder_options.strict_weights = spec.strict_weights;
+  std::unique_ptr<text_encoder::TextEncoder> encoder;
+  {
+    const auto source = text_encoder::open_text_encoder_weights(files.text_encoder);
+    encoder = text_encoder::load_text_encoder(*source, text_encoder::detect_text_encoder_layout(*source),
+                                              files.text_encoder_config, encoder_options);
+  }
 
   logger.debug("transformer: " + files.dit.string());
   dit::DitLoadOptions dit_options;
   dit_options.weight_dtype = dtype;
-  dit::WanModel dit = dit::load_wan_model(files.dit_config, *io::open_weights(files.dit), logger, dit_options);
+  dit_options.strict_weights = spec.strict_weights;
+  // Each source is closed as soon as its weights are copied.
+  dit::WanModel dit = [&] {
+    const auto source = io::open_weights(files.dit);
+    return dit::load_dit(*source, dit::detect_dit_layout(*source), files.dit_config, logger, dit_options);
+  }();
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
   // in fp32, as the text encoder does.
@@ -115,8 +129,13 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   // The reference runs the VAE in float32 whatever the DiT's dtype
   // (wan/text2video.py), and libtorch's bf16 conv3d is slow on CPUs.
   logger.debug("VAE: " + files.vae.string());
-  vae::WanVAE vae(files.vae_config);
-  vae->load_weights(*io::open_weights(files.vae), logger, at::kFloat);
+  vae::VaeLoadOptions vae_options;
+  vae_options.dtype = at::kFloat;
+  vae_options.strict_weights = spec.strict_weights;
+  vae::WanVAE vae = [&] {
+    const auto source = io::open_weights(files.vae);
+    return vae::load_vae(*source, vae::detect_vae_layout(*source), files.vae_config, logger, vae_options);
+  }();
 
   impl->spatial_multiple = files.vae_config.spatial_factor() * files.dit_config.patch_size[1];
   impl->t2v = std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device,

@@ -95,28 +95,28 @@ class ScaledFp8Source final : public io::TensorSource {
 
 }  // namespace
 
-std::string layout_name(CheckpointLayout layout) {
+const char* layout_name(TextEncoderLayout layout) {
   switch (layout) {
-    case CheckpointLayout::wan: return "wan";
-    case CheckpointLayout::hf: return "hf";
-    case CheckpointLayout::hf_bare: return "hf_bare";
+    case TextEncoderLayout::wan: return "wan";
+    case TextEncoderLayout::hf: return "hf";
+    case TextEncoderLayout::hf_bare: return "hf_bare";
   }
   return "unknown";
 }
 
-CheckpointLayout detect_layout(const io::TensorSource& source) {
-  if (source.contains(kWanProbe)) return CheckpointLayout::wan;
-  if (source.contains(kHfProbe)) return CheckpointLayout::hf;
-  if (source.contains(kHfBareProbe)) return CheckpointLayout::hf_bare;
+TextEncoderLayout detect_text_encoder_layout(const io::TensorSource& source) {
+  if (source.contains(kWanProbe)) return TextEncoderLayout::wan;
+  if (source.contains(kHfProbe)) return TextEncoderLayout::hf;
+  if (source.contains(kHfBareProbe)) return TextEncoderLayout::hf_bare;
   throw ModelError(source.error_prefix() + "not a umT5 encoder checkpoint: none of '" + kWanProbe + "', '" +
                    kHfProbe + "', '" + kHfBareProbe + "' is present (" + std::to_string(source.size()) +
                    " tensors)");
 }
 
-io::KeyMap key_map(CheckpointLayout layout, const io::TensorSource& source) {
+io::KeyMap text_encoder_key_map(TextEncoderLayout layout, const io::TensorSource& source) {
   io::KeyMap map;
-  if (layout == CheckpointLayout::wan) return map;
-  const std::string prefix = layout == CheckpointLayout::hf ? "encoder." : "";
+  if (layout == TextEncoderLayout::wan) return map;
+  const std::string prefix = layout == TextEncoderLayout::hf ? "encoder." : "";
   map.dropped_prefixes = {"decoder.", "lm_head."};
   // The tied embedding: read shared.weight when present, else embed_tokens.
   if (source.contains("shared.weight")) map.dropped_prefixes.push_back(prefix + "embed_tokens.");

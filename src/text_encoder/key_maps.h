@@ -22,19 +22,23 @@
 
 namespace soragen::text_encoder {
 
-enum class CheckpointLayout { wan, hf, hf_bare };
+enum class TextEncoderLayout {
+  wan,      // models_t5_umt5-xxl-enc-bf16.pth: the official T5Encoder names
+  hf,       // HF UMT5EncoderModel: diffusers text_encoder/, Comfy-Org umt5_xxl_*.safetensors
+  hf_bare,  // the HF names without "encoder."
+};
 
 // "wan", "hf", "hf_bare".
-std::string layout_name(CheckpointLayout layout);
+const char* layout_name(TextEncoderLayout layout);
 
 // Decided by which spelling of layer 0's query weight the source holds.
 // Throws ModelError when it holds none (not a umT5 encoder checkpoint).
-CheckpointLayout detect_layout(const io::TensorSource& source);
+TextEncoderLayout detect_text_encoder_layout(const io::TensorSource& source);
 
 // The renames for `layout`. HF files may hold the tied embedding twice
 // (shared.weight and encoder.embed_tokens.weight); the source decides which
 // copy is read. Decoder and LM-head tensors of a full T5 are dropped.
-io::KeyMap key_map(CheckpointLayout layout, const io::TensorSource& source);
+io::KeyMap text_encoder_key_map(TextEncoderLayout layout, const io::TensorSource& source);
 
 // True when the source holds Comfy scaled-fp8 tensors (a `scaled_fp8` marker
 // or any `*.scale_weight`).

@@ -73,8 +73,8 @@ TextEncoder::TextEncoder(const UMT5Config& config, const io::TensorSource& weigh
   if (!at::isFloatingType(options_.dtype)) {
     throw UsageError("text encoder: dtype must be floating point, got " + std::string(c10::toString(options_.dtype)));
   }
-  layout_ = detect_layout(weights);
-  const io::KeyMap map = key_map(layout_, weights);
+  layout_ = options_.layout ? *options_.layout : detect_text_encoder_layout(weights);
+  const io::KeyMap map = text_encoder_key_map(layout_, weights);
   check_config_against_weights(config_, weights, map);
   UMT5BuildOptions build;
   build.tensors = at::TensorOptions().dtype(options_.dtype).device(options_.device);
@@ -83,6 +83,7 @@ TextEncoder::TextEncoder(const UMT5Config& config, const io::TensorSource& weigh
   module_ = UMT5Encoder(config_, build);
   io::LoadOptions load;
   load.key_map = &map;
+  load.unexpected_is_error = options_.strict_weights;
   // Each tensor is converted as it is copied into the module's (already
   // typed) parameters, so only one checkpoint tensor is in flight at a time.
   io::load_state_dict(*module_, weights, options_.log, load);
@@ -93,6 +94,12 @@ std::unique_ptr<TextEncoder> TextEncoder::open(const std::filesystem::path& weig
                                                TextEncoderOptions options) {
   const std::unique_ptr<io::TensorSource> source = open_text_encoder_weights(weights);
   return std::make_unique<TextEncoder>(config, *source, std::move(options));
+}
+
+std::unique_ptr<TextEncoder> load_text_encoder(const io::TensorSource& source, TextEncoderLayout layout,
+                                               const UMT5Config& config, TextEncoderOptions options) {
+  options.layout = layout;
+  return std::make_unique<TextEncoder>(config, source, std::move(options));
 }
 
 void TextEncoder::to(const c10::Device& device) {

@@ -1,6 +1,6 @@
 // The text stage of the pipeline: token ids -> umT5 contexts for the DiT.
 //
-//   auto config  = text_encoder::load_umt5_config("models/configs/umt5-xxl.json");
+//   auto config  = text_encoder::UMT5Config::from_file("models/configs/umt5-xxl.json");
 //   auto encoder = text_encoder::TextEncoder::open("models_t5_umt5-xxl-enc-bf16.pth", config,
 //                                                  {c10::kCPU, at::kBFloat16, log});
 //   std::vector<at::Tensor> contexts = encoder->encode(ids, mask);  // [L_i, 4096] each
@@ -38,12 +38,16 @@ struct TextEncoderOptions {
   std::optional<bool> fp32_matmul;
   // Warnings (unexpected checkpoint tensors) go here.
   Logger log;
+  // Checkpoint naming; detected from the tensor names when absent.
+  std::optional<TextEncoderLayout> layout;
+  // Unexpected tensors are an error, not a warning (io::LoadOptions).
+  bool strict_weights = false;
 };
 
 class TextEncoder {
  public:
   // Builds the encoder `config` describes and loads `weights` (any layout of
-  // key_maps.h, detected) into it. The config is cross-checked against the
+  // key_maps.h: options.layout, else detected) into it. The config is cross-checked against the
   // weights first: a different layer count or width is one ModelError.
   TextEncoder(const UMT5Config& config, const io::TensorSource& weights, TextEncoderOptions options = {});
 
@@ -65,7 +69,7 @@ class TextEncoder {
 
   const UMT5Config& config() const { return config_; }
   const TextEncoderOptions& options() const { return options_; }
-  CheckpointLayout layout() const { return layout_; }
+  TextEncoderLayout layout() const { return layout_; }
   // Whether the bf16/fp16 matrix products run widened to fp32.
   bool fp32_matmul() const { return fp32_matmul_; }
   // Moves the weights to `device`, where encode() then runs (--offload parks
@@ -81,10 +85,15 @@ class TextEncoder {
  private:
   UMT5Config config_;
   TextEncoderOptions options_;
-  CheckpointLayout layout_ = CheckpointLayout::wan;
+  TextEncoderLayout layout_ = TextEncoderLayout::wan;
   bool fp32_matmul_ = false;
   UMT5Encoder module_{nullptr};
 };
+
+// The text encoder's load entry, spelled as the DiT's and the VAE's: a source
+// (from open_text_encoder_weights) in a known `layout` into an encoder of `config`.
+std::unique_ptr<TextEncoder> load_text_encoder(const io::TensorSource& source, TextEncoderLayout layout,
+                                               const UMT5Config& config, TextEncoderOptions options = {});
 
 // Compares the checkpoint's tensor shapes and layer count (after `map`) with
 // what `config` implies; throws one ModelError naming the first disagreement

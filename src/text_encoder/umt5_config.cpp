@@ -35,7 +35,7 @@ void require_flag(const nlohmann::json& json, const std::string& origin, const c
 
 }  // namespace
 
-UMT5Config parse_umt5_config(const nlohmann::json& json, const std::string& origin) {
+UMT5Config UMT5Config::from_json(const nlohmann::json& json, const std::string& origin) {
   if (!json.is_object()) throw ModelError(origin + ": expected a JSON object, got " + json.type_name());
   UMT5Config c;
   c.origin = origin;
@@ -74,9 +74,9 @@ UMT5Config parse_umt5_config(const nlohmann::json& json, const std::string& orig
   return c;
 }
 
-UMT5Config load_umt5_config(const std::filesystem::path& path) {
+UMT5Config UMT5Config::from_file(const std::filesystem::path& path) {
   const std::string origin = "config '" + path.string() + "'";
-  return parse_umt5_config(io::read_json_object(path, origin), origin);
+  return UMT5Config::from_json(io::read_json_object(path, origin), origin);
 }
 
 }  // namespace soragen::text_encoder

@@ -27,17 +27,16 @@ struct UMT5Config {
   std::string origin;
 
   int64_t head_dim() const { return dim_attn / num_heads; }
+
+  // Required keys: vocab, dim, dim_attn, dim_ffn, num_heads, num_layers,
+  // num_buckets, max_dist (or max_distance), text_len; eps defaults to 1e-6.
+  // shared_pos and bidirectional, when present, must be false and true: umT5
+  // gives every layer its own bidirectional position table. Other keys
+  // (dropout, builder, ...) are inert at inference and ignored. Throws
+  // ModelError "<origin>: <problem>" for a missing, mistyped or inconsistent value.
+  static UMT5Config from_json(const nlohmann::json& json, const std::string& origin);
+  // Reads and parses a JSON file; origin is "config '<path>'".
+  static UMT5Config from_file(const std::filesystem::path& path);
 };
-
-// Required keys: vocab, dim, dim_attn, dim_ffn, num_heads, num_layers,
-// num_buckets, max_dist (or max_distance), text_len; eps defaults to 1e-6.
-// shared_pos and bidirectional, when present, must be false and true: umT5
-// gives every layer its own bidirectional position table. Other keys
-// (dropout, builder, ...) are inert at inference and ignored. Throws
-// ModelError "<origin>: <problem>" for a missing, mistyped or inconsistent value.
-UMT5Config parse_umt5_config(const nlohmann::json& json, const std::string& origin);
-
-// Reads and parses a JSON file; origin is "config '<path>'".
-UMT5Config load_umt5_config(const std::filesystem::path& path);
 
 }  // namespace soragen::text_encoder

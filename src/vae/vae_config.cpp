@@ -33,7 +33,7 @@ VaeConfig VaeConfig::from_json(const nlohmann::json& json, const std::string& wh
   return config;
 }
 
-VaeConfig VaeConfig::load(const std::filesystem::path& path) {
+VaeConfig VaeConfig::from_file(const std::filesystem::path& path) {
   const std::string where = "config '" + path.string() + "'";
   return from_json(io::read_json_object(path, where), where);
 }

@@ -29,7 +29,7 @@ struct VaeConfig {
 
   // `where` names the source in errors ("config 'x.json'"). Throws ModelError.
   static VaeConfig from_json(const nlohmann::json& json, const std::string& where);
-  static VaeConfig load(const std::filesystem::path& path);
+  static VaeConfig from_file(const std::filesystem::path& path);
   void validate(const std::string& where) const;
 };
 

@@ -44,14 +44,28 @@ c10::ScalarType WanVAEImpl::dtype() const { return conv2->weight.scalar_type(); 
 
 void WanVAEImpl::load_weights(const io::TensorSource& source, const Logger& log,
                               std::optional<c10::ScalarType> dtype) {
-  const VaeLayout layout = detect_vae_layout(source);
-  const io::KeyMap map = vae_key_map(layout, config_);
-  io::LoadOptions options;
-  options.key_map = &map;
+  VaeLoadOptions options;
   options.dtype = dtype;
-  const io::LoadReport report = io::load_state_dict(*this, source, log, options);
+  load_weights(source, detect_vae_layout(source), log, options);
+}
+
+void WanVAEImpl::load_weights(const io::TensorSource& source, VaeLayout layout, const Logger& log,
+                              const VaeLoadOptions& options) {
+  const io::KeyMap map = vae_key_map(layout, config_);
+  io::LoadOptions load;
+  load.key_map = &map;
+  load.dtype = options.dtype;
+  load.unexpected_is_error = options.strict_weights;
+  const io::LoadReport report = io::load_state_dict(*this, source, log, load);
   log.debug(source.error_prefix() + "loaded " + std::to_string(report.loaded) + " VAE tensors (" +
             layout_name(layout) + " layout)");
+}
+
+WanVAE load_vae(const io::TensorSource& source, VaeLayout layout, const VaeConfig& config, const Logger& log,
+                const VaeLoadOptions& options) {
+  WanVAE vae(config);
+  vae->load_weights(source, layout, log, options);
+  return vae;
 }
 
 at::Tensor WanVAEImpl::normalize_latent(const at::Tensor& mu) const {

@@ -1,7 +1,7 @@
 // The Wan2.1 video VAE (wan/modules/vae.py WanVAE_ inside the WanVAE wrapper):
 // 8x spatial and 4x temporal compression to 16 latent channels.
 //
-//   auto config = vae::VaeConfig::load("models/configs/wan2.1-vae.json");
+//   auto config = vae::VaeConfig::from_file("models/configs/wan2.1-vae.json");
 //   vae::WanVAE model(config);
 //   model->load_weights(*io::open_weights("Wan2.1_VAE.pth"), log);  // official, Comfy or diffusers names
 //   at::Tensor z = model->encode(video);            // [1,3,1+4k,H,W] in [-1,1] -> [1,16,1+k,H/8,W/8]
@@ -26,6 +26,7 @@
 
 #include "io/tensor_source.h"
 #include "soragen/log.h"
+#include "vae/key_maps.h"
 #include "vae/modules.h"
 #include "vae/tiling.h"
 #include "vae/vae_config.h"
@@ -43,6 +44,11 @@ struct DecodeOptions {
   const StageHook* hook = nullptr;    // per-stage outputs ("conv1", "middle", "upsamples.N", "head"); untiled only
 };
 
+struct VaeLoadOptions {
+  std::optional<c10::ScalarType> dtype;  // store weights in this type (default: as constructed, fp32)
+  bool strict_weights = false;           // unexpected tensors are an error (io::LoadOptions)
+};
+
 class WanVAEImpl : public torch::nn::Module {
  public:
   explicit WanVAEImpl(VaeConfig config);
@@ -56,6 +62,9 @@ class WanVAEImpl : public torch::nn::Module {
   // mis-shaped tensors. dtype: store weights in this type (default: fp32).
   void load_weights(const io::TensorSource& source, const Logger& log,
                     std::optional<c10::ScalarType> dtype = std::nullopt);
+  // The same with the layout decided by the caller.
+  void load_weights(const io::TensorSource& source, VaeLayout layout, const Logger& log,
+                    const VaeLoadOptions& options);
 
   struct Moments {
     at::Tensor mu;       // [B, z_dim, F, h, w], before normalisation
@@ -92,5 +101,10 @@ class WanVAEImpl : public torch::nn::Module {
   at::Tensor inv_std_;  // [z_dim], 1/std in fp32 as the reference's scale[1]
 };
 TORCH_MODULE(WanVAE);
+
+// The VAE's load entry, spelled as the text encoder's and the DiT's: a source
+// in a known `layout` into a VAE of `config`.
+WanVAE load_vae(const io::TensorSource& source, VaeLayout layout, const VaeConfig& config, const Logger& log,
+                const VaeLoadOptions& options = {});
 
 }  // namespace soragen::vae

@@ -22,7 +22,7 @@ TEST(ModelSource, DetectsTheOfficialLayout) {
   touch(dir / "Wan2.1_VAE.pth");
   std::filesystem::create_directories(dir / "google" / "umt5-xxl");
   const ModelSource source = resolve_model({dir.path().string()});
-  EXPECT_EQ(source.kind, ModelSource::Kind::wan_official);
+  EXPECT_EQ(source.family, "Wan2.1 official");
   EXPECT_EQ(source.directory, dir.path());
 }
 
@@ -44,7 +44,7 @@ TEST(ModelSource, DetectsTheDiffusersLayout) {
   test::TempDir dir;
   touch(dir / "model_index.json");
   for (const char* sub : {"transformer", "text_encoder", "tokenizer", "vae"}) touch(dir / sub / "config.json");
-  EXPECT_EQ(resolve_model({dir.path().string()}).kind, ModelSource::Kind::wan_diffusers);
+  EXPECT_EQ(resolve_model({dir.path().string()}).family, "Wan2.1 diffusers");
   std::filesystem::remove_all(dir / "vae");
   try {
     resolve_model({dir.path().string()});
@@ -78,7 +78,7 @@ TEST(ModelSource, BundledModelsAreDirectoriesWithModelJson) {
   EXPECT_EQ(models_directory(), dir.path());
   EXPECT_EQ(bundled_model_names(), std::vector<std::string>{"tiny"});
   const ModelSource source = resolve_model({"tiny"});
-  EXPECT_EQ(source.kind, ModelSource::Kind::bundled);
+  EXPECT_EQ(source.family, "bundled");
   EXPECT_EQ(source.directory, dir / "tiny");
   try {
     resolve_model({"huge"});

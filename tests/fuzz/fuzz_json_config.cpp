@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     const nlohmann::json config = soragen::io::parse_json_object(text, "config '/fuzz/config.json'");
     switch (data[0] % 3) {
-      case 0: (void)soragen::text_encoder::parse_umt5_config(config, "fuzz umT5 config"); break;
+      case 0: (void)soragen::text_encoder::UMT5Config::from_json(config, "fuzz umT5 config"); break;
       case 1: (void)soragen::dit::DitConfig::from_json(config, "fuzz DiT config"); break;
       default: (void)soragen::vae::VaeConfig::from_json(config, "fuzz VAE config"); break;
     }

@@ -81,5 +81,23 @@ TEST_F(Inspect, UsageErrorsExitTwo) {
   EXPECT_EQ(run_inspect(fixture("tiny.safetensors") + " --bogus").code, 2);
 }
 
+// The component and layout come from the same detection the loaders use.
+TEST_F(Inspect, NamesTheComponentAndTheModelFamily) {
+  const std::filesystem::path model = std::filesystem::path(SORAGEN_SOURCE_MODELS_DIR) / "default";
+  Result r = run_inspect("'" + (model / "vae.safetensors").string() + "'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("component: VAE (official layout)"), std::string::npos) << r.out;
+  r = run_inspect("--json '" + (model / "dit.safetensors").string() + "'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["component"], "DiT");
+  EXPECT_EQ(j["layout"], "official");
+  EXPECT_EQ(nlohmann::json::parse(run_inspect("--json " + fixture("tiny.safetensors")).out)["component"], nullptr);
+  r = run_inspect("'" + model.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("family: bundled"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dit: " + (model / "dit.safetensors").string()), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace soragen::io

@@ -26,7 +26,7 @@ inline std::unique_ptr<pipeline::TextToVideo> components_from_golden(const nlohm
       text_encoder::TextEncoderOptions options;
       options.device = device;
       options.dtype = dtype;
-      encoder = std::make_unique<text_encoder::TextEncoder>(text_encoder::parse_umt5_config(golden.config(), name),
+      encoder = std::make_unique<text_encoder::TextEncoder>(text_encoder::UMT5Config::from_json(golden.config(), name),
                                                             golden.source(), options);
     } else if (name.rfind("dit", 0) == 0) {
       dit::DitLoadOptions options;

@@ -42,7 +42,7 @@ TEST(ModelFiles, OfficialLayoutUsesItsConfigJson) {
   test::TempDir dir;
   make_official(dir.path());
   const ModelSource source = resolve_model({dir.path().string()});
-  ASSERT_EQ(source.kind, ModelSource::Kind::wan_official);
+  ASSERT_EQ(source.family, "Wan2.1 official");
   const ModelFiles files = locate_model_files(source);
   EXPECT_EQ(files.dit, dir / "diffusion_pytorch_model.safetensors");
   EXPECT_EQ(files.text_encoder, dir / "models_t5_umt5-xxl-enc-bf16.pth");

@@ -44,7 +44,7 @@ TEST(text_encoder_bucket, FollowsTheConfig) {
   nlohmann::json json = xxl_json();
   json["num_buckets"] = 64;  // 32 per direction, 16 exact
   json["max_dist"] = 256;
-  const UMT5Config config = parse_umt5_config(json, "test");
+  const UMT5Config config = UMT5Config::from_json(json, "test");
   // 16 + trunc(log(40/16) / log(16) * 16) = 16 + trunc(5.29) = 21
   EXPECT_EQ(relative_position_bucket(at::tensor({int64_t{-40}}), config).item<int64_t>(), 21);
   EXPECT_EQ(relative_position_bucket(at::tensor({int64_t{15}}), config).item<int64_t>(), 47);

@@ -30,20 +30,20 @@ using namespace unit;
 TEST(text_encoder_layouts, EveryHfNameMapsToItsOfficialName) {
   const TinyModel m = tiny_model();
   const io::MemorySource hf("hf", renamed(m.weights, to_hf));
-  ASSERT_EQ(detect_layout(hf), CheckpointLayout::hf);
-  const io::KeyMap map = key_map(CheckpointLayout::hf, hf);
+  ASSERT_EQ(detect_text_encoder_layout(hf), TextEncoderLayout::hf);
+  const io::KeyMap map = text_encoder_key_map(TextEncoderLayout::hf, hf);
   for (const auto& [name, tensor] : m.weights) EXPECT_EQ(map.apply(to_hf(name)).value_or("<dropped>"), name);
   // Decoder and LM head of a full T5 are dropped; the tied copy of the
   // embedding is dropped when shared.weight is there.
   EXPECT_FALSE(map.apply("decoder.block.0.layer.0.SelfAttention.q.weight"));
   EXPECT_FALSE(map.apply("lm_head.weight"));
   EXPECT_FALSE(map.apply("encoder.embed_tokens.weight"));
-  EXPECT_EQ(layout_name(CheckpointLayout::hf), "hf");
+  EXPECT_STREQ(layout_name(TextEncoderLayout::hf), "hf");
 }
 
 TEST(text_encoder_layouts, UnknownLayoutIsAnError) {
   const io::MemorySource other("other.safetensors", {{"model.layers.0.weight", at::zeros({2})}});
-  EXPECT_ERROR(detect_layout(other), ModelError, "weights 'other.safetensors': not a umT5 encoder checkpoint");
+  EXPECT_ERROR(detect_text_encoder_layout(other), ModelError, "weights 'other.safetensors': not a umT5 encoder checkpoint");
 }
 
 TEST(text_encoder_layouts, HfWithTiedEmbeddingGivesTheOfficialResult) {
@@ -52,7 +52,7 @@ TEST(text_encoder_layouts, HfWithTiedEmbeddingGivesTheOfficialResult) {
   // diffusers' text_encoder holds the tied embedding under both names.
   hf["encoder.embed_tokens.weight"] = hf.at("shared.weight");
   const at::Tensor expected = official_hidden(m);
-  EXPECT_TRUE(at::equal(hidden_of(m, io::MemorySource("hf", hf), CheckpointLayout::hf), expected));
+  EXPECT_TRUE(at::equal(hidden_of(m, io::MemorySource("hf", hf), TextEncoderLayout::hf), expected));
 }
 
 TEST(text_encoder_layouts, HfWithOnlyEmbedTokensGivesTheOfficialResult) {
@@ -60,7 +60,7 @@ TEST(text_encoder_layouts, HfWithOnlyEmbedTokensGivesTheOfficialResult) {
   auto hf = renamed(m.weights, to_hf);
   hf["encoder.embed_tokens.weight"] = hf.at("shared.weight");
   hf.erase("shared.weight");
-  EXPECT_TRUE(at::equal(hidden_of(m, io::MemorySource("hf", hf), CheckpointLayout::hf), official_hidden(m)));
+  EXPECT_TRUE(at::equal(hidden_of(m, io::MemorySource("hf", hf), TextEncoderLayout::hf), official_hidden(m)));
 }
 
 TEST(text_encoder_layouts, HfWithoutEncoderPrefixGivesTheOfficialResult) {
@@ -71,7 +71,7 @@ TEST(text_encoder_layouts, HfWithoutEncoderPrefixGivesTheOfficialResult) {
   });
   ASSERT_TRUE(bare.count("block.0.layer.0.SelfAttention.q.weight"));
   ASSERT_TRUE(bare.count("final_layer_norm.weight"));
-  EXPECT_TRUE(at::equal(hidden_of(m, io::MemorySource("bare", bare), CheckpointLayout::hf_bare), official_hidden(m)));
+  EXPECT_TRUE(at::equal(hidden_of(m, io::MemorySource("bare", bare), TextEncoderLayout::hf_bare), official_hidden(m)));
 }
 
 // A diffusers text_encoder/ folder: HF names, sharded, opened by directory.
@@ -93,7 +93,7 @@ TEST(text_encoder_layouts, DiffusersShardedDirectoryGivesTheOfficialResult) {
   std::ofstream(dir / "model.safetensors.index.json") << nlohmann::json{{"metadata", nlohmann::json::object()},
                                                                        {"weight_map", weight_map}}.dump();
   const std::unique_ptr<TextEncoder> encoder = TextEncoder::open(dir.path(), m.config);
-  EXPECT_EQ(encoder->layout(), CheckpointLayout::hf);
+  EXPECT_EQ(encoder->layout(), TextEncoderLayout::hf);
   EXPECT_TRUE(at::equal(encoder->hidden_states(m.ids, m.mask), official_hidden(m)));
 }
 
@@ -145,8 +145,8 @@ TEST(text_encoder_layouts, ComfyScaledFp8GivesTheOfficialResultOfItsValues) {
   EXPECT_FALSE(source->contains("scaled_fp8"));
   EXPECT_FALSE(source->contains("encoder.block.0.layer.0.SelfAttention.q.scale_weight"));
   EXPECT_EQ(source->info("encoder.block.0.layer.0.SelfAttention.q.weight").dtype, "F32");
-  const at::Tensor expected = hidden_of(m, io::MemorySource("dequantised", dequantised), CheckpointLayout::wan);
-  EXPECT_TRUE(at::equal(hidden_of(m, *source, CheckpointLayout::hf), expected));
+  const at::Tensor expected = hidden_of(m, io::MemorySource("dequantised", dequantised), TextEncoderLayout::wan);
+  EXPECT_TRUE(at::equal(hidden_of(m, *source, TextEncoderLayout::hf), expected));
   // The values really are fp8: quantisation moved the weights.
   EXPECT_FALSE(at::equal(dequantised.at("blocks.0.attn.q.weight"), m.weights.at("blocks.0.attn.q.weight")));
 }

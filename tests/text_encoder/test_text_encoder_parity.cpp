@@ -20,7 +20,7 @@ namespace {
 using test::GoldenFile;
 
 UMT5Config golden_config(const GoldenFile& golden, const std::filesystem::path& path) {
-  return parse_umt5_config(golden.config(), "golden '" + path.filename().string() + "' config");
+  return UMT5Config::from_json(golden.config(), "golden '" + path.filename().string() + "' config");
 }
 
 // Checks one tensor and prints its max |diff| (the figures in the report).
@@ -44,7 +44,7 @@ void check_golden_file(const std::filesystem::path& path, const c10::Device& dev
   // The golden file is itself an official-layout checkpoint (plus input.*,
   // output.* and debug.* tensors, which the loader ignores).
   const TextEncoder encoder(config, golden.source(), {device, at::kFloat});
-  ASSERT_EQ(encoder.layout(), CheckpointLayout::wan);
+  ASSERT_EQ(encoder.layout(), TextEncoderLayout::wan);
 
   const at::Tensor ids = golden.tensor("input.ids");
   const at::Tensor mask = golden.tensor("input.mask");

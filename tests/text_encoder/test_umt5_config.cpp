@@ -28,7 +28,7 @@ namespace {
 using namespace unit;
 
 TEST(text_encoder_config, TheXxlFileParses) {
-  const UMT5Config c = load_umt5_config(std::filesystem::path(SORAGEN_SOURCE_MODELS_DIR) / "configs/umt5-xxl.json");
+  const UMT5Config c = UMT5Config::from_file(std::filesystem::path(SORAGEN_SOURCE_MODELS_DIR) / "configs/umt5-xxl.json");
   EXPECT_EQ(c.vocab, 256384);
   EXPECT_EQ(c.dim, 4096);
   EXPECT_EQ(c.dim_attn, 4096);
@@ -45,7 +45,7 @@ TEST(text_encoder_config, TheXxlFileParses) {
 
 TEST(text_encoder_config, TheGoldenConfigParsesWithItsExtraKeys) {
   const test::GoldenFile golden(golden_t5());
-  const UMT5Config c = parse_umt5_config(golden.config(), "golden");
+  const UMT5Config c = UMT5Config::from_json(golden.config(), "golden");
   EXPECT_EQ(c.num_layers, 3);
   EXPECT_EQ(c.head_dim(), 16);
 }
@@ -54,7 +54,7 @@ TEST(text_encoder_config, MaxDistanceIsAnAlias) {
   nlohmann::json json = xxl_json();
   json.erase("max_dist");
   json["max_distance"] = 64;
-  EXPECT_EQ(parse_umt5_config(json, "test").max_dist, 64);
+  EXPECT_EQ(UMT5Config::from_json(json, "test").max_dist, 64);
 }
 
 TEST(text_encoder_config, ErrorsNameTheOriginAndTheKey) {
@@ -65,27 +65,27 @@ TEST(text_encoder_config, ErrorsNameTheOriginAndTheKey) {
   };
   nlohmann::json missing = xxl_json();
   missing.erase("num_heads");
-  EXPECT_ERROR(parse_umt5_config(missing, "config 'x.json'"), ModelError, "config 'x.json': missing 'num_heads'");
-  EXPECT_ERROR(parse_umt5_config(with("dim", "4096"), "c"), ModelError, "'dim' must be an integer");
-  EXPECT_ERROR(parse_umt5_config(with("dim", 4096.5), "c"), ModelError, "'dim' must be an integer");
-  EXPECT_ERROR(parse_umt5_config(with("num_layers", 0), "c"), ModelError, "'num_layers' must be positive");
-  EXPECT_ERROR(parse_umt5_config(with("vocab", -5), "c"), ModelError, "'vocab' must be positive");
-  EXPECT_ERROR(parse_umt5_config(with("num_heads", 48), "c"), ModelError, "num_heads 48 does not divide dim_attn 4096");
-  EXPECT_ERROR(parse_umt5_config(with("shared_pos", true), "c"), ModelError, "'shared_pos' true is not supported");
-  EXPECT_ERROR(parse_umt5_config(with("bidirectional", false), "c"), ModelError, "'bidirectional' false");
-  EXPECT_ERROR(parse_umt5_config(with("shared_pos", 0), "c"), ModelError, "'shared_pos' must be true or false");
-  EXPECT_ERROR(parse_umt5_config(with("num_buckets", 33), "c"), ModelError, "num_buckets must be even");
-  EXPECT_ERROR(parse_umt5_config(with("max_dist", 8), "c"), ModelError, "max_dist 8 must exceed");
-  EXPECT_ERROR(parse_umt5_config(with("eps", -1.0), "c"), ModelError, "'eps' must be positive");
-  EXPECT_ERROR(parse_umt5_config(with("eps", "small"), "c"), ModelError, "'eps' must be a number");
-  EXPECT_ERROR(parse_umt5_config(nlohmann::json::array(), "c"), ModelError, "expected a JSON object");
+  EXPECT_ERROR(UMT5Config::from_json(missing, "config 'x.json'"), ModelError, "config 'x.json': missing 'num_heads'");
+  EXPECT_ERROR(UMT5Config::from_json(with("dim", "4096"), "c"), ModelError, "'dim' must be an integer");
+  EXPECT_ERROR(UMT5Config::from_json(with("dim", 4096.5), "c"), ModelError, "'dim' must be an integer");
+  EXPECT_ERROR(UMT5Config::from_json(with("num_layers", 0), "c"), ModelError, "'num_layers' must be positive");
+  EXPECT_ERROR(UMT5Config::from_json(with("vocab", -5), "c"), ModelError, "'vocab' must be positive");
+  EXPECT_ERROR(UMT5Config::from_json(with("num_heads", 48), "c"), ModelError, "num_heads 48 does not divide dim_attn 4096");
+  EXPECT_ERROR(UMT5Config::from_json(with("shared_pos", true), "c"), ModelError, "'shared_pos' true is not supported");
+  EXPECT_ERROR(UMT5Config::from_json(with("bidirectional", false), "c"), ModelError, "'bidirectional' false");
+  EXPECT_ERROR(UMT5Config::from_json(with("shared_pos", 0), "c"), ModelError, "'shared_pos' must be true or false");
+  EXPECT_ERROR(UMT5Config::from_json(with("num_buckets", 33), "c"), ModelError, "num_buckets must be even");
+  EXPECT_ERROR(UMT5Config::from_json(with("max_dist", 8), "c"), ModelError, "max_dist 8 must exceed");
+  EXPECT_ERROR(UMT5Config::from_json(with("eps", -1.0), "c"), ModelError, "'eps' must be positive");
+  EXPECT_ERROR(UMT5Config::from_json(with("eps", "small"), "c"), ModelError, "'eps' must be a number");
+  EXPECT_ERROR(UMT5Config::from_json(nlohmann::json::array(), "c"), ModelError, "expected a JSON object");
 }
 
 TEST(text_encoder_config, FileErrors) {
   test::TempDir dir;
-  EXPECT_ERROR(load_umt5_config(dir / "absent.json"), ModelError, "absent.json': cannot open");
+  EXPECT_ERROR(UMT5Config::from_file(dir / "absent.json"), ModelError, "absent.json': cannot open");
   std::ofstream(dir / "bad.json") << "{\"dim\": ";
-  EXPECT_ERROR(load_umt5_config(dir / "bad.json"), ModelError, "bad.json': not valid JSON");
+  EXPECT_ERROR(UMT5Config::from_file(dir / "bad.json"), ModelError, "bad.json': not valid JSON");
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ inline nlohmann::json xxl_json() {
           {"eps", 1e-6},     {"shared_pos", false}, {"text_len", 512}};
 }
 
-inline UMT5Config xxl() { return parse_umt5_config(xxl_json(), "test"); }
+inline UMT5Config xxl() { return UMT5Config::from_json(xxl_json(), "test"); }
 
 inline std::filesystem::path golden_t5() { return test::golden_dir() / "t5_encoder.safetensors"; }
 
@@ -45,7 +45,7 @@ struct TinyModel {
 inline TinyModel tiny_model() {
   const test::GoldenFile golden(golden_t5());
   TinyModel m;
-  m.config = parse_umt5_config(golden.config(), "golden config");
+  m.config = UMT5Config::from_json(golden.config(), "golden config");
   for (const auto& name : golden.source().names()) {
     if (name.rfind("input.", 0) == 0 || name.rfind("output.", 0) == 0 || name.rfind("debug.", 0) == 0) continue;
     m.weights[name] = golden.tensor(name).clone();
@@ -55,14 +55,14 @@ inline TinyModel tiny_model() {
   return m;
 }
 
-inline at::Tensor hidden_of(const TinyModel& m, const io::TensorSource& source, CheckpointLayout expected_layout) {
+inline at::Tensor hidden_of(const TinyModel& m, const io::TensorSource& source, TextEncoderLayout expected_layout) {
   const TextEncoder encoder(m.config, source);
   EXPECT_EQ(encoder.layout(), expected_layout);
   return encoder.hidden_states(m.ids, m.mask);
 }
 
 inline at::Tensor official_hidden(const TinyModel& m) {
-  return hidden_of(m, io::MemorySource("official", m.weights), CheckpointLayout::wan);
+  return hidden_of(m, io::MemorySource("official", m.weights), TextEncoderLayout::wan);
 }
 
 // Official name -> HF UMT5EncoderModel name (written independently of the

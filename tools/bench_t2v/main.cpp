@@ -112,10 +112,10 @@ int run(const Options& o) {
   const at::ScalarType dtype = soragen::core::parse_dtype(o.dtype, device);
   const int threads = soragen::core::set_threads(o.threads);
   soragen::text_encoder::UMT5Config encoder_config =
-      soragen::text_encoder::load_umt5_config(o.encoder_config);
+      soragen::text_encoder::UMT5Config::from_file(o.encoder_config);
   if (o.encoder_layers > 0) encoder_config.num_layers = o.encoder_layers;
   const soragen::dit::DitConfig dit_config = soragen::dit::DitConfig::from_file(o.dit_config);
-  const soragen::vae::VaeConfig vae_config = soragen::vae::VaeConfig::load(o.vae_config);
+  const soragen::vae::VaeConfig vae_config = soragen::vae::VaeConfig::from_file(o.vae_config);
   if (o.context_len > dit_config.text_len || o.negative_context_len > dit_config.text_len ||
       o.context_len < 1 || o.negative_context_len < 1) {
     throw soragen::UsageError("context lengths must be in [1, text_len = " + std::to_string(dit_config.text_len) +

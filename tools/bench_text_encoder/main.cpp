@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up when piped
   try {
     const int threads = soragen::core::set_threads(o.threads);
-    UMT5Config config = soragen::text_encoder::load_umt5_config(o.config);
+    UMT5Config config = soragen::text_encoder::UMT5Config::from_file(o.config);
     const int64_t full_layers = config.num_layers;
     if (o.layers > 0) config.num_layers = o.layers;
     const at::ScalarType dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;

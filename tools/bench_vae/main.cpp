@@ -83,7 +83,7 @@ double peak_rss_mib(const rusage& usage) { return static_cast<double>(usage.ru_m
 
 int run_decode(const Options& o) {
   using clock = std::chrono::steady_clock;
-  const auto config = soragen::vae::VaeConfig::load(o.config);
+  const auto config = soragen::vae::VaeConfig::from_file(o.config);
   at::manual_seed(0);
   soragen::vae::WanVAE vae(config);
   const auto dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;

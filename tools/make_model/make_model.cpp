@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
 
     const at::ScalarType dtype = dtype_name == "bf16" ? at::kBFloat16 : dtype_name == "fp16" ? at::kHalf : at::kFloat;
     const ordered_json te_json = te_config_path.empty() ? text_encoder_config(vocab) : read_config(te_config_path);
-    auto te_config = soragen::text_encoder::parse_umt5_config(nlohmann::json::parse(te_json.dump()), "default");
+    auto te_config = soragen::text_encoder::UMT5Config::from_json(nlohmann::json::parse(te_json.dump()), "default");
     soragen::text_encoder::UMT5BuildOptions build;
     build.tensors = at::TensorOptions().dtype(dtype);
     soragen::text_encoder::UMT5Encoder encoder(te_config, build);

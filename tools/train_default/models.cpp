@@ -9,7 +9,7 @@ vae::WanVAE make_vae() {
 }
 
 text_encoder::UMT5Encoder make_text_encoder(int vocab) {
-  const auto config = text_encoder::parse_umt5_config(nlohmann::json::parse(text_encoder_config(vocab).dump()),
+  const auto config = text_encoder::UMT5Config::from_json(nlohmann::json::parse(text_encoder_config(vocab).dump()),
                                                       "training text encoder config");
   text_encoder::UMT5BuildOptions build;
   build.tensors = at::TensorOptions().dtype(at::kFloat);

@@ -1,0 +1,249 @@
+#include "pipeline/component_files.h"
+
+#include <system_error>
+#include <vector>
+
+#include "dit/config.h"
+#include "dit/key_maps.h"
+#include "dit/wan_model.h"
+#include "io/tensor_source.h"
+#include "pipeline/families/wan21_diffusers.h"
+#include "pipeline/families/wan21_shared.h"
+#include "pipeline/model_manifest.h"
+#include "soragen/error.h"
+#include "text_encoder/key_maps.h"
+#include "text_encoder/text_encoder.h"
+#include "vae/key_maps.h"
+
+namespace fs = std::filesystem;
+
+namespace soragen::pipeline {
+namespace {
+
+bool is_plain_file(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec);
+}
+
+bool is_folder(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+
+std::string quoted(Component component, const fs::path& path) {
+  return std::string(component_flag(component)) + " '" + path.string() + "'";
+}
+
+// The usual file names of each component inside a folder, in the order the
+// downloads use them.
+std::vector<fs::path> candidates(Component component, const fs::path& dir) {
+  switch (component) {
+    case Component::tokenizer:
+      return {dir / "spiece.model", dir / "tokenizer" / "spiece.model", dir / "google" / "umt5-xxl" / "spiece.model"};
+    case Component::text_encoder:
+      return {dir / "model.safetensors.index.json", dir / "model.safetensors",
+              dir / "text_encoder" / "model.safetensors.index.json", dir / "text_encoder" / "model.safetensors",
+              dir / "models_t5_umt5-xxl-enc-bf16.pth"};
+    case Component::vae:
+      return {dir / "diffusion_pytorch_model.safetensors", dir / "vae" / "diffusion_pytorch_model.safetensors",
+              dir / "Wan2.1_VAE.pth"};
+    case Component::dit: break;  // dit::find_dit_weights knows the shard index too
+  }
+  return {};
+}
+
+bool same_file(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  const bool same = fs::equivalent(a, b, ec);
+  return ec ? a.lexically_normal() == b.lexically_normal() : same;
+}
+
+// The bundled manifest beside `file`, when there is one; its configs serve
+// the files it names (the bundled default's parts passed one by one).
+std::optional<ModelFiles> manifest_beside(const fs::path& file) {
+  const fs::path manifest = file.parent_path() / "model.json";
+  if (!is_plain_file(manifest)) return std::nullopt;
+  return manifest_files(read_json_config(manifest), file.parent_path(), manifest, /*check_files=*/false);
+}
+
+dit::DitConfig dit_config_of(const fs::path& file) {
+  if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->dit, file)) {
+    return manifest->dit_config;
+  }
+  std::optional<dit::DitConfig> beside;
+  const fs::path config = file.parent_path() / "config.json";
+  if (is_plain_file(config)) {
+    const nlohmann::json raw = read_json_config(config);
+    const std::string where = "config '" + config.string() + "'";
+    beside = is_diffusers_dit_config(raw) ? dit_config_from_diffusers(raw, where)
+                                          : dit::DitConfig::from_json(raw, where);
+  }
+  return dit_config_for(file, beside);
+}
+
+text_encoder::UMT5Config text_encoder_config_of(const fs::path& file) {
+  if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->text_encoder, file)) {
+    return manifest->text_encoder_config;
+  }
+  return shipped_umt5_config();
+}
+
+vae::VaeConfig vae_config_of(const fs::path& file) {
+  if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->vae, file)) {
+    return manifest->vae_config;
+  }
+  return shipped_vae_config();
+}
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+const char* component_name(Component component) {
+  switch (component) {
+    case Component::tokenizer: return "tokenizer";
+    case Component::text_encoder: return "text encoder";
+    case Component::dit: return "DiT";
+    case Component::vae: return "VAE";
+  }
+  return "?";
+}
+
+const char* component_flag(Component component) {
+  switch (component) {
+    case Component::tokenizer: return "--tokenizer";
+    case Component::text_encoder: return "--text-encoder";
+    case Component::dit: return "--dit";
+    case Component::vae: return "--vae";
+  }
+  return "?";
+}
+
+std::optional<ComponentMatch> identify_component(const io::TensorSource& source) {
+  // Each component's own marker: the DiT's patch embedding (every DiT
+  // layout names it so), then the text encoder's and the VAE's detectors.
+  if (source.contains("patch_embedding.weight") || source.contains("model.diffusion_model.patch_embedding.weight")) {
+    return ComponentMatch{Component::dit, dit::layout_name(dit::detect_dit_layout(source))};
+  }
+  try {
+    const text_encoder::TextEncoderLayout layout = text_encoder::detect_text_encoder_layout(source);
+    return ComponentMatch{Component::text_encoder, std::string(text_encoder::layout_name(layout)) +
+                                                       (text_encoder::is_scaled_fp8(source) ? " (scaled fp8)" : "")};
+  } catch (const ModelError&) {
+  }
+  try {
+    return ComponentMatch{Component::vae, vae::layout_name(vae::detect_vae_layout(source))};
+  } catch (const ModelError&) {
+  }
+  return std::nullopt;
+}
+
+fs::path find_component_file(Component component, const fs::path& given) {
+  std::error_code ec;
+  if (!fs::exists(given, ec)) throw ModelError(quoted(component, given) + ": no such file or directory");
+  if (!is_folder(given)) return given;
+  if (component == Component::dit) {
+    try {
+      return dit::find_dit_weights(given);
+    } catch (const ModelError& e) {
+      throw ModelError(std::string(component_flag(component)) + ": " + e.what());
+    }
+  }
+  const std::vector<fs::path> names = candidates(component, given);
+  std::string tried;
+  for (const fs::path& path : names) {
+    if (is_plain_file(path)) return path;
+    tried += (tried.empty() ? "" : ", ") + path.lexically_relative(given).string();
+  }
+  throw ModelError(quoted(component, given) + ": a folder without a " + component_name(component) +
+                   " file (looked for " + tried + ")");
+}
+
+fs::path require_component(Component component, const fs::path& given) {
+  const fs::path file = find_component_file(component, given);
+  std::unique_ptr<io::TensorSource> source;
+  try {
+    source = io::open_weights(file);
+  } catch (const Error& e) {
+    // Not a weights file: what --tokenizer takes (the tokenizer's own loader
+    // says whether it is a sentencepiece model).
+    if (component == Component::tokenizer) return file;
+    if (ends_with(file.filename().string(), ".model")) {
+      throw ModelError(quoted(component, file) + ": is a sentencepiece tokenizer, not a " +
+                       component_name(component) + " checkpoint; pass it to --tokenizer");
+    }
+    throw ModelError(std::string(component_flag(component)) + ": " + e.what());
+  }
+  const std::optional<ComponentMatch> match = identify_component(*source);
+  if (match && match->component == component) return file;
+  if (match) {
+    throw ModelError(quoted(component, file) + ": is a " + component_name(match->component) + " checkpoint (" +
+                     match->layout + " layout), not a " +
+                     (component == Component::tokenizer ? std::string("sentencepiece tokenizer")
+                                                        : std::string(component_name(component)) + " checkpoint") +
+                     "; pass it to " + component_flag(match->component));
+  }
+  throw ModelError(quoted(component, file) + ": not a " + component_name(component) + " checkpoint: its " +
+                   std::to_string(source->size()) +
+                   " tensors match no known DiT, text encoder or VAE layout");
+}
+
+ModelFiles with_component_files(ModelFiles files, const ModelSpec& spec) {
+  if (spec.tokenizer) files.tokenizer = require_component(Component::tokenizer, *spec.tokenizer);
+  if (spec.text_encoder) {
+    files.text_encoder = require_component(Component::text_encoder, *spec.text_encoder);
+    files.text_encoder_config = text_encoder_config_of(files.text_encoder);
+    // The config against the weights' shapes now, from the header: a
+    // mismatch is one line before minutes of loading.
+    const auto source = text_encoder::open_text_encoder_weights(files.text_encoder);
+    const io::KeyMap map =
+        text_encoder::text_encoder_key_map(text_encoder::detect_text_encoder_layout(*source), *source);
+    text_encoder::check_config_against_weights(files.text_encoder_config, *source, map);
+  }
+  if (spec.dit) {
+    files.dit = require_component(Component::dit, *spec.dit);
+    files.dit_config = dit_config_of(files.dit);
+    const auto source = io::open_weights(files.dit);
+    dit::check_config_against_weights(files.dit_config, *source, dit::dit_key_map(dit::detect_dit_layout(*source)));
+  }
+  if (spec.vae) {
+    files.vae = require_component(Component::vae, *spec.vae);
+    files.vae_config = vae_config_of(files.vae);
+  }
+  return files;
+}
+
+void check_parts_agree(const ModelFiles& files) {
+  const auto fail = [](const std::string& what, const fs::path& a, const fs::path& b, const std::string& why) {
+    throw ModelError(what + " do not fit together: '" + a.string() + "' and '" + b.string() + "': " + why);
+  };
+  const dit::DitConfig& d = files.dit_config;
+  const text_encoder::UMT5Config& t = files.text_encoder_config;
+  if (d.text_dim != t.dim) {
+    fail("the DiT and the text encoder", files.dit, files.text_encoder,
+         "the DiT takes text features of width " + std::to_string(d.text_dim) + " (text_dim), the text encoder gives " +
+             std::to_string(t.dim));
+  }
+  if (t.text_len > d.text_len) {
+    fail("the DiT and the text encoder", files.dit, files.text_encoder,
+         "the text encoder pads prompts to " + std::to_string(t.text_len) + " tokens, the DiT takes at most " +
+             std::to_string(d.text_len) + " (text_len)");
+  }
+  if (d.in_dim != files.vae_config.z_dim || d.out_dim != files.vae_config.z_dim) {
+    fail("the DiT and the VAE", files.dit, files.vae,
+         "the DiT takes " + std::to_string(d.in_dim) + " and gives " + std::to_string(d.out_dim) +
+             " latent channels, the VAE has " + std::to_string(files.vae_config.z_dim) + " (z_dim)");
+  }
+}
+
+void check_vocabulary_fits(const ModelFiles& files, int tokenizer_vocab) {
+  if (tokenizer_vocab > files.text_encoder_config.vocab) {
+    throw ModelError("the tokenizer and the text encoder do not fit together: '" + files.tokenizer.string() +
+                     "' has " + std::to_string(tokenizer_vocab) + " tokens, '" + files.text_encoder.string() +
+                     "' embeds only " + std::to_string(files.text_encoder_config.vocab) + " (vocab)");
+  }
+}
+
+}  // namespace soragen::pipeline
