@@ -29,17 +29,22 @@ inline std::filesystem::path golden_dir() {
   return data_dir() / "golden";
 }
 
-// Every golden file whose name starts with `prefix` (e.g. "vae" matches
-// vae.safetensors and vae_16x24.safetensors), sorted.
-inline std::vector<std::filesystem::path> golden_files(const std::string& prefix) {
+// Every golden file in `dir` whose name starts with `prefix` (e.g. "vae"
+// matches vae.safetensors and vae_16x24.safetensors), sorted.
+inline std::vector<std::filesystem::path> golden_files(const std::filesystem::path& dir, const std::string& prefix) {
   std::vector<std::filesystem::path> files;
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(golden_dir(), ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(prefix, 0) == 0 && entry.path().extension() == ".safetensors") files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// The same in golden_dir(); the Wan2.2 files are in golden_dir() / "wan22".
+inline std::vector<std::filesystem::path> golden_files(const std::string& prefix) {
+  return golden_files(golden_dir(), prefix);
 }
 
 // CUDA device 0 set up as the golden README asks for GPU parity (fp32
