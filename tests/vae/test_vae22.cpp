@@ -100,9 +100,13 @@ TEST(vae22_shortcuts, avg_down_pads_time_in_front_and_averages_channel_groups) {
       }
     }
   }
-  // The 1-frame first chunk averages with a zero frame: half of a spatial-only fold.
+  // The 1-frame first chunk is folded with a zero frame in front: with groups
+  // of 4 (one time offset each), output channel 2c holds the zero frame and
+  // 2c+1 the spatial average of channel c.
   const at::Tensor one = at::randn({1, 4, 1, 4, 4});
-  EXPECT_TRUE(at::allclose(avg_down_3d(one, 8, 2, 2), avg_down_3d(one, 8, 1, 2) * 0.5, 1e-6, 1e-6));
+  const at::Tensor first = avg_down_3d(one, 8, 2, 2);
+  EXPECT_EQ(first.slice(1, 0, 8, 2).abs().max().item<float>(), 0.0f);
+  EXPECT_TRUE(at::allclose(first.slice(1, 1, 8, 2), avg_down_3d(one, 4, 1, 2), 1e-6, 1e-6));
   // Factor 1 with equal widths is the identity (the last encoder stage).
   EXPECT_TRUE(at::equal(avg_down_3d(one, 4, 1, 1), one));
 }
