@@ -29,9 +29,9 @@ inline std::filesystem::path golden_dir() {
   return data_dir() / "golden";
 }
 
-// Every golden file in `dir` whose name starts with `prefix` (e.g. "vae" matches
-// vae.safetensors and vae_16x24.safetensors), sorted.
-inline std::vector<std::filesystem::path> golden_files_in(const std::filesystem::path& dir, const std::string& prefix) {
+// Every golden file in `dir` whose name starts with `prefix` (e.g. "vae"
+// matches vae.safetensors and vae_16x24.safetensors), sorted.
+inline std::vector<std::filesystem::path> golden_files(const std::filesystem::path& dir, const std::string& prefix) {
   std::vector<std::filesystem::path> files;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -42,9 +42,9 @@ inline std::vector<std::filesystem::path> golden_files_in(const std::filesystem:
   return files;
 }
 
-// The same in the golden directory itself (the Wan2.1 files).
+// The same in golden_dir(); the Wan2.2 files are in golden_dir() / "wan22".
 inline std::vector<std::filesystem::path> golden_files(const std::string& prefix) {
-  return golden_files_in(golden_dir(), prefix);
+  return golden_files(golden_dir(), prefix);
 }
 
 // CUDA device 0 set up as the golden README asks for GPU parity (fp32

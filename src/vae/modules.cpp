@@ -167,12 +167,13 @@ at::Tensor AttentionBlockImpl::forward(const at::Tensor& x, FeatureCache& /*cach
   return from_frames(out, batch) + x;
 }
 
-ResampleImpl::ResampleImpl(int64_t dim, Mode mode, SlotCounter* slots) : mode_(mode) {
+ResampleImpl::ResampleImpl(int64_t dim, Mode mode, SlotCounter* slots, UpWidth up_width) : mode_(mode) {
   const bool up = mode == Mode::upsample2d || mode == Mode::upsample3d;
   resample = register_module("resample", torch::nn::ModuleList());
   // Index 0 (nearest upsample or ZeroPad2d) has no weights; Identity keeps the numbering.
   resample->push_back(torch::nn::Identity());
-  conv_ = up ? torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim / 2, 3).padding(1))
+  const int64_t up_out = up_width == UpWidth::half ? dim / 2 : dim;
+  conv_ = up ? torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, up_out, 3).padding(1))
              : torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, 3).stride(2));
   resample->push_back(conv_);
   if (mode == Mode::upsample3d) {
@@ -244,6 +245,13 @@ at::Tensor ResampleImpl::forward(const at::Tensor& x, FeatureCache& cache) {
   return x;
 }
 
+void build_middle(torch::nn::Module& owner, BlockList& middle, int64_t dim, SlotCounter* slots) {
+  middle.init(owner, "middle");
+  middle.push_back(ResidualBlock(dim, dim, slots));
+  middle.push_back(AttentionBlock(dim));
+  middle.push_back(ResidualBlock(dim, dim, slots));
+}
+
 // ---------------------------------------------------------------- Encoder / Decoder
 
 Encoder3dImpl::Encoder3dImpl(const VaeConfig& config) {
@@ -270,10 +278,7 @@ Encoder3dImpl::Encoder3dImpl(const VaeConfig& config) {
       scale /= 2.0;
     }
   }
-  middle_.init(*this, "middle");
-  middle_.push_back(ResidualBlock(out, out, &slots_));
-  middle_.push_back(AttentionBlock(out));
-  middle_.push_back(ResidualBlock(out, out, &slots_));
+  build_middle(*this, middle_, out, &slots_);
 
   head_norm_ = RMSNorm(out, /*images=*/false);
   head_conv_ = CausalConv3d(out, 2 * config.z_dim, k3, s1, p1, &slots_);
@@ -309,10 +314,7 @@ Decoder3dImpl::Decoder3dImpl(const VaeConfig& config) {
   const std::array<int64_t, 3> k3{3, 3, 3}, s1{1, 1, 1}, p1{1, 1, 1};
 
   conv1 = register_module("conv1", CausalConv3d(config.z_dim, dims[0], k3, s1, p1, &slots_));
-  middle_.init(*this, "middle");
-  middle_.push_back(ResidualBlock(dims[0], dims[0], &slots_));
-  middle_.push_back(AttentionBlock(dims[0]));
-  middle_.push_back(ResidualBlock(dims[0], dims[0], &slots_));
+  build_middle(*this, middle_, dims[0], &slots_);
 
   upsamples_.init(*this, "upsamples");
   double scale = 1.0 / static_cast<double>(int64_t{1} << (mult.size() - 2));

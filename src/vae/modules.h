@@ -137,7 +137,10 @@ TORCH_MODULE(AttentionBlock);
 class ResampleImpl : public StreamBlock {
  public:
   enum class Mode { upsample2d, upsample3d, downsample2d, downsample3d };
-  ResampleImpl(int64_t dim, Mode mode, SlotCounter* slots);
+  // The upsampling Conv2d's output width: Wan2.1 halves the channels, Wan2.2
+  // (vae2_2.py, Wan2.2 trap 5) keeps them. Downsampling always keeps them.
+  enum class UpWidth { half, same };
+  ResampleImpl(int64_t dim, Mode mode, SlotCounter* slots, UpWidth up_width = UpWidth::half);
   at::Tensor forward(const at::Tensor& x, FeatureCache& cache) override;
 
  private:
@@ -169,6 +172,10 @@ class BlockList {
   torch::nn::ModuleList list_{nullptr};
   std::vector<std::shared_ptr<StreamBlock>> blocks_;
 };
+
+// Fills `middle` with the reference's ResidualBlock, AttentionBlock,
+// ResidualBlock at width `dim` (the same in both VAE generations).
+void build_middle(torch::nn::Module& owner, BlockList& middle, int64_t dim, SlotCounter* slots);
 
 // Video [B,3,T,H,W] -> [B, 2*z_dim, T', H/8, W/8] (mean and log-variance), one chunk at a time.
 class Encoder3dImpl : public torch::nn::Module {

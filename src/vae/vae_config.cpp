@@ -2,7 +2,6 @@
 
 #include <nlohmann/json.hpp>
 
-
 #include "io/json_file.h"
 #include "soragen/error.h"
 
@@ -15,7 +14,11 @@ int64_t VaeConfig::temporal_factor() const {
 }
 
 VaeConfig VaeConfig::from_json(const nlohmann::json& json, const std::string& where) {
-  VaeConfig config;
+  return from_json(json, where, VaeConfig{});
+}
+
+VaeConfig VaeConfig::from_json(const nlohmann::json& json, const std::string& where, const VaeConfig& defaults) {
+  VaeConfig config = defaults;
   try {
     config.dim = json.value("dim", config.dim);
     config.z_dim = json.value("z_dim", config.z_dim);

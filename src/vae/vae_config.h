@@ -28,8 +28,11 @@ struct VaeConfig {
   int64_t temporal_factor() const;
 
   // `where` names the source in errors ("config 'x.json'"). Throws ModelError.
+  // Keys the JSON leaves out keep their value in `defaults` (the Wan2.1 VAE's
+  // unless a caller such as the Wan2.2 config passes its own).
   static VaeConfig from_json(const nlohmann::json& json, const std::string& where);
   static VaeConfig from_file(const std::filesystem::path& path);
+  static VaeConfig from_json(const nlohmann::json& json, const std::string& where, const VaeConfig& defaults);
   void validate(const std::string& where) const;
 };
 

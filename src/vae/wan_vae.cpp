@@ -13,11 +13,6 @@
 namespace soragen::vae {
 namespace {
 
-// [C] -> [1, C, 1, 1, 1] on x's device, for per-channel latent constants.
-at::Tensor per_channel(const at::Tensor& values, const at::Tensor& like) {
-  return values.to(like.device()).view({1, -1, 1, 1, 1});
-}
-
 void check_video(const at::Tensor& x, int64_t channels, const char* what) {
   if (x.dim() != 5 || x.size(1) != channels) {
     throw InternalError(std::string("WanVAE: ") + what + " must be [B, " + std::to_string(channels) +
@@ -35,9 +30,7 @@ WanVAEImpl::WanVAEImpl(VaeConfig config) : config_(std::move(config)) {
   conv1 = register_module("conv1", CausalConv3d(2 * z, 2 * z, k1, k1, p0, nullptr));
   conv2 = register_module("conv2", CausalConv3d(z, z, k1, k1, p0, nullptr));
   decoder = register_module("decoder", Decoder3d(config_));
-  mean_ = at::tensor(config_.latents_mean, at::kFloat);
-  // torch's `1.0 / std` is reciprocal(std) in fp32; decode divides by it again.
-  inv_std_ = at::reciprocal(at::tensor(config_.latents_std, at::kFloat));
+  scale_ = LatentScale(config_.latents_mean, config_.latents_std);
 }
 
 c10::ScalarType WanVAEImpl::dtype() const { return conv2->weight.scalar_type(); }
@@ -69,11 +62,11 @@ WanVAE load_vae(const io::TensorSource& source, VaeLayout layout, const VaeConfi
 }
 
 at::Tensor WanVAEImpl::normalize_latent(const at::Tensor& mu) const {
-  return (mu - per_channel(mean_, mu)) * per_channel(inv_std_, mu);
+  return scale_.normalize(mu);
 }
 
 at::Tensor WanVAEImpl::denormalize_latent(const at::Tensor& z) const {
-  return z / per_channel(inv_std_, z) + per_channel(mean_, z);
+  return scale_.denormalize(z);
 }
 
 WanVAEImpl::Moments WanVAEImpl::encode_moments(const at::Tensor& video, const StageHook* hook) {

@@ -27,6 +27,7 @@
 #include "io/tensor_source.h"
 #include "soragen/log.h"
 #include "vae/key_maps.h"
+#include "vae/latent_scale.h"
 #include "vae/modules.h"
 #include "vae/tiling.h"
 #include "vae/vae_config.h"
@@ -96,9 +97,7 @@ class WanVAEImpl : public torch::nn::Module {
   CausalConv3d conv1{nullptr};  // encoder output -> (mu, log_var)
   CausalConv3d conv2{nullptr};  // latent -> decoder input
   Decoder3d decoder{nullptr};
-  // Plain members, not buffers: module->to(dtype) must leave them fp32.
-  at::Tensor mean_;     // [z_dim]
-  at::Tensor inv_std_;  // [z_dim], 1/std in fp32 as the reference's scale[1]
+  LatentScale scale_;  // latents_mean and 1/latents_std, fp32
 };
 TORCH_MODULE(WanVAE);
 

@@ -50,7 +50,7 @@ class Checker {
 // (wan22/wan22_ti2v_dit*.safetensors, per-token timesteps).
 std::vector<std::filesystem::path> dit_golden_files() {
   std::vector<std::filesystem::path> files = golden_files("dit");
-  const auto wan22 = golden_files_in(golden_dir() / "wan22", "wan22_ti2v_dit");
+  const auto wan22 = golden_files(golden_dir() / "wan22", "wan22_ti2v_dit");
   EXPECT_FALSE(wan22.empty()) << "no wan22_ti2v_dit*.safetensors in " << golden_dir() / "wan22";
   files.insert(files.end(), wan22.begin(), wan22.end());
   return files;

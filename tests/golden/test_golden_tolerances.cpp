@@ -44,5 +44,25 @@ TEST(GoldenTolerances, NoFileIsLooserThanTheReadme) {
                                                              << golden_dir();
 }
 
+// The README's "# Wan2.2" table, for the files of golden_dir() / "wan22" this
+// checkout carries.
+TEST(GoldenTolerances, NoWan22FileIsLooserThanTheReadme) {
+  static const std::map<std::string, Rule> rules = {{"wan22_vae", {5e-5, 5e-5}}};
+  int files = 0;
+  for (const auto& [prefix, rule] : rules) {
+    for (const auto& path : golden_files(golden_dir() / "wan22", prefix)) {
+      SCOPED_TRACE(path.string());
+      const GoldenFile golden(path);
+      EXPECT_LE(golden.atol(), rule.atol) << prefix << " atol";
+      EXPECT_LE(golden.rtol(), rule.rtol) << prefix << " rtol";
+      EXPECT_LE(golden.tight_atol(), 1e-6);
+      EXPECT_LE(golden.tight_rtol(), 0.0);
+      ++files;
+    }
+  }
+  EXPECT_GE(files, static_cast<int>(rules.size())) << "expected a golden file of every kind in "
+                                                   << golden_dir() / "wan22";
+}
+
 }  // namespace
 }  // namespace soragen::test

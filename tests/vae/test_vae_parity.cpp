@@ -12,31 +12,15 @@
 #include <vector>
 
 #include "golden_util.h"
+#include "stage_capture.h"
 #include "vae/vae_config.h"
 #include "vae/wan_vae.h"
 
 namespace soragen::vae {
 namespace {
 
-using test::GoldenFile;
-
-// Collects a stage hook's per-chunk outputs; the golden debug tensors are
-// those chunks concatenated over time.
-class StageCapture {
- public:
-  explicit StageCapture(std::string prefix)
-      : prefix_(std::move(prefix)),
-        hook_([this](const std::string& stage, const at::Tensor& x) { chunks_[stage].push_back(x.to(at::kFloat)); }) {}
-  const StageHook* hook() const { return &hook_; }
-  void collect(std::map<std::string, at::Tensor>& into) const {
-    for (const auto& [stage, chunks] : chunks_) into[prefix_ + stage] = at::cat(chunks, 2);
-  }
-
- private:
-  std::string prefix_;
-  std::map<std::string, std::vector<at::Tensor>> chunks_;
-  StageHook hook_;
-};
+using soragen::test::GoldenFile;
+using test::StageCapture;
 
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
@@ -95,8 +79,8 @@ void check_file(const std::filesystem::path& path, const c10::Device& device) {
 }
 
 void check_every_file(const c10::Device& device) {
-  const auto files = test::golden_files("vae");
-  ASSERT_FALSE(files.empty()) << "no vae*.safetensors in " << test::golden_dir();
+  const auto files = soragen::test::golden_files("vae");
+  ASSERT_FALSE(files.empty()) << "no vae*.safetensors in " << soragen::test::golden_dir();
   for (const auto& file : files) {
     SCOPED_TRACE(file.string());
     check_file(file, device);
@@ -106,8 +90,8 @@ void check_every_file(const c10::Device& device) {
 TEST(vae_parity, every_golden_vae_file) { check_every_file(c10::kCPU); }
 
 TEST(vae_parity, every_golden_vae_file_on_cuda) {
-  const std::optional<c10::Device> cuda = test::parity_cuda_device();
-  if (!cuda) GTEST_SKIP() << test::no_cuda_reason();
+  const std::optional<c10::Device> cuda = soragen::test::parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << soragen::test::no_cuda_reason();
   check_every_file(*cuda);
 }
 
