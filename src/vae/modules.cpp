@@ -245,6 +245,18 @@ at::Tensor ResampleImpl::forward(const at::Tensor& x, FeatureCache& cache) {
   return x;
 }
 
+torch::nn::ModuleList build_head(torch::nn::Module& owner, int64_t in, int64_t out, SlotCounter* slots,
+                                 RMSNorm* norm, CausalConv3d* conv) {
+  *norm = RMSNorm(in, /*images=*/false);
+  const std::array<int64_t, 3> k3{3, 3, 3}, s1{1, 1, 1}, p1{1, 1, 1};
+  *conv = CausalConv3d(in, out, k3, s1, p1, slots);
+  auto head = owner.register_module("head", torch::nn::ModuleList());
+  head->push_back(*norm);
+  head->push_back(torch::nn::SiLU());
+  head->push_back(*conv);
+  return head;
+}
+
 void build_middle(torch::nn::Module& owner, BlockList& middle, int64_t dim, SlotCounter* slots) {
   middle.init(owner, "middle");
   middle.push_back(ResidualBlock(dim, dim, slots));
@@ -280,16 +292,11 @@ Encoder3dImpl::Encoder3dImpl(const VaeConfig& config) {
   }
   build_middle(*this, middle_, out, &slots_);
 
-  head_norm_ = RMSNorm(out, /*images=*/false);
-  head_conv_ = CausalConv3d(out, 2 * config.z_dim, k3, s1, p1, &slots_);
-  head = register_module("head", torch::nn::ModuleList());
-  head->push_back(head_norm_);
-  head->push_back(torch::nn::SiLU());
-  head->push_back(head_conv_);
+  head = build_head(*this, out, 2 * config.z_dim, &slots_, &head_norm_, &head_conv_);
 }
 
-at::Tensor Encoder3dImpl::forward(const at::Tensor& input, FeatureCache& cache, const StageHook* hook) {
-  // input: [B, 3, t, H, W] (one chunk) -> [B, 2*z_dim, t', H/8, W/8]
+at::Tensor CausalEncoderImpl::forward(const at::Tensor& input, FeatureCache& cache, const StageHook* hook) {
+  // input: one chunk [B, C, t, H, W] -> [B, 2*z_dim, t', H', W']
   const auto report = [&](const std::string& stage, const at::Tensor& x) {
     if (hook && *hook) (*hook)(stage, x);
   };
@@ -336,16 +343,11 @@ Decoder3dImpl::Decoder3dImpl(const VaeConfig& config) {
       scale *= 2.0;
     }
   }
-  head_norm_ = RMSNorm(out, /*images=*/false);
-  head_conv_ = CausalConv3d(out, 3, k3, s1, p1, &slots_);
-  head = register_module("head", torch::nn::ModuleList());
-  head->push_back(head_norm_);
-  head->push_back(torch::nn::SiLU());
-  head->push_back(head_conv_);
+  head = build_head(*this, out, 3, &slots_, &head_norm_, &head_conv_);
 }
 
-at::Tensor Decoder3dImpl::forward(const at::Tensor& input, FeatureCache& cache, const StageHook* hook) {
-  // input: [B, z_dim, 1, h, w] -> [B, 3, 1 (first latent frame) or 4, 8h, 8w]
+at::Tensor CausalDecoderImpl::forward(const at::Tensor& input, FeatureCache& cache, const StageHook* hook) {
+  // input: one latent frame [B, z_dim, 1, h, w] -> 1 (first latent frame) or 4 frames
   const auto report = [&](const std::string& stage, const at::Tensor& x) {
     if (hook && *hook) (*hook)(stage, x);
   };

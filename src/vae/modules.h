@@ -177,14 +177,21 @@ class BlockList {
 // ResidualBlock at width `dim` (the same in both VAE generations).
 void build_middle(torch::nn::Module& owner, BlockList& middle, int64_t dim, SlotCounter* slots);
 
-// Video [B,3,T,H,W] -> [B, 2*z_dim, T', H/8, W/8] (mean and log-variance), one chunk at a time.
-class Encoder3dImpl : public torch::nn::Module {
+// The head both generations end with: RMSNorm, SiLU and a 3x3x3 causal conv
+// from `in` to `out` channels, registered as `head` (nn.Sequential's 0, 1, 2).
+torch::nn::ModuleList build_head(torch::nn::Module& owner, int64_t in, int64_t out, SlotCounter* slots,
+                                 RMSNorm* norm, CausalConv3d* conv);
+
+// The encoder of both VAE generations: conv1 -> downsamples -> middle ->
+// head (RMSNorm, SiLU, conv), one chunk at a time through the feature cache.
+// Each generation's constructor builds the stages; the forward is shared.
+// Stage names for the hook: "conv1", "downsamples.N", "middle", "head".
+class CausalEncoderImpl : public torch::nn::Module {
  public:
-  explicit Encoder3dImpl(const VaeConfig& config);
   at::Tensor forward(const at::Tensor& x, FeatureCache& cache, const StageHook* hook = nullptr);
   size_t cache_slots() const { return slots_.next; }
 
- private:
+ protected:
   SlotCounter slots_;
   CausalConv3d conv1{nullptr};
   BlockList downsamples_;
@@ -193,16 +200,15 @@ class Encoder3dImpl : public torch::nn::Module {
   RMSNorm head_norm_{nullptr};
   CausalConv3d head_conv_{nullptr};
 };
-TORCH_MODULE(Encoder3d);
 
-// Latent [B, z_dim, 1, h, w] (one latent frame per call) -> [B, 3, 1 or 4, 8h, 8w].
-class Decoder3dImpl : public torch::nn::Module {
+// The decoder of both generations: conv1 -> middle -> upsamples -> head, one
+// latent frame per call. Stage names: "conv1", "middle", "upsamples.N", "head".
+class CausalDecoderImpl : public torch::nn::Module {
  public:
-  explicit Decoder3dImpl(const VaeConfig& config);
   at::Tensor forward(const at::Tensor& x, FeatureCache& cache, const StageHook* hook = nullptr);
   size_t cache_slots() const { return slots_.next; }
 
- private:
+ protected:
   SlotCounter slots_;
   CausalConv3d conv1{nullptr};
   BlockList middle_;
@@ -210,6 +216,19 @@ class Decoder3dImpl : public torch::nn::Module {
   torch::nn::ModuleList head{nullptr};
   RMSNorm head_norm_{nullptr};
   CausalConv3d head_conv_{nullptr};
+};
+
+// Wan2.1: video [B,3,T,H,W] -> [B, 2*z_dim, T', H/8, W/8] (mean and log-variance).
+class Encoder3dImpl : public CausalEncoderImpl {
+ public:
+  explicit Encoder3dImpl(const VaeConfig& config);
+};
+TORCH_MODULE(Encoder3d);
+
+// Wan2.1: latent [B, z_dim, 1, h, w] (one latent frame per call) -> [B, 3, 1 or 4, 8h, 8w].
+class Decoder3dImpl : public CausalDecoderImpl {
+ public:
+  explicit Decoder3dImpl(const VaeConfig& config);
 };
 TORCH_MODULE(Decoder3d);
 

@@ -14,15 +14,6 @@ namespace {
 
 const std::array<int64_t, 3> k3{3, 3, 3}, s1{1, 1, 1}, p1{1, 1, 1};
 
-// norm, SiLU, conv under `head`, as the reference's nn.Sequential numbers them.
-torch::nn::ModuleList make_head(torch::nn::Module& owner, const RMSNorm& norm, const CausalConv3d& conv) {
-  auto head = owner.register_module("head", torch::nn::ModuleList());
-  head->push_back(norm);
-  head->push_back(torch::nn::SiLU());
-  head->push_back(conv);
-  return head;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- shortcuts
@@ -129,28 +120,9 @@ Encoder22Impl::Encoder22Impl(const Vae22Config& config) {
     downsamples_.push_back(DownResidualBlock(dims[i], dims[i + 1], c.num_res_blocks, temporal, down, &slots_));
   }
   build_middle(*this, middle_, dims.back(), &slots_);
-  head_norm_ = RMSNorm(dims.back(), /*images=*/false);
-  head_conv_ = CausalConv3d(dims.back(), 2 * c.z_dim, k3, s1, p1, &slots_);
-  head = make_head(*this, head_norm_, head_conv_);
+  head = build_head(*this, dims.back(), 2 * c.z_dim, &slots_, &head_norm_, &head_conv_);
 }
 
-at::Tensor Encoder22Impl::forward(const at::Tensor& input, FeatureCache& cache, const StageHook* hook) {
-  // input: [B, 12, t, H/2, W/2] (one patchified chunk) -> [B, 2*z_dim, t', H/16, W/16]
-  const auto report = [&](const std::string& stage, const at::Tensor& x) {
-    if (hook && *hook) (*hook)(stage, x);
-  };
-  at::Tensor x = conv1->forward(input, cache);
-  report("conv1", x);
-  for (size_t i = 0; i < downsamples_.size(); ++i) {
-    x = downsamples_[i].forward(x, cache);
-    report("downsamples." + std::to_string(i), x);
-  }
-  for (size_t i = 0; i < middle_.size(); ++i) x = middle_[i].forward(x, cache);
-  report("middle", x);
-  x = head_conv_->forward(at::silu(head_norm_->forward(x)), cache);
-  report("head", x);
-  return x;
-}
 
 Decoder22Impl::Decoder22Impl(const Vae22Config& config) {
   const VaeConfig& c = config.common;
@@ -169,27 +141,7 @@ Decoder22Impl::Decoder22Impl(const Vae22Config& config) {
     const bool temporal = up && c.temperal_downsample[stages - 2 - i];
     upsamples_.push_back(UpResidualBlock(dims[i], dims[i + 1], c.num_res_blocks + 1, temporal, up, &slots_));
   }
-  head_norm_ = RMSNorm(dims.back(), /*images=*/false);
-  head_conv_ = CausalConv3d(dims.back(), config.patch_channels(), k3, s1, p1, &slots_);
-  head = make_head(*this, head_norm_, head_conv_);
-}
-
-at::Tensor Decoder22Impl::forward(const at::Tensor& input, FeatureCache& cache, const StageHook* hook) {
-  // input: [B, z_dim, 1, h, w] -> [B, 12, 1 (first latent frame) or 4, 8h, 8w]
-  const auto report = [&](const std::string& stage, const at::Tensor& x) {
-    if (hook && *hook) (*hook)(stage, x);
-  };
-  at::Tensor x = conv1->forward(input, cache);
-  report("conv1", x);
-  for (size_t i = 0; i < middle_.size(); ++i) x = middle_[i].forward(x, cache);
-  report("middle", x);
-  for (size_t i = 0; i < upsamples_.size(); ++i) {
-    x = upsamples_[i].forward(x, cache);
-    report("upsamples." + std::to_string(i), x);
-  }
-  x = head_conv_->forward(at::silu(head_norm_->forward(x)), cache);
-  report("head", x);
-  return x;
+  head = build_head(*this, dims.back(), config.patch_channels(), &slots_, &head_norm_, &head_conv_);
 }
 
 }  // namespace soragen::vae

@@ -72,39 +72,17 @@ TORCH_MODULE(UpResidualBlock);
 // Patchified video chunk [B, 12, t, H/2, W/2] -> [B, 2*z_dim, t', H/16, W/16].
 // Stage names for the hook: "conv1", "downsamples.N" (each stage, shortcut
 // included), "middle", "head".
-class Encoder22Impl : public torch::nn::Module {
+class Encoder22Impl : public CausalEncoderImpl {
  public:
   explicit Encoder22Impl(const Vae22Config& config);
-  at::Tensor forward(const at::Tensor& x, FeatureCache& cache, const StageHook* hook = nullptr);
-  size_t cache_slots() const { return slots_.next; }
-
- private:
-  SlotCounter slots_;
-  CausalConv3d conv1{nullptr};
-  BlockList downsamples_;
-  BlockList middle_;
-  torch::nn::ModuleList head{nullptr};  // 0 norm, 1 SiLU, 2 conv
-  RMSNorm head_norm_{nullptr};
-  CausalConv3d head_conv_{nullptr};
 };
 TORCH_MODULE(Encoder22);
 
 // One latent frame [B, z_dim, 1, h, w] -> [B, 12, 1 (first call) or 4, 8h, 8w]
 // (still patchified). Stage names: "conv1", "middle", "upsamples.N", "head".
-class Decoder22Impl : public torch::nn::Module {
+class Decoder22Impl : public CausalDecoderImpl {
  public:
   explicit Decoder22Impl(const Vae22Config& config);
-  at::Tensor forward(const at::Tensor& x, FeatureCache& cache, const StageHook* hook = nullptr);
-  size_t cache_slots() const { return slots_.next; }
-
- private:
-  SlotCounter slots_;
-  CausalConv3d conv1{nullptr};
-  BlockList middle_;
-  BlockList upsamples_;
-  torch::nn::ModuleList head{nullptr};
-  RMSNorm head_norm_{nullptr};
-  CausalConv3d head_conv_{nullptr};
 };
 TORCH_MODULE(Decoder22);
 
