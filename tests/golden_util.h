@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -137,6 +139,27 @@ class GoldenFile {
              << g[first].item<double>();
     }
     return ::testing::AssertionSuccess() << name << ": max |diff| " << err.max().item<double>();
+  }
+
+  // The pass rule over a whole file: every output.* and debug.* tensor must
+  // have a value in `produced` and match it. Returns how many output.*
+  // tensors were compared.
+  size_t expect_all_match(const std::map<std::string, at::Tensor>& produced, const std::string& label) const {
+    size_t outputs = 0;
+    for (const auto& name : source_->names()) {
+      const bool is_output = name.rfind("output.", 0) == 0;
+      if (!is_output && name.rfind("debug.", 0) != 0) continue;
+      const auto it = produced.find(name);
+      if (it == produced.end()) {
+        ADD_FAILURE() << label << ": no C++ value for golden tensor " << name;
+        continue;
+      }
+      const ::testing::AssertionResult result = matches(name, it->second);
+      EXPECT_TRUE(result) << label;
+      if (result) std::cout << "  " << label << " " << result.message() << "\n";
+      if (is_output) ++outputs;
+    }
+    return outputs;
   }
 
  private:

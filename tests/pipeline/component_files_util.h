@@ -20,6 +20,16 @@ namespace soragen::test {
 
 inline std::filesystem::path default_model_dir() { return models_directory() / "default"; }
 
+// The four component flags pointed at files named as in a download folder.
+inline ModelSpec all_four(const std::filesystem::path& dir) {
+  ModelSpec spec;
+  spec.tokenizer = dir / "spiece.model";
+  spec.text_encoder = dir / "text_encoder.safetensors";
+  spec.dit = dir / "dit.safetensors";
+  spec.vae = dir / "vae.safetensors";
+  return spec;
+}
+
 inline nlohmann::json default_manifest() {
   std::ifstream in(default_model_dir() / "model.json");
   return nlohmann::json::parse(in);

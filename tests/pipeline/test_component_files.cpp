@@ -16,14 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-ModelSpec all_four(const fs::path& dir) {
-  ModelSpec spec;
-  spec.tokenizer = dir / "spiece.model";
-  spec.text_encoder = dir / "text_encoder.safetensors";
-  spec.dit = dir / "dit.safetensors";
-  spec.vae = dir / "vae.safetensors";
-  return spec;
-}
+using test::all_four;
 
 std::string model_error(const ModelSpec& spec) {
   try {

@@ -14,14 +14,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-ModelSpec all_four(const fs::path& dir) {
-  ModelSpec spec;
-  spec.tokenizer = dir / "spiece.model";
-  spec.text_encoder = dir / "text_encoder.safetensors";
-  spec.dit = dir / "dit.safetensors";
-  spec.vae = dir / "vae.safetensors";
-  return spec;
-}
+using test::all_four;
 
 // Every field decided from the default's defaults, so that both pipelines
 // render the same request whatever their own defaults.

@@ -23,7 +23,6 @@ namespace {
 using soragen::test::GoldenFile;
 using test::StageCapture;
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 std::filesystem::path wan22_dir() { return soragen::test::golden_dir() / "wan22"; }
 
@@ -68,19 +67,7 @@ void check_file(const std::filesystem::path& path, const c10::Device& device) {
   if (golden.has("input.image")) produced["output.image_latent"] = vae->encode(golden.tensor("input.image"));
   if (golden.has("input.z_image")) produced["output.image_decoded"] = vae->decode(golden.tensor("input.z_image"));
 
-  size_t outputs = 0;
-  for (const auto& name : golden.source().names()) {
-    if (!starts_with(name, "output.") && !starts_with(name, "debug.")) continue;
-    const auto it = produced.find(name);
-    if (it == produced.end()) {
-      ADD_FAILURE() << path.filename() << ": no C++ value for golden tensor " << name;
-      continue;
-    }
-    const auto result = golden.matches(name, it->second);
-    EXPECT_TRUE(result) << path.filename();
-    if (result) std::cout << "  " << path.filename().string() << " " << result.message() << "\n";
-    if (starts_with(name, "output.")) ++outputs;
-  }
+  const size_t outputs = golden.expect_all_match(produced, path.filename().string());
   // The pass rule requires the output.* tensors: a file without them proves nothing.
   for (const char* required : {"output.latent", "output.decoded", "output.image_latent", "output.image_decoded"}) {
     EXPECT_TRUE(golden.has(required)) << path.filename() << " lacks " << required;
