@@ -66,7 +66,7 @@ std::optional<ModelFiles> manifest_beside(const fs::path& file) {
   return manifest_files(read_json_config(manifest), file.parent_path(), manifest, /*check_files=*/false);
 }
 
-dit::DitConfig dit_config_of(const fs::path& file) {
+dit::DitConfig dit_config_of(const fs::path& file, const io::TensorSource& source) {
   if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->dit, file)) {
     return manifest->dit_config;
   }
@@ -78,7 +78,7 @@ dit::DitConfig dit_config_of(const fs::path& file) {
     beside = is_diffusers_dit_config(raw) ? dit_config_from_diffusers(raw, where)
                                           : dit::DitConfig::from_json(raw, where);
   }
-  return dit_config_for(file, beside);
+  return dit_config_for(source, file, beside);
 }
 
 text_encoder::UMT5Config text_encoder_config_of(const fs::path& file) {
@@ -161,7 +161,7 @@ fs::path find_component_file(Component component, const fs::path& given) {
                    " file (looked for " + tried + ")");
 }
 
-fs::path require_component(Component component, const fs::path& given) {
+ComponentFile require_component(Component component, const fs::path& given) {
   const fs::path file = find_component_file(component, given);
   std::unique_ptr<io::TensorSource> source;
   try {
@@ -169,7 +169,7 @@ fs::path require_component(Component component, const fs::path& given) {
   } catch (const Error& e) {
     // Not a weights file: what --tokenizer takes (the tokenizer's own loader
     // says whether it is a sentencepiece model).
-    if (component == Component::tokenizer) return file;
+    if (component == Component::tokenizer) return {file, nullptr};
     if (ends_with(file.filename().string(), ".model")) {
       throw ModelError(quoted(component, file) + ": is a sentencepiece tokenizer, not a " +
                        component_name(component) + " checkpoint; pass it to --tokenizer");
@@ -177,7 +177,7 @@ fs::path require_component(Component component, const fs::path& given) {
     throw ModelError(std::string(component_flag(component)) + ": " + e.what());
   }
   const std::optional<ComponentMatch> match = identify_component(*source);
-  if (match && match->component == component) return file;
+  if (match && match->component == component) return {file, std::move(source)};
   if (match) {
     throw ModelError(quoted(component, file) + ": is a " + component_name(match->component) + " checkpoint (" +
                      match->layout + " layout), not a " +
@@ -191,25 +191,27 @@ fs::path require_component(Component component, const fs::path& given) {
 }
 
 ModelFiles with_component_files(ModelFiles files, const ModelSpec& spec) {
-  if (spec.tokenizer) files.tokenizer = require_component(Component::tokenizer, *spec.tokenizer);
+  if (spec.tokenizer) files.tokenizer = require_component(Component::tokenizer, *spec.tokenizer).path;
+  // Each replaced part is checked against its config now, from the header
+  // opened once here: a mismatch is one line before minutes of loading.
   if (spec.text_encoder) {
-    files.text_encoder = require_component(Component::text_encoder, *spec.text_encoder);
+    ComponentFile encoder = require_component(Component::text_encoder, *spec.text_encoder);
+    files.text_encoder = encoder.path;
     files.text_encoder_config = text_encoder_config_of(files.text_encoder);
-    // The config against the weights' shapes now, from the header: a
-    // mismatch is one line before minutes of loading.
-    const auto source = text_encoder::open_text_encoder_weights(files.text_encoder);
+    const auto source = text_encoder::text_encoder_view(std::move(encoder.source));
     const io::KeyMap map =
         text_encoder::text_encoder_key_map(text_encoder::detect_text_encoder_layout(*source), *source);
     text_encoder::check_config_against_weights(files.text_encoder_config, *source, map);
   }
   if (spec.dit) {
-    files.dit = require_component(Component::dit, *spec.dit);
-    files.dit_config = dit_config_of(files.dit);
-    const auto source = io::open_weights(files.dit);
-    dit::check_config_against_weights(files.dit_config, *source, dit::dit_key_map(dit::detect_dit_layout(*source)));
+    const ComponentFile dit = require_component(Component::dit, *spec.dit);
+    files.dit = dit.path;
+    files.dit_config = dit_config_of(files.dit, *dit.source);
+    dit::check_config_against_weights(files.dit_config, *dit.source,
+                                      dit::dit_key_map(dit::detect_dit_layout(*dit.source)));
   }
   if (spec.vae) {
-    files.vae = require_component(Component::vae, *spec.vae);
+    files.vae = require_component(Component::vae, *spec.vae).path;
     files.vae_config = vae_config_of(files.vae);
   }
   return files;

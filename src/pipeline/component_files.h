@@ -5,15 +5,13 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "io/tensor_source.h"
 #include "pipeline/model_files.h"
 #include "soragen/options.h"
-
-namespace soragen::io {
-class TensorSource;
-}
 
 namespace soragen::pipeline {
 
@@ -35,9 +33,16 @@ std::optional<ComponentMatch> identify_component(const io::TensorSource& source)
 // vae/ subfolders). Throws ModelError naming the flag and what was looked for.
 std::filesystem::path find_component_file(Component component, const std::filesystem::path& given);
 
+// A component file and its opened header (null for the tokenizer, which is
+// not a weights file).
+struct ComponentFile {
+  std::filesystem::path path;
+  std::unique_ptr<io::TensorSource> source;
+};
+
 // find_component_file, then: the file holds `component` (else one ModelError
 // naming the file, what it is and the flag it belongs to).
-std::filesystem::path require_component(Component component, const std::filesystem::path& given);
+ComponentFile require_component(Component component, const std::filesystem::path& given);
 
 // `base` with each component that `spec` names replaced by that file and its
 // config: a model.json beside the file that names it, else (DiT) a

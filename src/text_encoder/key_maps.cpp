@@ -153,9 +153,11 @@ std::unique_ptr<io::TensorSource> open_text_encoder_weights(const std::filesyste
                        "': directory holds neither model.safetensors.index.json nor model.safetensors");
     }
   }
-  std::unique_ptr<io::TensorSource> source = io::open_weights(file);
-  if (is_scaled_fp8(*source)) source = dequantize_scaled_fp8(std::move(source));
-  return source;
+  return text_encoder_view(io::open_weights(file));
+}
+
+std::unique_ptr<io::TensorSource> text_encoder_view(std::unique_ptr<io::TensorSource> source) {
+  return is_scaled_fp8(*source) ? dequantize_scaled_fp8(std::move(source)) : std::move(source);
 }
 
 }  // namespace soragen::text_encoder

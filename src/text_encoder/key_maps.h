@@ -54,4 +54,8 @@ std::unique_ptr<io::TensorSource> dequantize_scaled_fp8(std::unique_ptr<io::Tens
 // files with dequantize_scaled_fp8().
 std::unique_ptr<io::TensorSource> open_text_encoder_weights(const std::filesystem::path& path);
 
+// An opened source as the encoder reads it: scaled fp8 files wrapped with
+// dequantize_scaled_fp8(), others as they are.
+std::unique_ptr<io::TensorSource> text_encoder_view(std::unique_ptr<io::TensorSource> source);
+
 }  // namespace soragen::text_encoder

@@ -8,10 +8,9 @@ namespace fs = std::filesystem;
 
 namespace soragen::pipeline {
 
-int64_t dit_width(const fs::path& weights) {
-  const auto source = io::open_weights(weights);
+int64_t dit_width(const io::TensorSource& source, const fs::path& weights) {
   for (const char* name : {"patch_embedding.weight", "model.diffusion_model.patch_embedding.weight"}) {
-    if (source->contains(name)) return source->info(name).shape.at(0);
+    if (source.contains(name)) return source.info(name).shape.at(0);
   }
   throw ModelError("transformer '" + weights.string() + "': no patch_embedding.weight tensor");
 }
@@ -37,7 +36,12 @@ vae::VaeConfig shipped_vae_config() {
 }
 
 dit::DitConfig dit_config_for(const fs::path& weights, const std::optional<dit::DitConfig>& beside) {
-  const int64_t width = dit_width(weights);
+  return dit_config_for(*io::open_weights(weights), weights, beside);
+}
+
+dit::DitConfig dit_config_for(const io::TensorSource& source, const fs::path& weights,
+                              const std::optional<dit::DitConfig>& beside) {
+  const int64_t width = dit_width(source, weights);
   if (!beside) return shipped_dit_config(width, weights);
   if (beside->dim != width) {
     throw ModelError("transformer '" + weights.string() + "': width " + std::to_string(width) +
