@@ -46,19 +46,19 @@ class Checker {
   std::set<std::string> checked_;
 };
 
-// The Wan2.1 files (dit*.safetensors) and the Wan2.2 TI2V ones
-// (wan22/wan22_ti2v_dit*.safetensors, per-token timesteps).
+// The Wan2.2 TI2V files (per-token timesteps), in their own folder.
+std::filesystem::path wan22_dir() { return golden_dir() / "wan22"; }
+std::vector<std::filesystem::path> wan22_ti2v_files() { return golden_files(wan22_dir(), "wan22_ti2v_dit"); }
+
+// Both generations' files, for the properties that hold for every DiT.
 std::vector<std::filesystem::path> dit_golden_files() {
   std::vector<std::filesystem::path> files = golden_files("dit");
-  const auto wan22 = golden_files(golden_dir() / "wan22", "wan22_ti2v_dit");
-  EXPECT_FALSE(wan22.empty()) << "no wan22_ti2v_dit*.safetensors in " << golden_dir() / "wan22";
+  const auto wan22 = wan22_ti2v_files();
   files.insert(files.end(), wan22.begin(), wan22.end());
   return files;
 }
 
-void check_every_file_and_case(const c10::Device& device) {
-  const auto files = dit_golden_files();
-  ASSERT_FALSE(files.empty()) << "no dit*.safetensors in " << golden_dir();
+void check_every_file_and_case(const std::vector<std::filesystem::path>& files, const c10::Device& device) {
   for (const auto& path : files) {
     SCOPED_TRACE(path.string());
     std::cout << path.filename().string() << " on " << device << "\n";
@@ -107,12 +107,32 @@ void check_every_file_and_case(const c10::Device& device) {
   }
 }
 
-TEST(DitParity, EveryGoldenFileAndCase) { check_every_file_and_case(c10::kCPU); }
+TEST(DitParity, EveryGoldenFileAndCase) {
+  const auto files = golden_files("dit");
+  ASSERT_FALSE(files.empty()) << "no dit*.safetensors in " << golden_dir();
+  check_every_file_and_case(files, c10::kCPU);
+}
 
 TEST(DitParity, EveryGoldenFileAndCaseOnCuda) {
   const std::optional<c10::Device> cuda = parity_cuda_device();
   if (!cuda) GTEST_SKIP() << no_cuda_reason();
-  check_every_file_and_case(*cuda);
+  const auto files = golden_files("dit");
+  ASSERT_FALSE(files.empty()) << "no dit*.safetensors in " << golden_dir();
+  check_every_file_and_case(files, *cuda);
+}
+
+TEST(DitParity, EveryWan22Ti2vFileAndCase) {
+  const auto files = wan22_ti2v_files();
+  ASSERT_FALSE(files.empty()) << "no wan22_ti2v_dit*.safetensors in " << wan22_dir();
+  check_every_file_and_case(files, c10::kCPU);
+}
+
+TEST(DitParity, EveryWan22Ti2vFileAndCaseOnCuda) {
+  const std::optional<c10::Device> cuda = parity_cuda_device();
+  if (!cuda) GTEST_SKIP() << no_cuda_reason();
+  const auto files = wan22_ti2v_files();
+  ASSERT_FALSE(files.empty()) << "no wan22_ti2v_dit*.safetensors in " << wan22_dir();
+  check_every_file_and_case(files, *cuda);
 }
 
 // The cfg case batches two samples in one call; each must equal its own B=1
