@@ -39,7 +39,8 @@ say() { printf 'gpu_check: %s\n' "$*"; }
 
 # The binaries the run needs, all from build-cuda/.
 binaries=(
-  test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_pipeline_parity
+  test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_vae22_parity
+  test_pipeline_parity
   test_denoise_loop bench_t2v bench_dit
 )
 
@@ -103,7 +104,8 @@ run_checks() {
 
   # 1. CUDA parity, fp32 with TF32 off, and the loop's synchronisations.
   local failed=0
-  for test in test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_pipeline_parity \
+  for test in test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_vae22_parity \
+              test_pipeline_parity \
               test_denoise_loop; do
     if "$bin/$test" >"$out/$test.log" 2>&1 &&
        ! { [ "$device" = cuda ] && grep -q '^\[  SKIPPED \] .*[Cc]uda' "$out/$test.log"; }; then
