@@ -49,9 +49,14 @@ struct GenerationRequest {
   std::optional<double> fps;
   std::optional<int> steps;
   std::optional<double> guidance;              // classifier-free guidance scale
+  std::optional<double> guidance_high;         // two-expert models: the high-noise expert's scale
   std::optional<double> shift;                 // flow-matching sigma shift
   std::optional<std::string> sampler;          // unipc | dpm++ | euler
   std::optional<std::uint64_t> seed;           // unset: random, and logged
+  // Image to video (models that take one): the first frame, and for
+  // I2V-A14B the last. PNG, JPEG or WebP.
+  std::optional<std::string> image;
+  std::optional<std::string> last_image;
 };
 
 // The model's defaults, which fill a request's unset fields.
@@ -63,6 +68,9 @@ struct GenerationDefaults {
   double fps = 16.0;
   int steps = 50;
   double guidance = 5.0;
+  // A two-expert model's high-noise expert (Wan2.2 A14B: the reference's
+  // guide_scale[1]); `guidance` is the low-noise one's. Unused otherwise.
+  double guidance_high = 5.0;
   double shift = 5.0;
   std::string sampler = "unipc";
 };
@@ -77,9 +85,12 @@ struct ResolvedRequest {
   double fps = 0;
   int steps = 0;
   double guidance = 0;
+  double guidance_high = 0;
   double shift = 0;
   std::string sampler;
   std::uint64_t seed = 0;
+  std::string image;       // empty: none
+  std::string last_image;  // empty: none
 };
 
 // The samplers soragen implements, in the spelling the CLI takes.

@@ -23,7 +23,7 @@
 namespace soragen {
 
 // The stages a render goes through, in order.
-enum class Stage { load, encode_text, denoise, decode, write };
+enum class Stage { load, encode_text, encode_image, denoise, decode, write };
 const char* stage_name(Stage stage);
 
 // step counts from 0 (stage begins) to total (stage done). Stages without
@@ -64,6 +64,38 @@ std::filesystem::path models_directory();
 // ModelError for a directory with nothing usable in it.
 ModelSource resolve_model(const ModelSpec& spec);
 
+// What a model takes, read from its configs before any weight loads.
+struct ModelInputs {
+  std::string kind = "t2v";    // t2v, ti2v (Wan2.2 TI2V-5B) or i2v (Wan2.2 I2V-A14B)
+  bool image = false;          // takes --image
+  bool needs_image = false;    // renders only from an image (I2V-A14B)
+  bool last_image = false;     // takes --last-image
+  bool two_experts = false;    // a high- and a low-noise DiT (Wan2.2 A14B): takes --guidance-high
+  bool vae_tile = true;        // its VAE decodes in tiles (--vae-tile); the Wan2.2 VAE does not
+  int size_multiple = 16;      // --width/--height of a text-to-video render: multiples of this
+};
+
+struct ModelInfo {
+  ModelSource source;
+  GenerationDefaults defaults;
+  ModelInputs inputs;
+};
+
+// resolve_model, then the model's configs and defaults: reads names, JSON
+// and checkpoint headers, no weights. Throws as resolve_model does, and
+// ModelError naming a missing or malformed file.
+ModelInfo inspect_model(const ModelSpec& spec);
+
+// Checks a resolved request against what the model takes, before any weight
+// loads: an image for a text-only model, --last-image without --image, a
+// size the model's VAE and patch grid cannot take, --guidance-high for one
+// DiT, --vae-tile for the Wan2.2 VAE; and reads each image, so a missing or
+// corrupt one fails here. `asked` is what `request` was resolved from (to
+// tell a flag given from a default). Throws UsageError naming the flag (and
+// the file).
+void check_request_for_model(const GenerationRequest& asked, const ResolvedRequest& request,
+                             const ModelInputs& inputs, bool vae_tile = false);
+
 // Checks --device, --dtype and --threads without loading anything. Throws
 // UsageError naming the flag.
 void validate_runtime(const RuntimeOptions& runtime);
@@ -80,6 +112,7 @@ class Pipeline {
 
   const ModelSource& source() const;
   const GenerationDefaults& defaults() const;
+  const ModelInputs& inputs() const;
 
   // Renders one video. `cancel`, when set during the run, stops it after the
   // current step with InterruptedError.

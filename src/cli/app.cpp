@@ -110,16 +110,27 @@ Plan make_plan(const CLI::App& app, const CliOptions& options, const Logger& log
   return plan;
 }
 
-std::string describe(const ResolvedRequest& r) {
+std::string shortest(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+
+std::string describe(const ResolvedRequest& r, bool two_experts) {
   char text[256];
   std::snprintf(text, sizeof text, "%dx%d, %d frames at %g fps, %d steps of %s, guidance %g, shift %g, seed %llu",
                 r.width, r.height, r.frames, r.fps, r.steps, r.sampler.c_str(), r.guidance, r.shift,
                 static_cast<unsigned long long>(r.seed));
-  return text;
+  std::string out = text;
+  if (two_experts) out += ", high-noise guidance " + shortest(r.guidance_high);
+  if (!r.image.empty()) out += ", from '" + r.image + "'" + (r.last_image.empty() ? "" : " to '" + r.last_image + "'");
+  return out;
 }
 
-// Resolves every item against the model's defaults and names its output.
-std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, const GenerationDefaults& defaults,
+// Resolves every item against the model's defaults, checks it against what
+// the model takes (its images read), and names its output: all before the
+// weights load.
+std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, const ModelInfo& model,
                                 std::vector<PromptLineError>& bad_lines, const Logger& logger) {
   std::vector<BatchJob> jobs;
   std::set<fs::path> taken;
@@ -130,7 +141,8 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
     job.index = index;
     job.line = item.line;
     try {
-      job.request = resolve_request(item.request, defaults);
+      job.request = resolve_request(item.request, model.defaults);
+      check_request_for_model(item.request, job.request, model.inputs, options.vae_tile);
       job.output = item.output ? fs::path(*item.output)
                                : fs::path(expand_output_pattern(options.output, index, item.line,
                                                                 job.request.prompt, job.request.seed));
@@ -162,7 +174,15 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) 
   // One render needs the 11 GB encoder once; a batch keeps it for the next items.
   runtime.free_text_encoder_after_use = !plan.batch;
   validate_runtime(runtime);
-  resolve_model(spec);  // an unknown name fails here, before the weights load
+  // An unknown name, a bad request for this model or a bad image fails
+  // here, before the weights load.
+  const ModelInfo model = inspect_model(spec);
+  std::vector<PromptLineError> bad_lines = plan.bad_lines;
+  const std::vector<BatchJob> jobs = make_jobs(plan, options, model, bad_lines, logger);
+  if (jobs.empty()) {  // every line of the batch was refused: nothing to load the weights for
+    logger.warn("batch done: 0 ok, " + std::to_string(bad_lines.size()) + " failed, 0 skipped, 0.0 s");
+    return static_cast<int>(ExitCode::batch_failed);
+  }
 
   install_stop_handlers();
   ProgressReporter progress(progress_mode(options), std::cerr, logger);
@@ -170,11 +190,8 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) 
   Pipeline pipeline = Pipeline::load(spec, runtime, logger);
   progress({Stage::load, 1, 1});
 
-  std::vector<PromptLineError> bad_lines = plan.bad_lines;
-  const std::vector<BatchJob> jobs = make_jobs(plan, options, pipeline.defaults(), bad_lines, logger);
-
   const RenderJob render = [&](const BatchJob& job) {
-    logger.info((plan.batch ? "item " + std::to_string(job.index) + ": " : std::string()) + describe(job.request));
+    logger.info((plan.batch ? "item " + std::to_string(job.index) + ": " : std::string()) + describe(job.request, pipeline.inputs().two_experts));
     VideoFrames frames = pipeline.generate(job.request, std::ref(progress), &g_stop_requested);
     OutputOptions output;
     output.fps = job.request.fps;

@@ -90,6 +90,7 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->group("Output");
 
   add_request_fields(app, o.request, "Video");
+  add_request_fields(app, o.request, "Image to video");
   add_request_fields(app, o.request, "Sampling");
 
   app.add_option("-m,--model", o.model, "Bundled model name or a directory of Wan2.1 weights")

@@ -98,9 +98,13 @@ DitConfig DitConfig::from_file(const std::filesystem::path& path) {
 
 void DitConfig::validate(const std::string& where) const {
   const auto fail = [&](const std::string& message) { throw ModelError(where + ": " + message); };
-  // ti2v (Wan2.2 TI2V-5B) is the t2v network fed per-token timesteps.
-  if (model_type != "t2v" && model_type != "ti2v") {
-    fail("model_type '" + model_type + "' is not supported (only t2v and ti2v)");
+  // ti2v (Wan2.2 TI2V-5B) is the t2v network fed per-token timesteps; i2v
+  // (Wan2.2 I2V-A14B) is the t2v network whose input carries the
+  // conditioning channels y after the latent (golden README, Wan2.2 trap 11).
+  // Wan2.1's i2v adds a CLIP image branch (img_emb, k_img, v_img) that soragen
+  // does not build: such a checkpoint fails its load on those tensors.
+  if (model_type != "t2v" && model_type != "ti2v" && model_type != "i2v") {
+    fail("model_type '" + model_type + "' is not supported (t2v, ti2v and i2v)");
   }
   for (int64_t p : patch_size) {
     if (p < 1) fail("patch_size entries must be >= 1");

@@ -18,7 +18,7 @@ struct KeyMap;
 namespace soragen::dit {
 
 struct DitConfig {
-  std::string model_type = "t2v";            // t2v, or ti2v (Wan2.2 TI2V: per-token timesteps)
+  std::string model_type = "t2v";            // t2v, ti2v (Wan2.2 TI2V: per-token timesteps) or i2v (Wan2.2: y channels)
   std::array<int64_t, 3> patch_size{1, 2, 2};  // (t, h, w)
   int64_t text_len = 512;                    // context rows after zero padding
   int64_t in_dim = 16;                       // latent channels in

@@ -88,7 +88,7 @@ text_encoder::UMT5Config text_encoder_config_of(const fs::path& file) {
   return shipped_umt5_config();
 }
 
-vae::VaeConfig vae_config_of(const fs::path& file) {
+AnyVaeConfig vae_config_of(const fs::path& file) {
   if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->vae, file)) {
     return manifest->vae_config;
   }
@@ -233,10 +233,25 @@ void check_parts_agree(const ModelFiles& files) {
          "the text encoder pads prompts to " + std::to_string(t.text_len) + " tokens, the DiT takes at most " +
              std::to_string(d.text_len) + " (text_len)");
   }
-  if (d.in_dim != files.vae_config.z_dim || d.out_dim != files.vae_config.z_dim) {
+  // The DiT reads the VAE's latent channels, plus for i2v the conditioning
+  // y: 4 mask channels and the encoded image's z channels (Wan2.2 trap 19).
+  const int64_t z_dim = vae_z_dim(files.vae_config);
+  const int64_t in_dim = d.model_type == "i2v" ? z_dim + 4 + z_dim : z_dim;
+  if (d.in_dim != in_dim || d.out_dim != z_dim) {
     fail("the DiT and the VAE", files.dit, files.vae,
          "the DiT takes " + std::to_string(d.in_dim) + " and gives " + std::to_string(d.out_dim) +
-             " latent channels, the VAE has " + std::to_string(files.vae_config.z_dim) + " (z_dim)");
+             " latent channels, the " + vae_kind_name(files.vae_config) + " has " + std::to_string(z_dim) +
+             " (z_dim), so a " + d.model_type + " DiT needs " + std::to_string(in_dim) + " and " +
+             std::to_string(z_dim));
+  }
+  if (files.two_experts()) {
+    const dit::DitConfig& low = files.low_noise_dit_config;
+    if (low.model_type != d.model_type || low.in_dim != d.in_dim || low.out_dim != d.out_dim ||
+        low.text_dim != d.text_dim || low.patch_size != d.patch_size) {
+      fail("the two experts", files.dit, files.low_noise_dit,
+           "the high-noise expert is a " + d.model_type + " DiT of in_dim " + std::to_string(d.in_dim) +
+               ", the low-noise one a " + low.model_type + " DiT of in_dim " + std::to_string(low.in_dim));
+    }
   }
 }
 

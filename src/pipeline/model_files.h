@@ -10,7 +10,7 @@
 #include "soragen/options.h"
 #include "soragen/pipeline.h"
 #include "text_encoder/umt5_config.h"
-#include "vae/vae_config.h"
+#include "pipeline/video_vae.h"
 
 namespace soragen::pipeline {
 
@@ -18,12 +18,22 @@ struct ModelFiles {
   std::filesystem::path tokenizer;  // sentencepiece model
   std::filesystem::path text_encoder;
   text_encoder::UMT5Config text_encoder_config;
-  std::filesystem::path dit;        // a .safetensors file or shard index
+  // The DiT, or the high-noise expert of a two-expert model (Wan2.2 A14B):
+  // a .safetensors file or shard index.
+  std::filesystem::path dit;
   dit::DitConfig dit_config;
+  // A two-expert model's low-noise expert; empty for one DiT. The high-noise
+  // expert runs while the scheduler's timestep t >= boundary * 1000 (golden
+  // README, Wan2.2 trap 16), this one below.
+  std::filesystem::path low_noise_dit;
+  dit::DitConfig low_noise_dit_config;
+  double boundary = 0;
   std::filesystem::path vae;
-  vae::VaeConfig vae_config;
+  AnyVaeConfig vae_config;          // the Wan2.1 or the Wan2.2 VAE's
   GenerationDefaults defaults;
   std::string notice;               // said once when the model loads (e.g. "untrained")
+
+  bool two_experts() const { return !low_noise_dit.empty(); }
 };
 
 // The Wan2.1 T2V defaults (wan/configs/shared_config.py, generate.py).

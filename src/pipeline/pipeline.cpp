@@ -10,10 +10,13 @@
 #include "io/tensor_source.h"
 #include "pipeline/component_files.h"
 #include "pipeline/model_files.h"
-#include "pipeline/text_to_video.h"
+#include "pipeline/model_inputs.h"
+#include "pipeline/video_generator.h"
 #include "soragen/error.h"
 #include "tokenizer/tokenizer.h"
 #include "vae/frames.h"
+#include "video/image_fit.h"
+#include "video/image_reader.h"
 
 namespace soragen {
 
@@ -21,6 +24,7 @@ const char* stage_name(Stage stage) {
   switch (stage) {
     case Stage::load: return "loading";
     case Stage::encode_text: return "text encoding";
+    case Stage::encode_image: return "image encoding";
     case Stage::denoise: return "denoising";
     case Stage::decode: return "VAE decoding";
     case Stage::write: return "writing";
@@ -43,8 +47,8 @@ struct Pipeline::Impl {
   ModelSource source;
   GenerationDefaults defaults;
   std::optional<tokenizer::Tokenizer> tokenizer;
-  std::unique_ptr<pipeline::TextToVideo> t2v;
-  int64_t spatial_multiple = 16;  // pixels per DiT token side: VAE factor x patch
+  std::unique_ptr<pipeline::VideoGenerator> t2v;
+  ModelInputs inputs;
   RuntimeOptions runtime;
   Logger logger;
 };
@@ -56,6 +60,7 @@ Pipeline::~Pipeline() = default;
 
 const ModelSource& Pipeline::source() const { return impl_->source; }
 const GenerationDefaults& Pipeline::defaults() const { return impl_->defaults; }
+const ModelInputs& Pipeline::inputs() const { return impl_->inputs; }
 
 Pipeline Pipeline::load(const ModelSpec& spec, const RuntimeOptions& runtime, const Logger& logger) {
   return core::rethrow_torch_errors([&] { return load_checked(spec, runtime, logger); });
@@ -110,21 +115,45 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
                                               files.text_encoder_config, encoder_options);
   }
 
-  logger.debug("transformer: " + files.dit.string());
   dit::DitLoadOptions dit_options;
   dit_options.weight_dtype = dtype;
   dit_options.strict_weights = spec.strict_weights;
-  // Each source is closed as soon as its weights are copied.
-  dit::WanModel dit = [&] {
-    const auto source = io::open_weights(files.dit);
-    return dit::load_dit(*source, dit::detect_dit_layout(*source), files.dit_config, logger, dit_options);
-  }();
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
   // in fp32, as the text encoder does.
   const bool slow_bf16 = device.is_cpu() && dtype == at::kBFloat16 && !core::cpu_has_fast_bf16_matmul();
-  dit->run_options().compute_dtype = slow_bf16 ? at::kFloat : dtype;
   if (slow_bf16) logger.info("this CPU has no fast bf16 matrix product: bf16 weights, fp32 arithmetic");
+  // Each source is closed as soon as its weights are copied.
+  const auto load_dit = [dit_options, slow_bf16, dtype, logger](const std::filesystem::path& path,
+                                                                const dit::DitConfig& config) {
+    const auto source = io::open_weights(path);
+    dit::WanModel model = dit::load_dit(*source, dit::detect_dit_layout(*source), config, logger, dit_options);
+    model->run_options().compute_dtype = slow_bf16 ? at::kFloat : dtype;
+    return model;
+  };
+  std::vector<pipeline::DitExpert> experts;
+  if (!files.two_experts()) {
+    logger.debug("transformer: " + files.dit.string());
+    experts.push_back({"DiT", 0, load_dit(files.dit, files.dit_config), nullptr});
+  } else {
+    // Wan2.2 A14B: the high-noise expert runs first and loads now; the
+    // low-noise one loads when the first step below the boundary needs it.
+    // Its header is checked now, so a file that does not fit fails before
+    // minutes of denoising.
+    {
+      const auto source = io::open_weights(files.low_noise_dit);
+      dit::check_config_against_weights(files.low_noise_dit_config, *source,
+                                        dit::dit_key_map(dit::detect_dit_layout(*source)));
+    }
+    const double boundary = files.boundary * 1000.0;
+    logger.debug("high-noise expert (t >= " + std::to_string(boundary) + "): " + files.dit.string());
+    experts.push_back({"high-noise expert", boundary, load_dit(files.dit, files.dit_config), nullptr});
+    experts.push_back({"low-noise expert", 0, dit::WanModel{nullptr},
+                       [load_dit, path = files.low_noise_dit, config = files.low_noise_dit_config, logger] {
+                         logger.info("loading the low-noise expert: " + path.string());
+                         return load_dit(path, config);
+                       }});
+  }
 
   // The reference runs the VAE in float32 whatever the DiT's dtype
   // (wan/text2video.py), and libtorch's bf16 conv3d is slow on CPUs.
@@ -132,18 +161,30 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   vae::VaeLoadOptions vae_options;
   vae_options.dtype = at::kFloat;
   vae_options.strict_weights = spec.strict_weights;
-  vae::WanVAE vae = [&] {
+  pipeline::VideoVae vae = [&]() -> pipeline::VideoVae {
     const auto source = io::open_weights(files.vae);
-    return vae::load_vae(*source, vae::detect_vae_layout(*source), files.vae_config, logger, vae_options);
+    if (const auto* config = std::get_if<vae::Vae22Config>(&files.vae_config)) {
+      vae::WanVAE22 model(*config);
+      model->load_weights(*source, logger, at::kFloat);
+      return model;
+    }
+    return vae::load_vae(*source, vae::detect_vae_layout(*source), std::get<vae::VaeConfig>(files.vae_config), logger,
+                         vae_options);
   }();
 
-  impl->spatial_multiple = files.vae_config.spatial_factor() * files.dit_config.patch_size[1];
-  impl->t2v = std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device,
-                                                      runtime.offload, encoder_device);
+  impl->inputs = pipeline::model_inputs(files);
+  impl->t2v = std::make_unique<pipeline::VideoGenerator>(std::move(encoder), std::move(experts), std::move(vae),
+                                                         device, runtime.offload, encoder_device);
   return Pipeline(std::move(impl));
 }
 
 namespace {
+
+// An image's bytes as the [H, W, 3] uint8 tensor the generator takes.
+at::Tensor rgb_tensor(const video::RgbImage& image) {
+  return at::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, at::kByte)
+      .clone();
+}
 
 // ids or mask as a [1, L] int64 tensor.
 at::Tensor tokens_tensor(const std::vector<int64_t>& ids) {
@@ -163,10 +204,9 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
     if (step >= total) event.device_peak_bytes = core::peak_device_memory(device).value_or(-1);
     if (progress) progress(event);
   };
-  if (request.width % impl.spatial_multiple != 0 || request.height % impl.spatial_multiple != 0) {
-    throw UsageError("--width/--height " + std::to_string(request.width) + "x" + std::to_string(request.height) +
-                     ": this model needs multiples of " + std::to_string(impl.spatial_multiple));
-  }
+  // The checks a caller may have made before loading (the CLI does), again:
+  // a request must never reach the model unchecked.
+  pipeline::check_resolved_for_model(request, impl.inputs, impl.runtime.vae_tile);
   const c10::InferenceMode inference;
 
   report(Stage::encode_text, 0, 1);
@@ -185,17 +225,49 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   report(Stage::encode_text, 1, 1);
   if (cancel && cancel->load()) throw InterruptedError("interrupted after text encoding");
 
-  const at::Tensor noise =
-      impl.t2v->initial_noise(request.seed, impl.t2v->latent_shape(request.frames, request.height, request.width));
+  // With an image, --width x --height is the pixel budget and the frame
+  // follows the image, as the reference's max_area does.
+  pipeline::Conditioning conditioning;
+  std::array<int64_t, 4> shape = impl.t2v->latent_shape(request.frames, request.height, request.width);
+  if (!request.image.empty()) {
+    report(Stage::encode_image, 0, 1);
+    const int64_t max_area = static_cast<int64_t>(request.width) * request.height;
+    const video::RgbImage first = video::read_image(request.image, "--image");
+    if (impl.inputs.kind == "ti2v") {
+      // textimage2video.py: best_output_size over blocks of VAE stride x
+      // patch, LANCZOS cover and centre crop, the latent held on frame 0.
+      const int block = impl.inputs.size_multiple;
+      const auto [width, height] = video::best_output_size(first.width, first.height, block, block, max_area);
+      conditioning.first_frame =
+          impl.t2v->first_frame_latent(rgb_tensor(video::cover_and_center_crop(first, width, height)));
+      shape = impl.t2v->latent_shape(request.frames, height, width);
+    } else {
+      std::optional<at::Tensor> last;
+      if (!request.last_image.empty()) last = rgb_tensor(video::read_image(request.last_image, "--last-image"));
+      const auto condition = impl.t2v->image_condition(rgb_tensor(first), last, request.frames, max_area);
+      conditioning.y = condition.y;
+      const int64_t stride = impl.t2v->vae().spatial_factor();
+      shape = impl.t2v->latent_shape(request.frames, static_cast<int>(condition.lat_h * stride),
+                                     static_cast<int>(condition.lat_w * stride));
+    }
+    impl.logger.info("image '" + request.image + "' (" + std::to_string(first.width) + "x" +
+                     std::to_string(first.height) + "): a " + std::to_string(shape[3] * impl.t2v->vae().spatial_factor()) +
+                     "x" + std::to_string(shape[2] * impl.t2v->vae().spatial_factor()) + " video");
+    report(Stage::encode_image, 1, 1);
+    if (cancel && cancel->load()) throw InterruptedError("interrupted after image encoding");
+  }
+
+  const at::Tensor noise = impl.t2v->initial_noise(request.seed, shape);
   pipeline::SamplingSettings settings;
   settings.sampler = request.sampler;
   settings.steps = request.steps;
   settings.shift = request.shift;
   settings.guidance = request.guidance;
+  if (impl.inputs.two_experts) settings.guidance_high = request.guidance_high;
   report(Stage::denoise, 0, request.steps);
   const at::Tensor latent = impl.t2v->denoise(
       noise, context, context_null, settings, [&](int step, int total) { report(Stage::denoise, step, total); },
-      cancel);
+      cancel, nullptr, conditioning);
 
   report(Stage::decode, 0, 1);
   const at::Tensor video =

@@ -47,6 +47,8 @@ ResolvedRequest resolve_request(const GenerationRequest& request, const Generati
         },
         any);
   }
+  // The reference's plain-float guide_scale serves both experts.
+  if (request.guidance && !request.guidance_high) out.guidance_high = *request.guidance;
   if (!request.seed) {
     // 32 bits keep a logged seed short enough to retype.
     std::random_device entropy;

@@ -48,6 +48,11 @@ std::string sampler_rule(const std::string& sampler) {
   return "expected unipc, dpm++ or euler";
 }
 
+std::string image_rule(const std::string& path) {
+  // The file itself is read before any weight loads (its own error names it).
+  return path.empty() ? "must name an image file" : "";
+}
+
 using R = GenerationRequest;
 using D = GenerationDefaults;
 using V = ResolvedRequest;
@@ -71,12 +76,23 @@ const std::vector<AnyRequestField>& request_fields() {
                         &D::steps, &V::steps, steps_rule},
       RequestField<double>{"guidance", "--guidance", "--guidance", "Classifier-free guidance scale [default: model]",
                            "Sampling", &R::guidance, &D::guidance, &V::guidance, guidance_rule},
+      RequestField<double>{"guidance_high", "--guidance-high", "--guidance-high",
+                           "Guidance scale of the high-noise expert of a two-expert model (Wan2.2 A14B); "
+                           "--guidance alone sets both, as the reference's plain float does [default: model's]",
+                           "Sampling", &R::guidance_high, &D::guidance_high, &V::guidance_high, guidance_rule},
       RequestField<double>{"shift", "--shift", "--shift", "Flow-matching sigma shift [default: model]", "Sampling",
                            &R::shift, &D::shift, &V::shift, shift_rule},
       RequestField<std::string>{"sampler", "--sampler", "--sampler", "unipc, dpm++ or euler [default: model]",
                                 "Sampling", &R::sampler, &D::sampler, &V::sampler, sampler_rule},
       RequestField<std::uint64_t>{"seed", "--seed", "--seed", "Noise seed; random when not given, and always logged",
                                   "Sampling", &R::seed, nullptr, &V::seed, nullptr},
+      RequestField<std::string>{"image", "--image", "--image",
+                                "First frame, a PNG, JPEG or WebP file (TI2V-5B, I2V-A14B). The video takes the "
+                                "image's aspect ratio within --width x --height pixels",
+                                "Image to video", &R::image, nullptr, &V::image, image_rule},
+      RequestField<std::string>{"last_image", "--last-image", "--last-image",
+                                "Last frame, with --image (I2V-A14B): a first-and-last-frame video",
+                                "Image to video", &R::last_image, nullptr, &V::last_image, image_rule},
   };
   return fields;
 }

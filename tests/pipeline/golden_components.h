@@ -1,5 +1,5 @@
 // The tiny umT5, DiT and VAE that a pipeline*.safetensors file was made
-// with (its config's weights_from), loaded into a TextToVideo on `device`.
+// with (its config's weights_from), loaded into a VideoGenerator on `device`.
 #pragma once
 
 #include <memory>
@@ -7,13 +7,13 @@
 #include <string>
 
 #include "golden_util.h"
-#include "pipeline/text_to_video.h"
+#include "pipeline/video_generator.h"
 
 namespace soragen::test {
 
 // `dtype`: the text encoder's and the DiT's weights and activations; the VAE
 // stays float32, as the pipeline runs it.
-inline std::unique_ptr<pipeline::TextToVideo> components_from_golden(const nlohmann::json& config,
+inline std::unique_ptr<pipeline::VideoGenerator> components_from_golden(const nlohmann::json& config,
                                                                      const c10::Device& device = c10::kCPU,
                                                                      at::ScalarType dtype = at::kFloat) {
   std::unique_ptr<text_encoder::TextEncoder> encoder;
@@ -39,7 +39,7 @@ inline std::unique_ptr<pipeline::TextToVideo> components_from_golden(const nlohm
     }
   }
   if (!encoder || dit.is_empty() || vae.is_empty()) throw std::runtime_error("weights_from lacks a component");
-  return std::make_unique<pipeline::TextToVideo>(std::move(encoder), std::move(dit), std::move(vae), device);
+  return std::make_unique<pipeline::VideoGenerator>(std::move(encoder), std::move(dit), std::move(vae), device);
 }
 
 }  // namespace soragen::test

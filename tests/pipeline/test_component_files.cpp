@@ -52,7 +52,7 @@ TEST(ComponentFiles, AllFourFilesNeedNoModelAndKeepTheirConfigs) {
   // The model.json beside the files gives their configs.
   EXPECT_EQ(files.dit_config.dim, bundled.dit_config.dim);
   EXPECT_EQ(files.text_encoder_config.dim, bundled.text_encoder_config.dim);
-  EXPECT_EQ(files.vae_config.dim, bundled.vae_config.dim);
+  EXPECT_EQ(std::get<vae::VaeConfig>(files.vae_config).dim, std::get<vae::VaeConfig>(bundled.vae_config).dim);
   // Without --model, the Wan2.1 T2V defaults.
   EXPECT_EQ(files.defaults.frames, 81);
 }

@@ -1,5 +1,5 @@
 // The denoising loop never waits for the device: the only device-to-host
-// reads inside TextToVideo::denoise are the NaN/Inf guard's, every
+// reads inside VideoGenerator::denoise are the NaN/Inf guard's, every
 // NonFiniteGuard::kCheckEvery steps and at the end; the RoPE rotations are
 // built once per shape; a bad step is still named exactly.
 //
@@ -69,7 +69,7 @@ class ScalarReadCounter {
 };
 
 struct Loop {
-  std::unique_ptr<TextToVideo> t2v;
+  std::unique_ptr<VideoGenerator> t2v;
   at::Tensor noise, context, context_null;
   SamplingSettings settings;
 };

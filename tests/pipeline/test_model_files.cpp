@@ -50,7 +50,7 @@ TEST(ModelFiles, OfficialLayoutUsesItsConfigJson) {
   EXPECT_EQ(files.tokenizer, dir / "google" / "umt5-xxl" / "spiece.model");
   EXPECT_EQ(files.dit_config.dim, 64);
   EXPECT_EQ(files.text_encoder_config.dim, 4096);  // umT5-XXL from models/configs
-  EXPECT_EQ(files.vae_config.dim, 96);
+  EXPECT_EQ(std::get<vae::VaeConfig>(files.vae_config).dim, 96);
   EXPECT_EQ(files.defaults.frames, 81);
   EXPECT_EQ(files.defaults.negative_prompt.rfind("色调艳丽", 0), 0u);
 }

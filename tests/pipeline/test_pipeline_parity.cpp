@@ -12,7 +12,7 @@
 #include "golden_components.h"
 #include "golden_util.h"
 #include "io/tensor_source.h"
-#include "pipeline/text_to_video.h"
+#include "pipeline/video_generator.h"
 #include "sampling/sampler.h"
 
 namespace soragen::pipeline {

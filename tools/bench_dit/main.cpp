@@ -5,7 +5,7 @@
 //   bench_dit --dtype bf16 --compute-dtype fp32     # bf16 storage, per-layer upcast (CPUs without avx512_bf16)
 //   bench_dit --config models/configs/wan2.1-t2v-14b.json --frames 17 --height 480 --width 832
 //
-// A step is what TextToVideo::denoise runs per timestep: one WanModel forward
+// A step is what VideoGenerator::denoise runs per timestep: one WanModel forward
 // with B = 2 (the CFG batch: the prompt's and the negative prompt's context,
 // of different lengths, over the same latent). Weights are random (seeded)
 // and built in memory with the config's real sizes, so no file is needed and

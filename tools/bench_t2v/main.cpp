@@ -1,6 +1,6 @@
 // bench_t2v: one text-to-video render end to end on this machine, with the
 // real model sizes and random weights: umT5 text encoding, the denoising
-// loop (CFG batch of 2, the pipeline's own TextToVideo), the VAE decode to
+// loop (CFG batch of 2, the pipeline's own VideoGenerator), the VAE decode to
 // host frames. Prints seconds and peak device memory per stage, seconds per
 // step, and the DiT's achieved FLOP/s.
 //
@@ -32,7 +32,7 @@
 #include "dit/config.h"
 #include "dit/flops.h"
 #include "io/tensor_source.h"
-#include "pipeline/text_to_video.h"
+#include "pipeline/video_generator.h"
 #include "soragen/error.h"
 #include "text_encoder/text_encoder.h"
 #include "text_encoder/umt5.h"
@@ -140,7 +140,7 @@ int run(const Options& o) {
   soragen::vae::WanVAE vae(vae_config);
   vae->to(device);
   soragen::bench::fill_random_weights(*vae, o.seed + 2);
-  soragen::pipeline::TextToVideo t2v(std::move(encoder), std::move(dit), std::move(vae), device);
+  soragen::pipeline::VideoGenerator t2v(std::move(encoder), std::move(dit), std::move(vae), device);
   const double build_s = seconds_since(build_start);
   std::printf("bench_t2v: %s + %s + %s on %s, %s, %d CPU threads; built in %.1f s%s\n", o.encoder_config.c_str(),
               o.dit_config.c_str(), o.vae_config.c_str(), device.str().c_str(),

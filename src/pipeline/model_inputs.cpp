@@ -1,0 +1,81 @@
+#include "pipeline/model_inputs.h"
+
+#include <string>
+
+#include "pipeline/model_family.h"
+#include "soragen/error.h"
+#include "video/image_reader.h"
+
+namespace soragen {
+namespace pipeline {
+
+ModelInputs model_inputs(const ModelFiles& files) {
+  ModelInputs inputs;
+  inputs.kind = files.dit_config.model_type;
+  inputs.image = inputs.kind == "ti2v" || inputs.kind == "i2v";
+  inputs.needs_image = inputs.kind == "i2v";
+  // Only the I2V-A14B conditioning has a place for a last frame (the mask
+  // and the encoded video of Wan2.1's first_last_frame2video.py).
+  inputs.last_image = inputs.kind == "i2v";
+  inputs.two_experts = files.two_experts();
+  inputs.vae_tile = std::holds_alternative<vae::VaeConfig>(files.vae_config);
+  inputs.size_multiple = static_cast<int>(vae_spatial_factor(files.vae_config) * files.dit_config.patch_size[1]);
+  return inputs;
+}
+
+void check_resolved_for_model(const ResolvedRequest& request, const ModelInputs& inputs, bool vae_tile) {
+  const std::string model = inputs.kind == "t2v" ? "this text-to-video model" : "this " + inputs.kind + " model";
+  if (!request.image.empty() && !inputs.image) {
+    throw UsageError("--image '" + request.image + "': " + model +
+                     " takes no image (Wan2.2 TI2V-5B and I2V-A14B do)");
+  }
+  if (request.image.empty() && inputs.needs_image) {
+    throw UsageError("--image: required, " + model + " renders from a first frame");
+  }
+  if (!request.last_image.empty()) {
+    if (request.image.empty()) throw UsageError("--last-image '" + request.last_image + "': needs --image too");
+    if (!inputs.last_image) {
+      throw UsageError("--last-image '" + request.last_image + "': " + model +
+                       " takes a first frame only (Wan2.2 I2V-A14B takes a last one)");
+    }
+    if (request.frames < 5) {
+      throw UsageError("--frames " + std::to_string(request.frames) +
+                       ": a first-and-last-frame video needs at least 5 frames");
+    }
+  }
+  if (vae_tile && !inputs.vae_tile) {
+    throw UsageError("--vae-tile: the Wan2.2 VAE of " + model + " decodes untiled only");
+  }
+  // With an image the size is a pixel budget; the frame follows the image.
+  if (request.image.empty() &&
+      (request.width % inputs.size_multiple != 0 || request.height % inputs.size_multiple != 0)) {
+    throw UsageError("--width/--height " + std::to_string(request.width) + "x" + std::to_string(request.height) +
+                     ": " + model + " needs multiples of " + std::to_string(inputs.size_multiple) + " (e.g. " +
+                     std::to_string(request.width / inputs.size_multiple * inputs.size_multiple) + "x" +
+                     std::to_string(request.height / inputs.size_multiple * inputs.size_multiple) + ")");
+  }
+}
+
+}  // namespace pipeline
+
+ModelInfo inspect_model(const ModelSpec& spec) {
+  ModelInfo info;
+  info.source = resolve_model(spec);
+  const pipeline::ModelFiles files = pipeline::locate_model_files(info.source);
+  info.defaults = files.defaults;
+  info.inputs = pipeline::model_inputs(files);
+  return info;
+}
+
+void check_request_for_model(const GenerationRequest& asked, const ResolvedRequest& request,
+                             const ModelInputs& inputs, bool vae_tile) {
+  pipeline::check_resolved_for_model(request, inputs, vae_tile);
+  if (asked.guidance_high && !inputs.two_experts) {
+    throw UsageError("--guidance-high " + std::to_string(*asked.guidance_high) +
+                     ": this model has one DiT; --guidance sets its scale");
+  }
+  if (!request.image.empty()) video::read_image(request.image, "--image");
+  if (!request.last_image.empty()) video::read_image(request.last_image, "--last-image");
+}
+
+}  // namespace soragen

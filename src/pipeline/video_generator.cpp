@@ -1,0 +1,277 @@
+#include "pipeline/video_generator.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
+#include <tuple>
+#include <stdexcept>
+
+#include "io/tensor_source.h"
+#include "sampling/guidance.h"
+#include "sampling/sampler.h"
+#include "soragen/error.h"
+
+namespace soragen::pipeline {
+
+namespace {
+
+// Moves a module to `device` for the scope and back to the CPU after it, when
+// offloading; does nothing otherwise.
+class OnDevice {
+ public:
+  OnDevice(torch::nn::Module& module, c10::Device device, bool offload)
+      : module_(module), active_(offload) {
+    if (active_) module_.to(device);
+  }
+  ~OnDevice() {
+    if (active_) module_.to(c10::Device(c10::kCPU));
+  }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+
+ private:
+  torch::nn::Module& module_;
+  bool active_;
+};
+
+}  // namespace
+
+NonFiniteGuard::NonFiniteGuard(c10::Device device, int total_steps, int check_every)
+    : first_bad_(at::full({}, -1, at::TensorOptions().dtype(at::kLong).device(device))),
+      total_(total_steps),
+      check_every_(check_every < 1 ? 1 : check_every) {}
+
+void NonFiniteGuard::record(const at::Tensor& latent, int step) {
+  // first_bad = step where it is still -1 and this latent is not all finite.
+  first_bad_.masked_fill_(first_bad_.lt(0).logical_and(latent.isfinite().all().logical_not()), step);
+  if ((step + 1) % check_every_ == 0) check();
+}
+
+void NonFiniteGuard::check() const {
+  const int64_t first = first_bad_.item<int64_t>();
+  if (first < 0) return;
+  throw ModelError("denoising step " + std::to_string(first + 1) + "/" + std::to_string(total_) +
+                   " produced NaN or Inf latents (likely an fp16 overflow or low attention precision; "
+                   "try --dtype bf16 or fp32)");
+}
+
+VideoGenerator::VideoGenerator(std::unique_ptr<text_encoder::TextEncoder> encoder, std::vector<DitExpert> experts,
+                               VideoVae vae, c10::Device device, bool offload,
+                               std::optional<c10::Device> encoder_device)
+    : encoder_(std::move(encoder)),
+      experts_(std::move(experts)),
+      vae_(std::move(vae)),
+      device_(device),
+      offload_(offload),
+      park_(offload && !device.is_cpu()),
+      encoder_device_(encoder_device.value_or(device)) {
+  if (experts_.empty()) throw InternalError("VideoGenerator: no DiT");
+  for (std::size_t i = 1; i < experts_.size(); ++i) {
+    if (experts_[i].min_timestep >= experts_[i - 1].min_timestep) {
+      throw InternalError("VideoGenerator: experts must come highest min_timestep first");
+    }
+  }
+  if (experts_.back().min_timestep > 0) throw InternalError("VideoGenerator: no expert serves the lowest timesteps");
+  if (offload_ && encoder_) encoder_->to(c10::Device(c10::kCPU));
+  if (!park_) {
+    for (DitExpert& expert : experts_) {
+      if (!expert.model.is_empty()) expert.model->to(device_);
+    }
+    vae_.module().to(device_);
+  }
+}
+
+VideoGenerator::VideoGenerator(std::unique_ptr<text_encoder::TextEncoder> encoder, dit::WanModel dit, VideoVae vae,
+                               c10::Device device, bool offload, std::optional<c10::Device> encoder_device)
+    : VideoGenerator(std::move(encoder), std::vector<DitExpert>{DitExpert{"DiT", 0, std::move(dit), nullptr}},
+                     std::move(vae), device, offload, encoder_device) {}
+
+at::Tensor VideoGenerator::encode(const at::Tensor& ids, const at::Tensor& mask) const {
+  if (!encoder_) throw ModelError("the text encoder was already released");
+  const bool move = offload_ && !encoder_device_.is_cpu();
+  if (move) encoder_->to(encoder_device_);
+  std::vector<at::Tensor> contexts = encoder_->encode(ids, mask);
+  at::Tensor context = contexts.at(0).to(device_);
+  if (move) encoder_->to(c10::Device(c10::kCPU));
+  return context;
+}
+
+void VideoGenerator::release_text_encoder() { encoder_.reset(); }
+
+std::array<int64_t, 4> VideoGenerator::latent_shape(int frames, int height, int width) const {
+  const int64_t spatial = vae_.spatial_factor();
+  return {vae_.z_dim(), (frames - 1) / vae_.temporal_factor() + 1, height / spatial, width / spatial};
+}
+
+at::Tensor VideoGenerator::initial_noise(std::uint64_t seed, const std::array<int64_t, 4>& shape) const {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  return at::randn({shape[0], shape[1], shape[2], shape[3]}, generator, at::TensorOptions().dtype(at::kFloat))
+      .to(device_);
+}
+
+std::size_t VideoGenerator::expert_for(int64_t timestep) const {
+  // The reference: high_noise_model if t.item() >= boundary, where t is the
+  // scheduler's int64 timestep and boundary a float (875.0, 900.0).
+  for (std::size_t i = 0; i < experts_.size(); ++i) {
+    if (static_cast<double>(timestep) >= experts_[i].min_timestep) return i;
+  }
+  return experts_.size() - 1;
+}
+
+dit::WanModel& VideoGenerator::ready(std::size_t index) {
+  DitExpert& expert = experts_[index];
+  if (expert.model.is_empty()) {
+    if (!expert.load) throw InternalError("VideoGenerator: the " + expert.name + " has neither weights nor a loader");
+    expert.model = expert.load();
+    if (!park_) expert.model->to(device_);
+  }
+  if (park_ && on_device_ != index) {
+    // One expert on the device at a time: the other waits in CPU memory.
+    if (on_device_) experts_[*on_device_].model->to(c10::Device(c10::kCPU));
+    expert.model->to(device_);
+    on_device_ = index;
+  }
+  return expert.model;
+}
+
+const dit::WanModel& VideoGenerator::dit() {
+  DitExpert& expert = experts_.front();
+  if (expert.model.is_empty()) ready(0);
+  return expert.model;
+}
+
+at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
+                                   const SamplingSettings& settings, const StepCallback& on_step,
+                                   const std::atomic<bool>* cancel, const StepTraceHook& trace,
+                                   const Conditioning& conditioning) {
+  const auto sampler = sampling::make_sampler(settings.sampler, settings.steps, settings.shift);
+  const dit::DitConfig& config = experts_.front().model.is_empty() ? dit()->config() : experts_.front().model->config();
+  // seq_len over the latent grid: text2video.py's ceil(h*w/(ph*pw)*f) and
+  // textimage2video.py's integer form agree on a grid the patch divides.
+  const int64_t tokens_per_frame = (noise.size(2) / config.patch_size[1]) * (noise.size(3) / config.patch_size[2]);
+  const int64_t seq_len = tokens_per_frame * (noise.size(1) / config.patch_size[0]);
+  const bool per_token = config.model_type == "ti2v";
+  const at::TensorOptions on_device = at::TensorOptions().dtype(at::kFloat).device(device_);
+
+  // TI2V's mask2 and its held first frame; the y of I2V-A14B.
+  const bool hold = conditioning.first_frame.defined();
+  const at::Tensor mask = per_token || hold ? first_frame_mask({noise.size(0), noise.size(1), noise.size(2),
+                                                                noise.size(3)},
+                                                               hold, on_device)
+                                            : at::Tensor();
+  const at::Tensor first_frame = hold ? conditioning.first_frame.to(device_, at::kFloat) : at::Tensor();
+  const at::Tensor y = conditioning.y.defined() ? conditioning.y.to(device_, at::kFloat) : at::Tensor();
+
+  at::Tensor latent = noise.to(device_, at::kFloat);
+  if (hold) latent = hold_first_frame(latent, first_frame, mask);
+  const std::vector<at::Tensor> contexts{context, context_null};
+  const int total = static_cast<int>(sampler->timesteps().size());
+  // Nothing inside the loop waits for the device. The timestep tensors are
+  // made once, before it, by fills on the device (no host-to-device copy);
+  // the NaN/Inf guard is a flag on the device that the host reads every few
+  // steps (the one synchronisation, see NonFiniteGuard). The model sees the
+  // scheduler's int64 timestep as a float, not sigma * 1000.
+  std::vector<at::Tensor> timesteps;
+  std::vector<at::Tensor> token_timesteps;
+  for (const int64_t timestep : sampler->timesteps()) {
+    const at::Tensor t = at::full({1}, static_cast<double>(timestep), on_device);
+    if (per_token) {
+      const at::Tensor tokens = per_token_timesteps(mask, t, config.patch_size[1], config.patch_size[2], seq_len);
+      token_timesteps.push_back(tokens);
+      timesteps.push_back(tokens.expand({2, seq_len}));
+    } else {
+      timesteps.push_back(t.expand({2}));
+    }
+  }
+  NonFiniteGuard guard(device_, total);
+  for (int i = 0; i < total; ++i) {
+    const std::size_t step = static_cast<std::size_t>(i);
+    const int64_t timestep = sampler->timesteps()[step];
+    const std::size_t expert = expert_for(timestep);
+    const dit::WanModel& model = ready(expert);
+    // The reference picks guide_scale[1] with the high-noise expert.
+    const double guidance =
+        expert == 0 && experts_.size() > 1 ? settings.guidance_high.value_or(settings.guidance) : settings.guidance;
+    const at::Tensor input = y.defined() ? at::cat({latent, y}, 0) : latent;
+    const std::vector<at::Tensor> predictions = model->forward({input, input}, timesteps[step], contexts, seq_len);
+    const at::Tensor velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+    const at::Tensor sampled = sampler->step(velocity, timestep, latent);
+    // TI2V: frame 0 goes back to the image's latent after every step, and the
+    // sampler's next `sample` is that re-blended latent (trap 13).
+    latent = hold ? hold_first_frame(sampled, first_frame, mask) : sampled;
+    if (trace) {
+      trace({i, timestep, predictions[0], predictions[1], latent, sampled,
+             per_token ? token_timesteps[step] : at::Tensor(), expert, guidance});
+    }
+    guard.record(latent, i);
+    if (on_step) on_step(i + 1, total);
+    if (cancel && cancel->load() && i + 1 < total) {
+      guard.check();
+      throw InterruptedError("interrupted after denoising step " + std::to_string(i + 1) + "/" + std::to_string(total));
+    }
+  }
+  guard.check();
+  if (park_ && on_device_) {
+    experts_[*on_device_].model->to(c10::Device(c10::kCPU));
+    on_device_.reset();
+  }
+  return latent;
+}
+
+at::Tensor VideoGenerator::encode_video(const at::Tensor& video) {
+  const OnDevice vae_on_device(vae_.module(), device_, park_);
+  return vae_.encode(video.unsqueeze(0).to(device_, at::kFloat)).squeeze(0);
+}
+
+at::Tensor VideoGenerator::first_frame_latent(const at::Tensor& rgb_u8) {
+  return encode_video(image_to_signed_tensor(rgb_u8).unsqueeze(1));
+}
+
+VideoGenerator::ImageCondition VideoGenerator::image_condition(const at::Tensor& first_u8,
+                                                               const std::optional<at::Tensor>& last_u8,
+                                                               int64_t frames, int64_t max_area) {
+  const int64_t stride = vae_.spatial_factor();
+  const int64_t patch = experts_.front().model.is_empty() ? dit()->config().patch_size[1]
+                                                          : experts_.front().model->config().patch_size[1];
+  ImageCondition out;
+  std::tie(out.lat_h, out.lat_w) = i2v_latent_size(first_u8.size(0), first_u8.size(1), max_area, stride, patch);
+  const int64_t height = out.lat_h * stride;
+  const int64_t width = out.lat_w * stride;
+  out.first = resize_bicubic(image_to_signed_tensor(first_u8), height, width);
+  std::optional<at::Tensor> last;
+  if (last_u8) last = resize_bicubic(image_to_signed_tensor(*last_u8), height, width);
+  const at::Tensor latent = encode_video(i2v_condition_video(out.first, last, frames));
+  const at::Tensor mask = i2v_mask(frames, out.lat_h, out.lat_w, last.has_value(), latent.options());
+  out.y = at::cat({mask, latent}, 0);
+  return out;
+}
+
+at::Tensor VideoGenerator::decode(const at::Tensor& latent, const vae::TileOptions& tiling) {
+  const OnDevice vae_on_device(vae_.module(), device_, park_);
+  // The decoded video comes back clamped. Each chunk of frames goes to the
+  // host as soon as it is decoded, so the device holds one chunk at a time,
+  // whatever the frame count.
+  const int64_t frames = (latent.size(1) - 1) * vae_.temporal_factor() + 1;
+  const int64_t factor = vae_.spatial_factor();
+  at::Tensor video = at::empty({3, frames, latent.size(2) * factor, latent.size(3) * factor}, at::kFloat);
+  int64_t filled = 0;
+  vae_.decode_frames(
+      latent.unsqueeze(0).to(device_, at::kFloat),
+      [&](const at::Tensor& chunk, int64_t first) {
+        if (chunk.size(0) != 1 || chunk.size(1) != 3 || first + chunk.size(2) > frames ||
+            chunk.size(3) != video.size(2) || chunk.size(4) != video.size(3)) {
+          throw InternalError("VAE decode: chunk " + io::format_shape(chunk.sizes()) + " at frame " +
+                              std::to_string(first) + " does not fit the video " + io::format_shape(video.sizes()));
+        }
+        video.narrow(1, first, chunk.size(2)).copy_(chunk.squeeze(0));
+        filled = first + chunk.size(2);
+      },
+      tiling);
+  if (filled != frames) {
+    throw InternalError("VAE decode produced " + std::to_string(filled) + " frames, expected " +
+                        std::to_string(frames));
+  }
+  return video;
+}
+
+}  // namespace soragen::pipeline
