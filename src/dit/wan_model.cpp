@@ -334,9 +334,11 @@ WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitCon
                        "' marks a scaled-fp8 checkpoint, which is not supported; use a plain fp8_e4m3fn, bf16, "
                        "fp16 or fp32 file");
     }
-    // Wan2.1 I2V/FLF2V feeds a CLIP image embedding through img_emb and
-    // k_img/v_img; without them the network would run, wrongly.
-    if (internal && internal->rfind("img_emb.", 0) == 0) {
+    // Wan2.1 I2V/FLF2V (in_dim 36, as Wan2.2 I2V-A14B) feeds a CLIP image
+    // embedding through img_emb and k_img/v_img; run as Wan2.2's i2v without
+    // them, it would make a video, wrongly. (Under a t2v config the in_dim
+    // check refuses it, and stray img_emb tensors are only "unexpected".)
+    if (config.model_type == "i2v" && internal && internal->rfind("img_emb.", 0) == 0) {
       throw ModelError(source.error_prefix() + "tensor '" + name +
                        "' belongs to a Wan2.1 image-to-video DiT (CLIP image branch), which soragen does not run; "
                        "Wan2.2 I2V-A14B and TI2V-5B take images without it");

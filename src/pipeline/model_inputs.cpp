@@ -1,5 +1,6 @@
 #include "pipeline/model_inputs.h"
 
+#include <cstdio>
 #include <string>
 
 #include "pipeline/model_family.h"
@@ -71,7 +72,9 @@ void check_request_for_model(const GenerationRequest& asked, const ResolvedReque
                              const ModelInputs& inputs, bool vae_tile) {
   pipeline::check_resolved_for_model(request, inputs, vae_tile);
   if (asked.guidance_high && !inputs.two_experts) {
-    throw UsageError("--guidance-high " + std::to_string(*asked.guidance_high) +
+    char value[32];
+    std::snprintf(value, sizeof value, "%g", *asked.guidance_high);
+    throw UsageError(std::string("--guidance-high ") + value +
                      ": this model has one DiT; --guidance sets its scale");
   }
   if (!request.image.empty()) video::read_image(request.image, "--image");

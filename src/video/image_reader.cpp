@@ -33,6 +33,22 @@ const ImageFormat* format_of(const std::string& bytes) {
   return nullptr;
 }
 
+// The decoder's own complaints about a broken file ("chunk too big") repeat
+// what the one-line error says, on lines of their own; they stay quiet
+// unless FFmpeg's chatter was asked for (--verbose raises the level).
+class QuietDecoderLog {
+ public:
+  QuietDecoderLog() : saved_(av_log_get_level()) {
+    if (saved_ <= AV_LOG_WARNING) av_log_set_level(AV_LOG_QUIET);
+  }
+  ~QuietDecoderLog() { av_log_set_level(saved_); }
+  QuietDecoderLog(const QuietDecoderLog&) = delete;
+  QuietDecoderLog& operator=(const QuietDecoderLog&) = delete;
+
+ private:
+  int saved_;
+};
+
 // A guess at what the file is instead, for the error message.
 std::string what_it_is(const std::string& bytes) {
   if (starts_with(bytes, "GIF8", 4)) return "a GIF image";
@@ -93,7 +109,10 @@ RgbImage read_image(const fs::path& path, const std::string& flag) {
   const std::string bytes = read_file_bytes(path, where);
   const ImageFormat* format = format_of(bytes);
   if (!format) throw UsageError(where + ": " + what_it_is(bytes) + "; expected a PNG, JPEG or WebP image");
-  const FramePtr frame = decode(bytes, *format, where);
+  const FramePtr frame = [&] {
+    const QuietDecoderLog quiet;
+    return decode(bytes, *format, where);
+  }();
   if (frame->width <= 0 || frame->height <= 0 ||
       static_cast<std::int64_t>(frame->width) * frame->height > kMaxImagePixels) {
     throw UsageError(where + ": is " + std::to_string(frame->width) + "x" + std::to_string(frame->height) +

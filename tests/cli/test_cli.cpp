@@ -27,7 +27,7 @@ TEST(Cli, HelpExplainsFlagsAndExitCodes) {
   for (const char* text : {"--prompt", "--prompt-file", "--negative-prompt", "--model", "--frames", "--width",
                            "--height", "--fps", "--steps", "--guidance", "--shift", "--sampler", "--seed",
                            "--device", "--dtype", "--threads", "--verbose", "--quiet", "--version",
-                           "--skip-existing", "Exit codes:", "5  some items of a batch failed"}) {
+                           "--skip-existing", "--image", "--last-image", "--guidance-high", "Exit codes:", "5  some items of a batch failed"}) {
     EXPECT_NE(result.output.find(text), std::string::npos) << text;
   }
 }
@@ -56,6 +56,18 @@ TEST(Cli, ValidationMessagesNameTheFlag) {
   expect_usage_error("--prompt x --model no-such-model", "--model 'no-such-model': not a directory and not a bundled model");
   expect_usage_error("--prompt x --prompt-file p.txt", "give one or the other");
   expect_usage_error("--prompt-file /no/such/file.txt", "--prompt-file '/no/such/file.txt': cannot be read");
+}
+
+// What the embedded default (text to video, one DiT) refuses, before its
+// weights load, in one line each.
+TEST(Cli, ImageFlagsAreCheckedAgainstTheModel) {
+  const std::string image = (test::data_dir() / "images" / "pattern.png").string();
+  expect_usage_error("--prompt x --image '" + image + "'", "this text-to-video model takes no image");
+  expect_usage_error("--prompt x --last-image '" + image + "'", "needs --image too");
+  expect_usage_error("--prompt x --guidance-high 4", "--guidance-high 4: this model has one DiT");
+  expect_usage_error("--prompt x --image ''", "--image '': must name an image file");
+  const test::CommandResult result = soragen("--prompt x --image '" + image + "'");
+  EXPECT_EQ(count_lines(result.output), 1) << result.output;
 }
 
 TEST(Cli, ErrorsAreOneLine) {

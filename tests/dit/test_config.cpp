@@ -66,7 +66,7 @@ TEST(DitConfig, RejectsBrokenConfigs) {
   EXPECT_THROW_WITH(DitConfig::from_json(odd, "cfg"), ModelError, "must be even");
   EXPECT_THROW_WITH(DitConfig::from_json(broken("window_size", {8, 8}), "cfg"), ModelError, "window_size");
   EXPECT_THROW_WITH(DitConfig::from_json(broken("patch_size", {1, 2}), "cfg"), ModelError, "patch_size");
-  EXPECT_THROW_WITH(DitConfig::from_json(broken("model_type", "i2v"), "cfg"), ModelError, "only t2v");
+  EXPECT_THROW_WITH(DitConfig::from_json(broken("model_type", "flf2v"), "cfg"), ModelError, "(t2v, ti2v and i2v)");
   EXPECT_THROW_WITH(DitConfig::from_json(broken("qk_norm", 1), "cfg"), ModelError, "true or false");
   EXPECT_THROW_WITH(DitConfig::from_json(broken("num_layers", 0), "cfg"), ModelError, "num_layers must be >= 1");
   EXPECT_THROW_WITH(DitConfig::from_json(broken("freq_dim", 15), "cfg"), ModelError, "freq_dim");
@@ -148,3 +148,24 @@ TEST(DitConfig, PrecisionOfStoredWeights) {
 
 }  // namespace
 }  // namespace soragen::dit
+
+namespace soragen::dit::unit {
+namespace {
+
+// Wan2.2's i2v DiT is the t2v network with y on its input; a Wan2.1 I2V
+// checkpoint has the same in_dim but a CLIP branch soragen does not run, so
+// loading it under an i2v config is an error, not a wrong video.
+TEST(DitConfig, I2vIsTheT2vNetworkAndRefusesAClipBranch) {
+  nlohmann::json json = tiny_json();
+  json["model_type"] = "i2v";
+  json["in_dim"] = 4 + 4 + 4;  // latent, mask, image latent (z_dim 4)
+  const DitConfig config = DitConfig::from_json(json, "tiny i2v");
+  std::map<std::string, at::Tensor> tensors = zero_checkpoint(config);
+  EXPECT_NO_THROW(load_wan_model(config, io::MemorySource("i2v.safetensors", tensors), Logger()));
+  tensors["img_emb.proj.1.weight"] = at::zeros({24, 12});
+  EXPECT_THROW_WITH(load_wan_model(config, io::MemorySource("i2v.safetensors", tensors), Logger()), ModelError,
+                    "tensor 'img_emb.proj.1.weight' belongs to a Wan2.1 image-to-video DiT");
+}
+
+}  // namespace
+}  // namespace soragen::dit::unit

@@ -60,7 +60,7 @@ TEST(ComponentFilesSmoke, AComfyScaledFp8TextEncoderRendersTheSameFrames) {
   EXPECT_TRUE(render(spec, request).rgb == reference.generate(request, nullptr).rgb);
 }
 
-TEST(ComponentFilesSmoke, StrictWeightsRefusesAnImageToVideoDitThatWouldLoadAsVideoGenerator) {
+TEST(ComponentFilesSmoke, StrictWeightsRefusesAnImageToVideoDitThatWouldLoadAsTextToVideo) {
   test::TempDir dir;
   ModelSpec spec;
   spec.dit = test::write_comfy_dit(dir.path(), {{"model.diffusion_model.img_emb.proj.1.weight", at::zeros({128, 64})},
