@@ -50,6 +50,25 @@ TEST(PromptFile, JsonLinesOverrideTheCommandLine) {
   EXPECT_FALSE(dog.output.has_value());
 }
 
+TEST(PromptFile, JsonLinesCarryImagesAndTheHighNoiseGuidance) {
+  GenerationRequest base;
+  base.image = "base.png";
+  const PromptFile file = parse(
+      "{\"prompt\": \"a cat wakes\", \"image\": \"cat.jpg\", \"last_image\": \"cat-awake.jpg\", "
+      "\"guidance_high\": 4.5}\n"
+      "{\"prompt\": \"a dog runs\"}\n"
+      "{\"prompt\": \"a bird\", \"image\": 3}\n",
+      base);
+  ASSERT_EQ(file.items.size(), 2u);
+  EXPECT_EQ(file.items[0].request.image, "cat.jpg");
+  EXPECT_EQ(file.items[0].request.last_image, "cat-awake.jpg");
+  EXPECT_EQ(file.items[0].request.guidance_high, 4.5);
+  EXPECT_EQ(file.items[1].request.image, "base.png") << "the command line's --image is the default";
+  ASSERT_EQ(file.errors.size(), 1u);
+  EXPECT_EQ(file.errors[0].line, 3);
+  EXPECT_NE(file.errors[0].message.find("image"), std::string::npos) << file.errors[0].message;
+}
+
 TEST(PromptFile, BadLinesAreReportedWithLineNumbersAndTheRestGoesOn) {
   const PromptFile file = parse(
       "a good one\n"
