@@ -222,7 +222,7 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) 
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App app{"soragen: turn a text prompt into a video with open Wan2.1-architecture models.", "soragen"};
+  CLI::App app{"soragen: turn a text prompt (and an image) into a video with open Wan2.1 and Wan2.2 models.", "soragen"};
   CliOptions options;
   add_options(app, options);
   try {

@@ -93,7 +93,7 @@ void add_options(CLI::App& app, CliOptions& o) {
   add_request_fields(app, o.request, "Image to video");
   add_request_fields(app, o.request, "Sampling");
 
-  app.add_option("-m,--model", o.model, "Bundled model name or a directory of Wan2.1 weights")
+  app.add_option("-m,--model", o.model, "Bundled model name, or a directory of Wan2.1 or Wan2.2 weights (official, diffusers or Comfy-Org layout)")
       ->capture_default_str()->group("Model");
   add_model_file_options(app, o);
   app.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str()->group("Model");
