@@ -405,10 +405,13 @@ def build_model(wan_model_mod, config_path, args, device, param_dtype):
     unknown = sorted(set(cfg) - set(accepted))
     if unknown:
         raise UsageError(f"--config {config_path}: unknown key(s) {unknown}; WanModel.__init__ takes {accepted}")
-    if cfg.get("model_type", "t2v") != "t2v":
-        raise UsageError(f"--config {config_path}: model_type {cfg['model_type']!r}; only 't2v' is timed here")
+    # ti2v (Wan2.2 TI2V-5B, with Wan2.2's model.py) is timed in its
+    # text-to-video mode; i2v would need the conditioning y and is not.
+    model_type = cfg.get("model_type", "t2v")
+    if model_type not in ("t2v", "ti2v"):
+        raise UsageError(f"--config {config_path}: model_type {model_type!r}; only 't2v' and 'ti2v' are timed here")
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
-    kwargs["model_type"] = "t2v"
+    kwargs["model_type"] = model_type
 
     torch.manual_seed(args.seed)
     with torch.device(device):
@@ -424,7 +427,10 @@ def build_model(wan_model_mod, config_path, args, device, param_dtype):
 
 def make_inputs(model, args, device, ctx_dtype):
     """Latent and contexts shaped like WanT2V.generate's."""
-    vae_stride = (4, 8, 8)  # t2v config vae_stride
+    # vae_stride of the configs: (4, 8, 8) for the Wan2.1 VAE, (4, 16, 16) for
+    # the Wan2.2 VAE of TI2V-5B (wan/configs/wan_ti2v_5B.py).
+    spatial = args.vae_stride or (16 if getattr(model, "model_type", "t2v") == "ti2v" else 8)
+    vae_stride = (4, spatial, spatial)
     patch = model.patch_size
     f_lat = (args.frames - 1) // vae_stride[0] + 1
     lat_h, lat_w = args.height // vae_stride[1], args.width // vae_stride[2]
@@ -440,6 +446,10 @@ def make_inputs(model, args, device, ctx_dtype):
         device, ctx_dtype)
     # scheduler timesteps are int64 on the device; generate stacks one: shape [1]
     t = torch.tensor([args.timestep], dtype=torch.int64, device=device)
+    if getattr(model, "model_type", "t2v") == "ti2v":
+        # textimage2video.py hands the DiT per-token timesteps: float32
+        # [1, seq_len], t on every token in text-to-video mode.
+        t = torch.full((1, seq_len), float(args.timestep), dtype=torch.float32, device=device)
     return dict(x=x, ctx=ctx, nctx=nctx, t=t, seq_len=seq_len, tokens=tokens, latent=(model.in_dim, f_lat, lat_h,
                                                                                        lat_w))
 
@@ -616,6 +626,8 @@ def parse_args(argv):
                    "amp-bf16: fp32 weights under bf16 autocast, which is what WanT2V.generate runs with the "
                    "released (fp32) checkpoint. bf16 and amp-bf16 need CUDA (model.py's fp32 regions use "
                    "torch.cuda.amp.autocast)")
+    p.add_argument("--vae-stride", type=int, default=None,
+                   help="pixels per latent (default: 16 for a ti2v config, else 8)")
     p.add_argument("--frames", type=int, default=81, help="video frames (4k+1)")
     p.add_argument("--height", type=int, default=480, help="video height in pixels")
     p.add_argument("--width", type=int, default=832, help="video width in pixels")
