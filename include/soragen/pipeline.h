@@ -72,7 +72,9 @@ struct ModelInputs {
   bool last_image = false;     // takes --last-image
   bool two_experts = false;    // a high- and a low-noise DiT (Wan2.2 A14B): takes --guidance-high
   bool vae_tile = true;        // its VAE decodes in tiles (--vae-tile); the Wan2.2 VAE does not
-  int size_multiple = 16;      // --width/--height of a text-to-video render: multiples of this
+  int vae_stride = 8;          // pixels per latent (16 for the Wan2.2 VAE)
+  int patch = 2;               // latents per DiT token side
+  int size_multiple = 16;      // --width/--height of a text-to-video render: vae_stride x patch
 };
 
 struct ModelInfo {

@@ -5,6 +5,8 @@
 
 #include "pipeline/model_family.h"
 #include "soragen/error.h"
+#include "pipeline/conditioning.h"
+#include "video/image_fit.h"
 #include "video/image_reader.h"
 
 namespace soragen {
@@ -20,7 +22,9 @@ ModelInputs model_inputs(const ModelFiles& files) {
   inputs.last_image = inputs.kind == "i2v";
   inputs.two_experts = files.two_experts();
   inputs.vae_tile = std::holds_alternative<vae::VaeConfig>(files.vae_config);
-  inputs.size_multiple = static_cast<int>(vae_spatial_factor(files.vae_config) * files.dit_config.patch_size[1]);
+  inputs.vae_stride = static_cast<int>(vae_spatial_factor(files.vae_config));
+  inputs.patch = static_cast<int>(files.dit_config.patch_size[1]);
+  inputs.size_multiple = inputs.vae_stride * inputs.patch;
   return inputs;
 }
 
@@ -77,8 +81,23 @@ void check_request_for_model(const GenerationRequest& asked, const ResolvedReque
     throw UsageError(std::string("--guidance-high ") + value +
                      ": this model has one DiT; --guidance sets its scale");
   }
-  if (!request.image.empty()) video::read_image(request.image, "--image");
   if (!request.last_image.empty()) video::read_image(request.last_image, "--last-image");
+  if (request.image.empty()) return;
+  const video::RgbImage image = video::read_image(request.image, "--image");
+  // The frame the image gives within the pixel budget, as generate will
+  // choose it: a budget too small for one block fails now, not after the
+  // text encoder ran.
+  const int64_t area = static_cast<int64_t>(request.width) * request.height;
+  try {
+    if (inputs.kind == "ti2v") {
+      video::best_output_size(image.width, image.height, inputs.size_multiple, inputs.size_multiple, area);
+    } else {
+      pipeline::i2v_latent_size(image.height, image.width, area, inputs.vae_stride, inputs.patch);
+    }
+  } catch (const UsageError& e) {
+    throw UsageError("--image '" + request.image + "' in --width x --height " + std::to_string(request.width) + "x" +
+                     std::to_string(request.height) + ": " + e.what());
+  }
 }
 
 }  // namespace soragen

@@ -21,6 +21,7 @@ ModelInputs ti2v() {
   inputs.kind = "ti2v";
   inputs.image = true;
   inputs.vae_tile = false;
+  inputs.vae_stride = 16;
   inputs.size_multiple = 32;
   return inputs;
 }
@@ -100,6 +101,17 @@ TEST(RequestForModel, SizesFollowTheModelsVaeAndPatch) {
   c = request(848, 480);
   c.resolved.image = image_path();
   EXPECT_NO_THROW(check_request_for_model(c.asked, c.resolved, ti2v()));
+}
+
+TEST(RequestForModel, ABudgetTooSmallForTheImageFailsBeforeLoading) {
+  // pattern.png within 16x16 pixels: no 32-pixel block for TI2V, an empty
+  // latent grid for I2V-A14B.
+  Case c = request(16, 16);
+  c.resolved.image = image_path();
+  SORAGEN_EXPECT_THROW_MESSAGE(check_request_for_model(c.asked, c.resolved, ti2v()), UsageError,
+                               "--image '" + image_path() + "' in --width x --height 16x16: ", true);
+  SORAGEN_EXPECT_THROW_MESSAGE(check_request_for_model(c.asked, c.resolved, i2v_a14b()), UsageError,
+                               "--image '" + image_path() + "' in --width x --height 16x16: ", true);
 }
 
 TEST(RequestForModel, TheWan22VaeHasNoTiledDecode) {
