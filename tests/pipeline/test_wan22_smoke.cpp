@@ -172,5 +172,33 @@ TEST(Wan22Smoke, I2vA14bTakesAFirstAndALastFrame) {
   EXPECT_EQ(video.height, 48);
 }
 
+// The soragen executable on the TI2V folder: an image to an MP4, and the
+// refusals, each one line with exit code 2 and no file written.
+TEST(Wan22Smoke, TheCommandLineAnimatesAnImageAndRefusesWhatTheModelCannotTake) {
+  const test::TempDir dir;
+  const fs::path model = ti2v_model(dir);
+  const std::string soragen = "'" + (test::build_dir() / "soragen").string() + "' --model '" + model.string() +
+                              "' --prompt 'a red ball' --steps 2 --width 96 --height 64 ";
+  const fs::path out = dir.path() / "out.mp4";
+  const test::CommandResult ok =
+      test::run_command(soragen + "--image '" + image_path() + "' -o '" + out.string() + "' </dev/null");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_NE(ok.output.find("a 96x64 video"), std::string::npos) << ok.output;
+
+  const fs::path corrupt = dir.path() / "corrupt.jpg";
+  std::ofstream(corrupt, std::ios::binary) << "\xFF\xD8\xFF\xE0 truncated";
+  const fs::path refused = dir.path() / "refused.mp4";
+  for (const std::string& flags : std::vector<std::string>
+       {"--image '" + corrupt.string() + "'", "--image '" + image_path() + "' --last-image '" + image_path() + "'",
+        std::string("--guidance-high 3"), "--image '" + (dir.path() / "absent.png").string() + "'"}) {
+    const test::CommandResult result =
+        test::run_command(soragen + flags + " -o '" + refused.string() + "' </dev/null");
+    EXPECT_EQ(result.exit_code, 2) << flags << "\n" << result.output;
+    EXPECT_EQ(std::count(result.output.begin(), result.output.end(), '\n'), 1) << flags << "\n" << result.output;
+    EXPECT_FALSE(fs::exists(refused)) << flags;
+  }
+}
+
 }  // namespace
 }  // namespace soragen
