@@ -3,7 +3,10 @@
 # lent: CUDA parity of every component, the denoising loop's synchronisation
 # count, the card's bf16 GEMM rate, a full-size Wan2.1-T2V-1.3B render
 # (832x480, 81 frames, random weights) timed per stage, and the official
-# Wan2.1 DiT on the same weights and settings, side by side.
+# Wan2.1 DiT on the same weights and settings, side by side; then one CFG
+# step of the Wan2.2 TI2V-5B DiT at 1280x704x121 and of one T2V-A14B expert
+# at 832x480x81, the official Wan2.2 model.py beside soragen's bench_dit
+# (random weights each: a step's time does not depend on their values).
 #
 #   scripts/gpu_check.sh prepare            # here, on the build machine
 #   scripts/gpu_check.sh run [GPUS]         # there, from the repository root
@@ -19,13 +22,15 @@
 # libtorch dynamically and find the GPU machine's own PyTorch 2.11 there),
 # and the official Wan2.1 model.py/attention.py, read from a fetched mirror
 # of github.com/Wan-Video/Wan2.1 (OFFICIAL_WAN_GIT, a git directory), never
-# committed. It ends by printing the device call to make:
+# committed; the same for Wan2.2 (OFFICIAL_WAN22_GIT, a git directory of
+# github.com/Wan-Video/Wan2.2) into .gpu/official22/. It ends by printing
+# the device call to make:
 #   run: command "bash scripts/gpu_check.sh run 2>&1 | tee $OUT/gpu_check.log", carry [".gpu"]
 #
 # run: needs python3 with torch 2.11 (CUDA) and nvidia-smi; nothing else is
 # installed. GPUS (default 1) is the number of GPUs to use; the checks here
 # use one, and the multi-GPU runs of the distributed issue take the count
-# from it. Budget: about 5 minutes on one H100/H200. The official model's
+# from it. Budget: about 8 minutes on one H100/H200 (5 for Wan2.1, 3 for the Wan2.2 steps). The official model's
 # attention is patched in memory to torch's scaled_dot_product_attention
 # (flash-attn is not installed there) and its diffusers base classes are
 # stubbed (scripts/gpu_check/official_dit_step.py says how); the scheduler
@@ -40,7 +45,7 @@ say() { printf 'gpu_check: %s\n' "$*"; }
 # The binaries the run needs, all from build-cuda/.
 binaries=(
   test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_vae22_parity
-  test_pipeline_parity
+  test_pipeline_parity test_wan22_pipeline_parity
   test_denoise_loop bench_t2v bench_dit
 )
 
@@ -62,6 +67,16 @@ prepare() {
     git --git-dir="$official_git" show "HEAD:wan/modules/$file" >".gpu/official/$file"
   done
   git --git-dir="$official_git" rev-parse HEAD >.gpu/official/COMMIT
+  local official22_git=${OFFICIAL_WAN22_GIT:-/work/.mirror/Wan-Video+Wan2.2/repo}
+  if ! git --git-dir="$official22_git" rev-parse HEAD >/dev/null 2>&1; then
+    say "no Wan2.2 mirror at $official22_git (set OFFICIAL_WAN22_GIT to a git directory of github.com/Wan-Video/Wan2.2)"
+    exit 1
+  fi
+  mkdir -p .gpu/official22
+  for file in model.py attention.py; do
+    git --git-dir="$official22_git" show "HEAD:wan/modules/$file" >".gpu/official22/$file"
+  done
+  git --git-dir="$official22_git" rev-parse HEAD >.gpu/official22/COMMIT
   # What the binaries need beyond libtorch must be on the GPU machine too.
   local missing
   missing=$(for binary in "${binaries[@]}"; do readelf -d ".gpu/bin/$binary"; done |
@@ -105,7 +120,7 @@ run_checks() {
   # 1. CUDA parity, fp32 with TF32 off, and the loop's synchronisations.
   local failed=0
   for test in test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_vae22_parity \
-              test_pipeline_parity \
+              test_pipeline_parity test_wan22_pipeline_parity \
               test_denoise_loop; do
     if "$bin/$test" >"$out/$test.log" 2>&1 &&
        ! { [ "$device" = cuda ] && grep -q '^\[  SKIPPED \] .*[Cc]uda' "$out/$test.log"; }; then
@@ -162,7 +177,56 @@ PY
     tee "$out/bench_t2v.log"
   rm -f "$weights"
 
-  # 5. The summary.
+  # 5. Wan2.2: one CFG step of the official DiT (Wan2.2's model.py, bf16
+  #    weights, two B=1 calls as generate makes them) and of soragen's
+  #    bench_dit (bf16, the CFG batch of 2), TI2V-5B with per-token timesteps
+  #    at 1280x704x121 and one T2V-A14B expert at 832x480x81. The dry run
+  #    shrinks the configs to one narrow block.
+  local wan22_models=(ti2v-5b t2v-a14b) wan22_dtype=bf16
+  declare -A wan22_size=([ti2v-5b]="--frames 121 --height 704 --width 1280"
+                         [t2v-a14b]="--frames 81 --height 480 --width 832")
+  local wan22_configs=$out/wan22_configs
+  mkdir -p "$wan22_configs"
+  for model in "${wan22_models[@]}"; do
+    cp "models/configs/wan2.2-$model.json" "$wan22_configs/"
+  done
+  if [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ]; then
+    wan22_dtype=fp32
+    wan22_size=([ti2v-5b]="--frames 5 --height 64 --width 64" [t2v-a14b]="--frames 5 --height 32 --width 32")
+    for model in "${wan22_models[@]}"; do
+      "$python" - "$wan22_configs/wan2.2-$model.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+cfg = json.load(open(path))
+cfg.update(dim=128, ffn_dim=256, num_heads=2, num_layers=1)
+json.dump(cfg, open(path, "w"))
+PY
+    done
+  fi
+  for model in "${wan22_models[@]}"; do
+    # shellcheck disable=SC2086  # the sizes are words
+    "$python" scripts/gpu_check/official_dit_step.py --official .gpu/official22 \
+      --config "$wan22_configs/wan2.2-$model.json" --device "$device" --dtype "$wan22_dtype" ${wan22_size[$model]} \
+      --warmup 1 --repeat 2 "${official_extra[@]}" 2>&1 | tee "$out/official22_$model.log"
+    # shellcheck disable=SC2086
+    "$bin/bench_dit" --config "$wan22_configs/wan2.2-$model.json" --device "$device" --dtype "$wan22_dtype" \
+      ${wan22_size[$model]} --warmup 1 --repeat 2 2>&1 | tee "$out/bench_dit22_$model.log"
+  done
+  "$python" - "$out" "${wan22_models[@]}" <<'PY' | tee -a "$summary"
+import json, re, sys, pathlib
+out, models = pathlib.Path(sys.argv[1]), sys.argv[2:]
+for model in models:
+    official = next(json.loads(l[7:]) for l in reversed((out / f"official22_{model}.log").read_text().splitlines())
+                    if l.startswith("RESULT "))
+    ours = re.search(r"seconds per step: ([0-9.]+)", (out / f"bench_dit22_{model}.log").read_text())
+    if not ours:
+        raise SystemExit(f"no 'seconds per step' in bench_dit22_{model}.log")
+    step = float(ours.group(1))
+    print(f"wan2.2 {model}: soragen {step:.3f} s per CFG step, official {official['step_seconds_median']:.3f} s "
+          f"({official['tokens']} tokens): official/soragen = {official['step_seconds_median'] / step:.2f}x")
+PY
+
+  # 6. The summary.
   "$python" - "$out" "$gemm" "${official_dtypes[@]}" <<'PY' | tee -a "$summary"
 import json, sys, pathlib
 out, gemm, dtypes = pathlib.Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
