@@ -103,15 +103,22 @@ void expect_all(const GoldenFile& golden, const std::map<std::string, at::Tensor
   EXPECT_GT(outputs, 0u) << path.filename() << " holds no output.* tensors";
 }
 
-void check_ti2v(const std::filesystem::path& path, const c10::Device& device) {
-  const GoldenFile golden(path);
+// One file's check: its components loaded and its prompts encoded.
+struct FileUnderTest {
+  const GoldenFile& golden;
+  VideoGenerator& generator;
+  const Shared& shared;
+  c10::Device device;
+};
+
+void check_ti2v(const FileUnderTest& file, std::map<std::string, at::Tensor>& produced) {
+  const GoldenFile& golden = file.golden;
+  VideoGenerator* const generator = &file.generator;
+  const Shared& shared = file.shared;
+  const c10::Device device = file.device;
   const nlohmann::json& config = golden.config();
-  const c10::InferenceMode inference;
-  auto generator = test::wan22_components_from_golden(golden, path, device);
-  const Shared shared = encode_and_schedule(golden, *generator);
   const int frames = config.at("frames").get<int>();
   const auto seed = config.at("seed").get<std::uint64_t>();
-  std::map<std::string, at::Tensor> produced;
 
   for (const std::string mode : {"t2v", "i2v"}) {
     if (!golden.has("input." + mode + ".noise")) continue;
@@ -162,17 +169,14 @@ void check_ti2v(const std::filesystem::path& path, const c10::Device& device) {
     }
     produced[output + "video"] = generator->decode(latent);
   }
-  expect_all(golden, produced, path);
 }
 
-void check_a14b(const std::filesystem::path& path, const c10::Device& device) {
-  const GoldenFile golden(path);
+void check_a14b(const FileUnderTest& file, std::map<std::string, at::Tensor>& produced) {
+  const GoldenFile& golden = file.golden;
+  VideoGenerator* const generator = &file.generator;
+  const Shared& shared = file.shared;
   const nlohmann::json& config = golden.config();
-  const c10::InferenceMode inference;
-  auto generator = test::wan22_components_from_golden(golden, path, device);
-  const Shared shared = encode_and_schedule(golden, *generator);
   const int frames = config.at("frames").get<int>();
-  std::map<std::string, at::Tensor> produced;
   produced["output.context"] = shared.context;
   produced["output.context_null"] = shared.context_null;
   add_schedule(produced, "output.", shared.settings);
@@ -207,18 +211,23 @@ void check_a14b(const std::filesystem::path& path, const c10::Device& device) {
   produced["output.expert_is_high"] = at::tensor(record.expert_is_high, at::kLong);
   produced["output.guide_scale_used"] = at::tensor(record.guidance_used, at::kFloat);
   produced["output.video"] = generator->decode(latent);
-  expect_all(golden, produced, path);
 }
 
 void check_every_file(const c10::Device& device) {
   int files = 0;
   for (const auto& [prefix, check] :
-       std::vector<std::pair<std::string, void (*)(const std::filesystem::path&, const c10::Device&)>>{
+       std::vector<std::pair<std::string, void (*)(const FileUnderTest&, std::map<std::string, at::Tensor>&)>>{
            {"wan22_ti2v_pipeline", check_ti2v}, {"wan22_moe_pipeline", check_a14b}, {"wan22_i2v_pipeline", check_a14b}}) {
     for (const auto& path : test::golden_files(wan22_dir(), prefix)) {
       SCOPED_TRACE(path.string());
       std::cout << path.filename().string() << " on " << device << ":\n";
-      check(path, device);
+      const GoldenFile golden(path);
+      const c10::InferenceMode inference;
+      auto generator = test::wan22_components_from_golden(golden, path, device);
+      const Shared shared = encode_and_schedule(golden, *generator);
+      std::map<std::string, at::Tensor> produced;
+      check({golden, *generator, shared, device}, produced);
+      expect_all(golden, produced, path);
       ++files;
     }
   }
