@@ -38,13 +38,30 @@ int inspect_folder(const std::string& dir, bool json) {
   const pipeline::ModelFiles files = pipeline::locate_model_files(source);
   const std::pair<const char*, const std::filesystem::path*> parts[] = {
       {"tokenizer", &files.tokenizer}, {"text_encoder", &files.text_encoder}, {"dit", &files.dit}, {"vae", &files.vae}};
+  // A two-expert model's low-noise expert and switch point; the VAE's kind,
+  // since the Wan2.1 and Wan2.2 VAEs are not interchangeable.
+  const std::string vae_kind = pipeline::vae_kind_name(files.vae_config);
   if (json) {
     nlohmann::json out = {{"directory", dir}, {"family", source.family}};
     for (const auto& [key, path] : parts) out[key] = path->string();
+    out["dit_model_type"] = files.dit_config.model_type;
+    if (files.two_experts()) {
+      out["low_noise_dit"] = files.low_noise_dit.string();
+      out["boundary"] = files.boundary;
+    }
+    out["vae_kind"] = vae_kind;
     std::cout << out.dump(2) << "\n";
   } else {
     std::printf("family: %s\n", source.family.c_str());
-    for (const auto& [key, path] : parts) std::printf("%s: %s\n", key, path->string().c_str());
+    for (const auto& [key, path] : parts) {
+      std::printf("%s: %s\n", key, path->string().c_str());
+      if (std::string(key) == "dit" && files.two_experts()) {
+        std::printf("low_noise_dit: %s\n", files.low_noise_dit.string().c_str());
+        std::printf("boundary: %g\n", files.boundary);
+      }
+    }
+    std::printf("dit_model_type: %s\n", files.dit_config.model_type.c_str());
+    std::printf("vae_kind: %s\n", vae_kind.c_str());
   }
   return 0;
 }

@@ -19,7 +19,9 @@ struct ModelSpec {
   std::optional<std::filesystem::path> tokenizer;     // sentencepiece model (spiece.model)
   std::optional<std::filesystem::path> text_encoder;  // umT5 encoder weights
   std::optional<std::filesystem::path> dit;           // diffusion transformer weights
-  std::optional<std::filesystem::path> vae;           // Wan2.1 VAE weights
+  std::optional<std::filesystem::path> vae;           // Wan2.1 or Wan2.2 VAE weights
+  // A Wan2.2 A14B model's low-noise expert; `dit` is then the high-noise one.
+  std::optional<std::filesystem::path> low_noise_dit;
   // Unexpected checkpoint tensors are an error instead of a warning.
   bool strict_weights = false;
 

@@ -125,11 +125,14 @@ void add_model_file_options(CLI::App& app, CliOptions& o) {
   app.add_option("--dit", o.dit_file,
                  "DiT weights file or folder (official, diffusers or Comfy-Org names); replaces --model's")
       ->group("Model");
+  app.add_option("--low-noise-dit", o.low_noise_dit_file,
+                 "Wan2.2 A14B low-noise expert file or folder; --dit is then the high-noise one")
+      ->group("Model");
   app.add_option("--text-encoder", o.text_encoder_file,
                  "umT5 text encoder weights file or folder (.pth, HF/Comfy .safetensors, scaled fp8); replaces "
                  "--model's")
       ->group("Model");
-  app.add_option("--vae", o.vae_file, "Wan2.1 VAE weights file or folder; replaces --model's")->group("Model");
+  app.add_option("--vae", o.vae_file, "Wan2.1 or Wan2.2 VAE weights file or folder; replaces --model's")->group("Model");
   app.add_option("--tokenizer", o.tokenizer_file,
                  "sentencepiece tokenizer (spiece.model) or its folder; replaces --model's. With all four of "
                  "--dit, --text-encoder, --vae and --tokenizer, --model is not needed (Wan2.1 T2V defaults)")
@@ -155,6 +158,10 @@ ModelSpec model_spec_from_flags(const CLI::App& app, const CliOptions& o) {
   spec.tokenizer = path("--tokenizer", o.tokenizer_file);
   spec.text_encoder = path("--text-encoder", o.text_encoder_file);
   spec.dit = path("--dit", o.dit_file);
+  spec.low_noise_dit = path("--low-noise-dit", o.low_noise_dit_file);
+  if (spec.low_noise_dit && !spec.dit) {
+    throw UsageError("--low-noise-dit '" + o.low_noise_dit_file + "': needs --dit, the high-noise expert");
+  }
   spec.vae = path("--vae", o.vae_file);
   spec.strict_weights = o.strict_weights;
   if (spec.all_components_given() && app.count("--model") > 0) {

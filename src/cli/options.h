@@ -22,6 +22,7 @@ struct CliOptions {
   std::string tokenizer_file;
   std::string text_encoder_file;
   std::string dit_file;
+  std::string low_noise_dit_file;
   std::string vae_file;
   bool strict_weights = false;
   std::string device = "auto";

@@ -9,6 +9,7 @@
 #include "io/tensor_source.h"
 #include "pipeline/families/wan21_diffusers.h"
 #include "pipeline/families/wan21_shared.h"
+#include "pipeline/families/wan22_shared.h"
 #include "pipeline/model_manifest.h"
 #include "soragen/error.h"
 #include "text_encoder/key_maps.h"
@@ -66,10 +67,7 @@ std::optional<ModelFiles> manifest_beside(const fs::path& file) {
   return manifest_files(read_json_config(manifest), file.parent_path(), manifest, /*check_files=*/false);
 }
 
-dit::DitConfig dit_config_of(const fs::path& file, const io::TensorSource& source) {
-  if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->dit, file)) {
-    return manifest->dit_config;
-  }
+std::optional<dit::DitConfig> config_beside(const fs::path& file) {
   std::optional<dit::DitConfig> beside;
   const fs::path config = file.parent_path() / "config.json";
   if (is_plain_file(config)) {
@@ -78,7 +76,31 @@ dit::DitConfig dit_config_of(const fs::path& file, const io::TensorSource& sourc
     beside = is_diffusers_dit_config(raw) ? dit_config_from_diffusers(raw, where)
                                           : dit::DitConfig::from_json(raw, where);
   }
-  return dit_config_for(source, file, beside);
+  return beside;
+}
+
+// The latent channels a DiT takes: patch_embedding.weight is [dim, in_dim, ...].
+int64_t dit_in_dim(const io::TensorSource& source) {
+  for (const char* name : {"patch_embedding.weight", "model.diffusion_model.patch_embedding.weight"}) {
+    if (source.contains(name)) return source.info(name).shape.at(1);
+  }
+  return 0;
+}
+
+// A manifest's config when one names the file; else the Wan2.2 model the
+// weights are (TI2V-5B by in_dim 48, the A14B experts when `two_experts`), or
+// the Wan2.1 T2V model of the weights' width.
+dit::DitConfig dit_config_of(const fs::path& file, const io::TensorSource& source, bool two_experts,
+                             std::optional<Wan22Model>& wan22) {
+  if (const auto manifest = manifest_beside(file); manifest) {
+    if (same_file(manifest->dit, file)) return manifest->dit_config;
+    if (manifest->two_experts() && same_file(manifest->low_noise_dit, file)) return manifest->low_noise_dit_config;
+  }
+  if (two_experts || dit_in_dim(source) == 48) {
+    wan22 = wan22_model_of(file, two_experts);
+    return wan22_dit_config(*wan22, file, config_beside(file));
+  }
+  return dit_config_for(source, file, config_beside(file));
 }
 
 text_encoder::UMT5Config text_encoder_config_of(const fs::path& file) {
@@ -88,10 +110,21 @@ text_encoder::UMT5Config text_encoder_config_of(const fs::path& file) {
   return shipped_umt5_config();
 }
 
-AnyVaeConfig vae_config_of(const fs::path& file) {
+// The latent width of a VAE file: its conv2 (official, Comfy) or
+// post_quant_conv (diffusers) maps z_dim to z_dim channels.
+int64_t vae_z_dim_of(const io::TensorSource& source) {
+  for (const char* name : {"conv2.weight", "first_stage_model.conv2.weight", "post_quant_conv.weight"}) {
+    if (source.contains(name)) return source.info(name).shape.at(0);
+  }
+  return 16;
+}
+
+AnyVaeConfig vae_config_of(const fs::path& file, const io::TensorSource& source) {
   if (const auto manifest = manifest_beside(file); manifest && same_file(manifest->vae, file)) {
     return manifest->vae_config;
   }
+  // z_dim 48 is the Wan2.2 VAE (TI2V-5B's), 16 the Wan2.1 one.
+  if (vae_z_dim_of(source) == 48) return shipped_vae22_config();
   return shipped_vae_config();
 }
 
@@ -203,16 +236,35 @@ ModelFiles with_component_files(ModelFiles files, const ModelSpec& spec) {
         text_encoder::text_encoder_key_map(text_encoder::detect_text_encoder_layout(*source), *source);
     text_encoder::check_config_against_weights(files.text_encoder_config, *source, map);
   }
+  if (spec.low_noise_dit && !spec.dit) {
+    throw ModelError("--low-noise-dit '" + spec.low_noise_dit->string() + "': needs --dit, the high-noise expert");
+  }
   if (spec.dit) {
+    // A Wan2.2 DiT given alone brings its model's defaults (and boundary):
+    // the folder's were another model's.
+    std::optional<Wan22Model> wan22;
+    const bool two = spec.low_noise_dit.has_value();
     const ComponentFile dit = require_component(Component::dit, *spec.dit);
     files.dit = dit.path;
-    files.dit_config = dit_config_of(files.dit, *dit.source);
+    files.dit_config = dit_config_of(files.dit, *dit.source, two, wan22);
     dit::check_config_against_weights(files.dit_config, *dit.source,
                                       dit::dit_key_map(dit::detect_dit_layout(*dit.source)));
+    if (two) {
+      const ComponentFile low = require_component(Component::dit, *spec.low_noise_dit);
+      files.low_noise_dit = low.path;
+      files.low_noise_dit_config = dit_config_of(files.low_noise_dit, *low.source, true, wan22);
+      dit::check_config_against_weights(files.low_noise_dit_config, *low.source,
+                                        dit::dit_key_map(dit::detect_dit_layout(*low.source)));
+    } else {
+      files.low_noise_dit.clear();  // one DiT replaces both experts
+      files.boundary = 0;
+    }
+    if (wan22) apply_wan22_defaults(*wan22, files);
   }
   if (spec.vae) {
-    files.vae = require_component(Component::vae, *spec.vae).path;
-    files.vae_config = vae_config_of(files.vae);
+    const ComponentFile vae = require_component(Component::vae, *spec.vae);
+    files.vae = vae.path;
+    files.vae_config = vae_config_of(files.vae, *vae.source);
   }
   return files;
 }

@@ -9,7 +9,6 @@
 #include "io/json_value.h"
 #include "soragen/error.h"
 #include "soragen/request_fields.h"
-#include "vae/wan22_config.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -62,7 +61,25 @@ GenerationDefaults parse_defaults(const json& object, const fs::path& where) {
   return d;
 }
 
+// The expert switch as a fraction of the 1000 training timesteps.
+double parse_boundary(const json& value, const fs::path& where) {
+  if (!value.is_number() || value.get<double>() <= 0 || value.get<double>() >= 1) {
+    throw ModelError("model file '" + where.string() + "': \"boundary\" must be a number between 0 and 1");
+  }
+  return value.get<double>();
+}
+
 }  // namespace
+
+ShippedDefaults read_model_defaults(const fs::path& path) {
+  const json object = read_json_config(path);
+  ShippedDefaults shipped;
+  shipped.defaults = parse_defaults(require_key(object, "defaults", path), path);
+  if (object.contains("boundary") && !(object.at("boundary").is_number() && object.at("boundary").get<double>() == 0)) {
+    shipped.boundary = parse_boundary(object.at("boundary"), path);
+  }
+  return shipped;
+}
 
 // With `check_files` false nothing outside the JSON is touched.
 ModelFiles manifest_files(const json& model, const fs::path& directory, const fs::path& manifest,
@@ -81,28 +98,23 @@ ModelFiles manifest_files(const json& model, const fs::path& directory, const fs
     const json& dt = require_key(model, "dit", manifest);
     files.dit = file(dt.at("weights"), "transformer");
     files.dit_config = dit::DitConfig::from_json(dt.at("config"), where + " dit.config");
-    // A two-expert model (Wan2.2 A14B): "dit" is the high-noise expert and
-    // "low_noise_dit" the other, which runs below "boundary" * 1000.
+    // Two experts (Wan2.2 A14B): "dit" is the high-noise one.
     if (model.contains("low_noise_dit")) {
       const json& low = model.at("low_noise_dit");
       files.low_noise_dit = file(low.at("weights"), "low-noise transformer");
       files.low_noise_dit_config = dit::DitConfig::from_json(low.at("config"), where + " low_noise_dit.config");
-      const json& boundary = require_key(model, "boundary", manifest);
-      if (!boundary.is_number() || boundary.get<double>() <= 0 || boundary.get<double>() >= 1) {
-        throw ModelError(where + ": \"boundary\" must be a number between 0 and 1 (0.875 for T2V-A14B), got " +
-                         boundary.dump());
-      }
-      files.boundary = boundary.get<double>();
+      files.boundary = parse_boundary(require_key(model, "boundary", manifest), manifest);
     } else if (model.contains("boundary")) {
-      throw ModelError(where + ": \"boundary\" without \"low_noise_dit\": a boundary separates two experts");
+      throw ModelError(where + ": \"boundary\" without \"low_noise_dit\"");
     }
     const json& va = require_key(model, "vae", manifest);
     files.vae = file(va.at("weights"), "VAE");
-    // The Wan2.2 VAE's config is the one with a decoder width of its own.
-    if (va.at("config").contains("dec_dim")) {
-      files.vae_config = vae::Vae22Config::from_json(va.at("config"), where + " vae.config");
+    // Only the Wan2.2 VAE has a separate decoder width.
+    const json& vae_config = va.at("config");
+    if (vae_config.is_object() && vae_config.contains("dec_dim")) {
+      files.vae_config = vae::Vae22Config::from_json(vae_config, where + " vae.config");
     } else {
-      files.vae_config = vae::VaeConfig::from_json(va.at("config"), where + " vae.config");
+      files.vae_config = vae::VaeConfig::from_json(vae_config, where + " vae.config");
     }
     files.notice = model.value("notice", std::string());
   } catch (const json::exception& e) {

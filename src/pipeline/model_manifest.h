@@ -21,6 +21,15 @@ nlohmann::json read_json_config(const std::filesystem::path& path);
 ModelFiles manifest_files(const nlohmann::json& model, const std::filesystem::path& directory,
                           const std::filesystem::path& manifest, bool check_files);
 
+// A shipped model's defaults file (models/configs/<model>.defaults.json):
+// "defaults" checked by the same field rules as model.json's, and "boundary",
+// the expert switch of a two-expert model (0 or absent for one DiT).
+struct ShippedDefaults {
+  GenerationDefaults defaults;
+  double boundary = 0;
+};
+ShippedDefaults read_model_defaults(const std::filesystem::path& path);
+
 // A model.json from its text, without checking that the files it names exist
 // (fuzzing, tests). `manifest` is where it claims to be, for paths and messages.
 ModelFiles parse_model_manifest(const std::string& text, const std::filesystem::path& manifest);

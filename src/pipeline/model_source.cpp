@@ -40,6 +40,7 @@ void check_component_paths(const ModelSpec& spec) {
       {"--tokenizer", &spec.tokenizer},
       {"--text-encoder", &spec.text_encoder},
       {"--dit", &spec.dit},
+      {"--low-noise-dit", &spec.low_noise_dit},
       {"--vae", &spec.vae}};
   for (const auto& [flag, path] : flags) {
     std::error_code ec;

@@ -163,13 +163,11 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   vae_options.strict_weights = spec.strict_weights;
   pipeline::VideoVae vae = [&]() -> pipeline::VideoVae {
     const auto source = io::open_weights(files.vae);
+    const vae::VaeLayout layout = vae::detect_vae_layout(*source);
     if (const auto* config = std::get_if<vae::Vae22Config>(&files.vae_config)) {
-      vae::WanVAE22 model(*config);
-      model->load_weights(*source, logger, at::kFloat);
-      return model;
+      return vae::load_vae22(*source, layout, *config, logger, vae_options);
     }
-    return vae::load_vae(*source, vae::detect_vae_layout(*source), std::get<vae::VaeConfig>(files.vae_config), logger,
-                         vae_options);
+    return vae::load_vae(*source, layout, std::get<vae::VaeConfig>(files.vae_config), logger, vae_options);
   }();
 
   impl->inputs = pipeline::model_inputs(files);

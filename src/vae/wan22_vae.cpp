@@ -118,4 +118,20 @@ at::Tensor WanVAE22Impl::decode(const at::Tensor& z, const Vae22DecodeOptions& o
   return at::cat(chunks, 2);
 }
 
+WanVAE22 load_vae22(const io::TensorSource& source, VaeLayout layout, const Vae22Config& config, const Logger& log,
+                    const VaeLoadOptions& options) {
+  if (layout != VaeLayout::official) {
+    throw ModelError(source.error_prefix() + "a Wan2.2 VAE in " + layout_name(layout) +
+                     " names is not supported yet; use Wan2.2_VAE.pth or Comfy-Org's wan2.2_vae.safetensors");
+  }
+  WanVAE22 model(config);
+  check_is_wan22(source);
+  io::LoadOptions load;
+  load.dtype = options.dtype;
+  load.unexpected_is_error = options.strict_weights;
+  const io::LoadReport report = io::load_state_dict(*model, source, log, load);
+  log.debug(source.error_prefix() + "loaded " + std::to_string(report.loaded) + " Wan2.2 VAE tensors");
+  return model;
+}
+
 }  // namespace soragen::vae

@@ -28,6 +28,7 @@
 #include "soragen/log.h"
 #include "vae/latent_scale.h"
 #include "vae/wan22_config.h"
+#include "vae/key_maps.h"
 #include "vae/wan22_modules.h"
 #include "vae/wan_vae.h"  // FrameChunkCallback
 
@@ -87,5 +88,12 @@ class WanVAE22Impl : public torch::nn::Module {
   LatentScale scale_;           // latents_mean and 1/latents_std, fp32
 };
 TORCH_MODULE(WanVAE22);
+
+// The Wan2.2 VAE's load entry, spelled as load_vae: a source in `layout` into
+// a VAE of `config`. Only the official names (Wan2.2_VAE.pth, Comfy-Org's
+// wan2.2_vae.safetensors) load; the diffusers and Comfy-checkpoint names are
+// a ModelError naming the file, as no key map for them exists yet.
+WanVAE22 load_vae22(const io::TensorSource& source, VaeLayout layout, const Vae22Config& config, const Logger& log,
+                    const VaeLoadOptions& options = {});
 
 }  // namespace soragen::vae

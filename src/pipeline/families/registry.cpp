@@ -9,8 +9,11 @@ namespace soragen::pipeline {
 const std::vector<const ModelFamily*>& model_families() {
   static const std::vector<const ModelFamily*> families = {
       &wan21_diffusers_family(),
+      &wan22_diffusers_family(),
       &bundled_family(),
       &wan21_official_family(),
+      &wan22_official_family(),
+      &wan22_comfy_family(),
       &component_files_family(),
   };
   return families;
