@@ -1,9 +1,19 @@
-// bench_dit: one denoising step of the Wan2.1 DiT on this machine.
+// bench_dit: one denoising step of a Wan2.1 or Wan2.2 DiT on this machine.
 //
 //   bench_dit                                        # 1.3B, 9 frames 256x256, fp32, all cores
 //   bench_dit --dtype bf16 --threads 2
 //   bench_dit --dtype bf16 --compute-dtype fp32     # bf16 storage, per-layer upcast (CPUs without avx512_bf16)
 //   bench_dit --config models/configs/wan2.1-t2v-14b.json --frames 17 --height 480 --width 832
+//   bench_dit --config models/configs/wan2.2-ti2v-5b.json --dtype bf16 --frames 5 --height 160 --width 160
+//   bench_dit --config models/configs/wan2.2-t2v-a14b.json --dtype bf16 --frames 5 --height 128 --width 128 --layers 8
+//
+// Wan2.2: a config with out_dim 48 denoises the Wan2.2 VAE's latent (16x
+// spatial), the others the Wan2.1 VAE's (8x). ti2v gets per-token timesteps
+// [2, seq_len] as the reference's TI2V loop passes them; i2v's latent has all
+// in_dim (36) channels, the noise and its conditioning. --layers N builds only
+// N of the blocks (a 14B bf16 expert is 28.6 GB, more than a 24 GB machine
+// holds) and scales the step time by the full/partial FLOP ratio, reported as
+// extrapolated.
 //
 // A step is what VideoGenerator::denoise runs per timestep: one WanModel forward
 // with B = 2 (the CFG batch: the prompt's and the negative prompt's context,
@@ -53,6 +63,7 @@ struct Options {
   int64_t negative_context_len = 12;
   std::uint64_t seed = 0;
   std::string weights;  // empty: seeded random
+  int64_t layers = 0;   // 0: all of the config's blocks
 };
 
 double median(std::vector<double> v) {
@@ -86,11 +97,24 @@ int run(const Options& o) {
   const at::ScalarType compute =
       o.compute_dtype.empty() ? dtype : soragen::core::parse_dtype(o.compute_dtype, device);
   const int threads = soragen::core::set_threads(o.threads);
-  const auto config = soragen::dit::DitConfig::from_file(o.config);
+  const auto full_config = soragen::dit::DitConfig::from_file(o.config);
+  if (o.layers > full_config.num_layers) {
+    throw soragen::UsageError("--layers " + std::to_string(o.layers) + ": the config has only " +
+                              std::to_string(full_config.num_layers) + " blocks");
+  }
+  if (o.layers > 0 && !o.weights.empty()) throw soragen::UsageError("--layers works with random weights only");
+  soragen::dit::DitConfig config = full_config;
+  if (o.layers > 0) config.num_layers = o.layers;
 
-  // Latent grid of the Wan2.1 VAE: 4x in time (plus the first frame), 8x in space.
+  // Latent grid: 4x in time (plus the first frame); 16x in space for the
+  // Wan2.2 VAE's 48 channels, 8x for the Wan2.1 VAE's 16.
+  const int64_t stride = config.out_dim == 48 ? 16 : 8;
+  if (o.height % (stride * config.patch_size[1]) || o.width % (stride * config.patch_size[2])) {
+    throw soragen::UsageError("height and width must be multiples of " +
+                              std::to_string(stride * config.patch_size[1]) + " for this config");
+  }
   const int64_t latent_frames = (o.frames - 1) / 4 + 1;
-  const int64_t latent_h = o.height / 8, latent_w = o.width / 8;
+  const int64_t latent_h = o.height / stride, latent_w = o.width / stride;
   const int64_t tokens = soragen::dit::token_count(config, latent_frames, latent_h, latent_w);
   if (o.context_len > config.text_len || o.negative_context_len > config.text_len) {
     throw soragen::UsageError("context lengths must be at most text_len = " + std::to_string(config.text_len));
@@ -116,8 +140,10 @@ int run(const Options& o) {
   }
   const double build_s = std::chrono::duration<double>(clock::now() - build_start).count();
 
-  std::printf("%s: %.2fB parameters (%.1f GiB as %s), built in %.1f s\n", o.config.c_str(),
-              static_cast<double>(parameters) / 1e9, static_cast<double>(bytes) / (1 << 30), o.dtype.c_str(), build_s);
+  std::printf("%s (%s): %.2fB parameters (%.1f GiB as %s) in %lld of %lld blocks, built in %.1f s\n",
+              o.config.c_str(), config.model_type.c_str(), static_cast<double>(parameters) / 1e9,
+              static_cast<double>(bytes) / (1 << 30), o.dtype.c_str(), static_cast<long long>(config.num_layers),
+              static_cast<long long>(full_config.num_layers), build_s);
   std::printf("step: %lld frames %lldx%lld -> latent [%lld, %lld, %lld, %lld], %lld tokens, CFG batch 2 "
               "(contexts %lld and %lld tokens), %s compute on %s, %d threads, attention %s\n",
               static_cast<long long>(o.frames), static_cast<long long>(o.width), static_cast<long long>(o.height),
@@ -136,7 +162,10 @@ int run(const Options& o) {
   const std::vector<at::Tensor> contexts{
       at::randn({o.context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, compute),
       at::randn({o.negative_context_len, config.text_dim}, generator, f32).mul_(0.1).to(device, compute)};
-  const at::Tensor t = at::full({2}, 999.0, f32.device(device));
+  // ti2v: one timestep per token, as the reference's TI2V loop builds them
+  // (its t2v mode has the same value everywhere; the cost is the shape).
+  const at::Tensor t = config.model_type == "ti2v" ? at::full({2, tokens}, 999.0, f32.device(device))
+                                                   : at::full({2}, 999.0, f32.device(device));
 
   std::vector<double> seconds;
   for (int i = 0; i < o.warmup + o.repeat; ++i) {
@@ -161,6 +190,16 @@ int run(const Options& o) {
               100.0 * static_cast<double>(flops.self_attention_scores) / static_cast<double>(flops.total()),
               100.0 * static_cast<double>(flops.ffn) / static_cast<double>(flops.total()),
               si(static_cast<double>(flops.total()) / step_s, "FLOP/s").c_str());
+  if (config.num_layers < full_config.num_layers) {
+    // Embeddings, time MLP and head are counted once in both, the blocks
+    // scale with their number: the FLOP ratio carries the step time over.
+    const double ratio = static_cast<double>(soragen::dit::dit_forward_flops(full_config, tokens, 2).total()) /
+                         static_cast<double>(flops.total());
+    std::printf("EXTRAPOLATED to all %lld blocks (x%.2f, the FLOP ratio): %.2f s per step (min %.2f); "
+                "measured with %lld blocks only\n",
+                static_cast<long long>(full_config.num_layers), ratio, step_s * ratio, min_s * ratio,
+                static_cast<long long>(config.num_layers));
+  }
   std::printf("peak RSS: %.0f MiB (host memory)\n", peak_rss_mib());
   return 0;
 }
@@ -168,12 +207,12 @@ int run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Times one denoising step (CFG batch of 2) of a Wan2.1 DiT with random weights."};
+  CLI::App app{"Times one denoising step (CFG batch of 2) of a Wan2.1 or Wan2.2 DiT with random weights."};
   Options o;
   app.add_option("--config", o.config, "DiT config JSON")->check(CLI::ExistingFile)->capture_default_str();
   app.add_option("--frames", o.frames, "video frames (4k+1)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--height", o.height, "pixels, a multiple of 16")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--width", o.width, "pixels, a multiple of 16")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--height", o.height, "pixels, a multiple of 16 (32 for a Wan2.2-VAE latent, out_dim 48)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--width", o.width, "pixels, a multiple of 16 (32 for a Wan2.2-VAE latent, out_dim 48)")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--dtype", o.dtype, "weight (and compute) dtype")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   app.add_option("--compute-dtype", o.compute_dtype,
@@ -189,6 +228,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "seed of the weights and inputs")->capture_default_str();
   app.add_option("--weights", o.weights, "load the DiT from this checkpoint instead of random weights")
       ->check(CLI::ExistingFile);
+  app.add_option("--layers", o.layers,
+                 "build only this many blocks and extrapolate the step to all (for models larger than RAM)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);

@@ -1,10 +1,12 @@
-// bench_vae: decode timing and memory of the Wan2.1 VAE on this machine.
+// bench_vae: decode timing and memory of the Wan2.1 or Wan2.2 VAE on this machine.
 //
 //   bench_vae                                   # 5 latent frames at 256x256 (17 frames), fp32
 //   bench_vae --dtype bf16 --latent-frames 2
 //   bench_vae --memory-check                    # peak RSS for 3 vs 9 latent frames, each in its own process
+//   bench_vae --config models/configs/wan2.2-vae.json --memory-check   # the Wan2.2 VAE (16x16 latent at 256 px)
 //
-// Weights are random (seeded) with the real config (models/configs/wan2.1-vae.json),
+// Weights are random (seeded) with the real config (models/configs/wan2.1-vae.json
+// or wan2.2-vae.json; the kind is the config's: only Wan2.2's has dec_dim),
 // so the figures are the real model's cost. Frames are converted to uint8 and
 // dropped as they come, as the pipeline's writer would take them.
 #include <ATen/ATen.h>
@@ -24,7 +26,11 @@
 #include <vector>
 
 #include "soragen/error.h"
+#include <nlohmann/json.hpp>
+
+#include "io/json_file.h"
 #include "vae/frames.h"
+#include "vae/wan22_vae.h"
 #include "vae/wan_vae.h"
 
 extern char** environ;
@@ -41,13 +47,16 @@ struct Options {
   int64_t tile = 0;
   bool memory_check = false;
   int64_t memory_size = 128;
+  std::string vae_kind = "auto";  // auto: wan2.2 when the config has dec_dim
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: bench_vae [--config PATH] [--latent-frames N] [--height H] [--width W]\n"
                "                 [--dtype fp32|bf16] [--threads N] [--tile LATENT_PIXELS]\n"
-               "                 [--memory-check [--memory-size PIXELS]]\n");
+               "                 [--memory-check [--memory-size PIXELS]] [--vae-kind auto|wan2.1|wan2.2]\n"
+               "--vae-kind auto (default): wan2.2 when the config has a dec_dim key, else wan2.1.\n"
+               "Sizes are pixels; the Wan2.2 VAE needs multiples of 16 and has no tiling.\n");
 }
 
 Options parse(int argc, char** argv) {
@@ -67,6 +76,7 @@ Options parse(int argc, char** argv) {
     else if (arg == "--tile") o.tile = std::stoll(value());
     else if (arg == "--memory-check") o.memory_check = true;
     else if (arg == "--memory-size") o.memory_size = std::stoll(value());
+    else if (arg == "--vae-kind") o.vae_kind = value();
     else if (arg == "--help" || arg == "-h") {
       usage();
       std::exit(0);
@@ -75,27 +85,38 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.dtype != "fp32" && o.dtype != "bf16") throw soragen::UsageError("--dtype must be fp32 or bf16");
-  if (o.latent_frames < 1 || o.height % 8 || o.width % 8) throw soragen::UsageError("need >= 1 latent frame and sizes divisible by 8");
+  if (o.vae_kind == "auto") {
+    o.vae_kind = soragen::io::read_json_object(o.config, "config '" + o.config + "'").contains("dec_dim") ? "wan2.2"
+                                                                                                     : "wan2.1";
+  }
+  if (o.vae_kind != "wan2.1" && o.vae_kind != "wan2.2") throw soragen::UsageError("--vae-kind must be auto, wan2.1 or wan2.2");
+  const int64_t stride = o.vae_kind == "wan2.2" ? 16 : 8;
+  if (o.latent_frames < 1 || o.height % stride || o.width % stride || o.memory_size % stride) {
+    throw soragen::UsageError("need >= 1 latent frame and sizes divisible by " + std::to_string(stride));
+  }
+  if (o.vae_kind == "wan2.2" && o.tile) throw soragen::UsageError("the Wan2.2 VAE has no tiled decode");
   return o;
 }
 
 double peak_rss_mib(const rusage& usage) { return static_cast<double>(usage.ru_maxrss) / 1024.0; }
 
-int run_decode(const Options& o) {
+// Decodes o.latent_frames with the `Vae` kind's streamed decode, printing each
+// chunk's time; WanVAE and WanVAE22 share this face (decode_frames, to).
+template <typename Vae, typename Config, typename DecodeOpts>
+int decode_with(const Options& o, const Config& config, int64_t z_dim, int64_t stride, const DecodeOpts& options) {
   using clock = std::chrono::steady_clock;
-  const auto config = soragen::vae::VaeConfig::from_file(o.config);
   at::manual_seed(0);
-  soragen::vae::WanVAE vae(config);
+  Vae vae(config);
   const auto dtype = o.dtype == "bf16" ? at::kBFloat16 : at::kFloat;
   vae->to(dtype);
   c10::InferenceMode inference;
-  const at::Tensor z = at::randn({1, config.z_dim, o.latent_frames, o.height / 8, o.width / 8});
-  soragen::vae::DecodeOptions options;
-  options.tiling.tile = o.tile;
+  const at::Tensor z = at::randn({1, z_dim, o.latent_frames, o.height / stride, o.width / stride});
 
-  const int64_t frames = soragen::vae::WanVAEImpl::frames_for_latents(o.latent_frames);
-  std::printf("decode %s: %lld latent frames -> %lld frames of %lldx%lld, %d threads%s\n", o.dtype.c_str(),
-              static_cast<long long>(o.latent_frames), static_cast<long long>(frames),
+  const int64_t frames = 1 + 4 * (o.latent_frames - 1);
+  std::printf("decode %s %s: %lld latent frames [%lld, %lld, %lld] -> %lld frames of %lldx%lld, %d threads%s\n",
+              o.vae_kind.c_str(), o.dtype.c_str(), static_cast<long long>(o.latent_frames),
+              static_cast<long long>(z_dim), static_cast<long long>(o.height / stride),
+              static_cast<long long>(o.width / stride), static_cast<long long>(frames),
               static_cast<long long>(o.width), static_cast<long long>(o.height), at::get_num_threads(),
               o.tile ? (", tiles of " + std::to_string(o.tile * 8) + " px").c_str() : "");
   std::fflush(stdout);
@@ -121,11 +142,24 @@ int run_decode(const Options& o) {
   return 0;
 }
 
+int run_decode(const Options& o) {
+  if (o.vae_kind == "wan2.2") {
+    const auto config = soragen::vae::Vae22Config::from_file(o.config);
+    return decode_with<soragen::vae::WanVAE22>(o, config, config.common.z_dim, config.spatial_factor(),
+                                              soragen::vae::Vae22DecodeOptions{});
+  }
+  const auto config = soragen::vae::VaeConfig::from_file(o.config);
+  soragen::vae::DecodeOptions options;
+  options.tiling.tile = o.tile;
+  return decode_with<soragen::vae::WanVAE>(o, config, config.z_dim, 8, options);
+}
+
 // Runs this program again for one decode and returns the child's peak RSS.
 double child_peak_mib(const char* self, const Options& o, int64_t latent_frames) {
   std::vector<std::string> args{self, "--config", o.config, "--latent-frames", std::to_string(latent_frames),
                                 "--height", std::to_string(o.memory_size), "--width", std::to_string(o.memory_size),
-                                "--dtype", o.dtype, "--threads", std::to_string(o.threads)};
+                                "--dtype", o.dtype, "--threads", std::to_string(o.threads),
+                                "--vae-kind", o.vae_kind};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -143,18 +177,23 @@ double child_peak_mib(const char* self, const Options& o, int64_t latent_frames)
 }
 
 int run_memory_check(const char* self, const Options& o) {
-  std::printf("memory check: %lldx%lld, %s, each decode in its own process\n",
+  std::printf("memory check: %s VAE, %lldx%lld, %s, each decode in its own process\n", o.vae_kind.c_str(),
               static_cast<long long>(o.memory_size), static_cast<long long>(o.memory_size), o.dtype.c_str());
   std::fflush(stdout);
   const double small = child_peak_mib(self, o, 3);
   const double large = child_peak_mib(self, o, 9);
   // What holding every decoded frame's last-stage activations would add:
-  // 96 channels x (33 - 9) more frames x H x W x 4 bytes, per live tensor.
-  const double frame_mib = 96.0 * static_cast<double>(o.memory_size * o.memory_size) * 4.0 / (1024.0 * 1024.0);
+  // C channels x (33 - 9) more frames x H x W x 4 bytes, per live tensor.
+  // Wan2.1: C = 96 at full size; Wan2.2: C = dec_dim 256 before the 2x2
+  // unpatchify, so at (H/2) x (W/2).
+  const bool wan22 = o.vae_kind == "wan2.2";
+  const double channels = wan22 ? 256.0 : 96.0;
+  const double pixels = static_cast<double>(o.memory_size * o.memory_size) / (wan22 ? 4.0 : 1.0);
+  const double frame_mib = channels * pixels * 4.0 / (1024.0 * 1024.0);
   std::printf("peak RSS: 3 latent frames (9 frames) %.0f MiB, 9 latent frames (33 frames) %.0f MiB, growth %.0f MiB\n",
               small, large, large - small);
-  std::printf("(one full-resolution 96-channel activation frame is %.1f MiB; holding 24 more frames would add >= %.0f MiB)\n",
-              frame_mib, 24 * frame_mib);
+  std::printf("(one last-stage %.0f-channel activation frame is %.1f MiB; holding 24 more frames would add >= %.0f MiB)\n",
+              channels, frame_mib, 24 * frame_mib);
   const bool flat = large - small < 0.25 * 24 * frame_mib;
   std::printf("%s\n", flat ? "FLAT: peak memory does not grow with the frame count"
                            : "NOT FLAT: peak memory grows with the frame count");
