@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--boundary", boundary,
                  "two experts: the high-noise one runs while t >= boundary * 1000 (T2V-A14B 0.875, I2V-A14B 0.9)")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->capture_default_str();
   app.add_option("--dtype", dtype_name, "storage of the matrices: fp32, bf16 or fp16")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   app.add_option("--notice", notice, "warning logged when the model loads [default: says it is untrained]");
@@ -156,6 +156,11 @@ int main(int argc, char** argv) {
 
     const at::ScalarType dtype = dtype_name == "bf16" ? at::kBFloat16 : dtype_name == "fp16" ? at::kHalf : at::kFloat;
     // Every config is read and checked before the first weight is drawn.
+    // The boundary is a fraction of the 1000 training timesteps, strictly
+    // inside, as the model.json reader requires.
+    if (!(boundary > 0.0 && boundary < 1.0)) {
+      throw std::runtime_error("--boundary must be between 0 and 1 (exclusive), got " + std::to_string(boundary));
+    }
     const ordered_json dit_json = dit_config_path.empty() ? dit_config() : read_config(dit_config_path);
     const ordered_json low_noise_json =
         low_noise_config_path.empty() ? ordered_json() : read_config(low_noise_config_path);
