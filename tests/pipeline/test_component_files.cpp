@@ -143,7 +143,8 @@ TEST(ComponentFiles, AReplacedPartIsCheckedAgainstItsConfigBeforeLoading) {
 TEST(ComponentFiles, TheRegistryKnowsEveryFamilyOnce) {
   std::vector<std::string> names;
   for (const ModelFamily* family : model_families()) names.push_back(family->name());
-  EXPECT_EQ(names, (std::vector<std::string>{"Wan2.1 diffusers", "bundled", "Wan2.1 official", "component files"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"Wan2.1 diffusers", "Wan2.2 diffusers", "bundled", "Wan2.1 official", "Wan2.2 official",
+                                      "Wan2.2 Comfy-Org", "component files"}));
   EXPECT_STREQ(model_family("bundled").name(), "bundled");
   EXPECT_THROW(model_family("nothing"), InternalError);
 }

@@ -22,10 +22,21 @@ namespace {
 
 constexpr const char* kParts[] = {"transformer", "text_encoder", "tokenizer", "vae"};
 
+// For detection only: a missing or broken config says nothing (the family
+// that claims the folder reports it when it locates the files).
 json config_or_empty(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return json::object();
-  return read_json_config(path);
+  try {
+    return read_json_config(path);
+  } catch (const ModelError&) {
+    return json::object();
+  }
+}
+
+int64_t int_or(const json& object, const char* key, int64_t fallback) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
 }
 
 // A diffusers folder is Wan2.2 when it has a second transformer, or its
@@ -34,9 +45,9 @@ bool is_wan22(const fs::path& dir) {
   std::error_code ec;
   if (fs::is_directory(dir / "transformer_2", ec)) return true;
   const json transformer = config_or_empty(dir / "transformer" / "config.json");
-  const int64_t in_channels = transformer.value("in_channels", int64_t{16});
+  const int64_t in_channels = int_or(transformer, "in_channels", 16);
   if (in_channels == 48 || in_channels == 36) return true;
-  return config_or_empty(dir / "vae" / "config.json").value("z_dim", int64_t{16}) == 48;
+  return int_or(config_or_empty(dir / "vae" / "config.json"), "z_dim", 16) == 48;
 }
 
 std::optional<dit::DitConfig> diffusers_config(const fs::path& dir) {
