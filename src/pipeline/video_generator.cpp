@@ -135,9 +135,8 @@ dit::WanModel& VideoGenerator::ready(std::size_t index) {
 }
 
 const dit::WanModel& VideoGenerator::dit() {
-  DitExpert& expert = experts_.front();
-  if (expert.model.is_empty()) ready(0);
-  return expert.model;
+  if (experts_.front().model.is_empty()) ready(0);
+  return experts_.front().model;
 }
 
 at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
@@ -145,7 +144,8 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
                                    const std::atomic<bool>* cancel, const StepTraceHook& trace,
                                    const Conditioning& conditioning) {
   const auto sampler = sampling::make_sampler(settings.sampler, settings.steps, settings.shift);
-  const dit::DitConfig& config = experts_.front().model.is_empty() ? dit()->config() : experts_.front().model->config();
+  // Every expert has the first one's patch grid and model type.
+  const dit::DitConfig& config = dit()->config();
   // seq_len over the latent grid: text2video.py's ceil(h*w/(ph*pw)*f) and
   // textimage2video.py's integer form agree on a grid the patch divides.
   const int64_t tokens_per_frame = (noise.size(2) / config.patch_size[1]) * (noise.size(3) / config.patch_size[2]);
@@ -231,8 +231,7 @@ VideoGenerator::ImageCondition VideoGenerator::image_condition(const at::Tensor&
                                                                const std::optional<at::Tensor>& last_u8,
                                                                int64_t frames, int64_t max_area) {
   const int64_t stride = vae_.spatial_factor();
-  const int64_t patch = experts_.front().model.is_empty() ? dit()->config().patch_size[1]
-                                                          : experts_.front().model->config().patch_size[1];
+  const int64_t patch = dit()->config().patch_size[1];
   ImageCondition out;
   std::tie(out.lat_h, out.lat_w) = i2v_latent_size(first_u8.size(0), first_u8.size(1), max_area, stride, patch);
   const int64_t height = out.lat_h * stride;

@@ -47,10 +47,10 @@ class VideoVae {
 
   // z [1, z_dim, F, h, w] -> frames as each latent frame is decoded, clamped
   // to [-1, 1]. Tiling is the Wan2.1 VAE's; the Wan2.2 VAE has none and
-  // refuses a tiled request (InternalError: the caller checks first).
+  // refuses a tiled request (InternalError: ModelInputs::vae_tile is checked
+  // first).
   void decode_frames(const at::Tensor& z, const vae::FrameChunkCallback& on_frames,
                      const vae::TileOptions& tiling = {});
-  bool can_tile() const { return std::holds_alternative<vae::WanVAE>(model_); }
 
  private:
   std::variant<vae::WanVAE, vae::WanVAE22> model_;

@@ -5,6 +5,7 @@
 // Wan2.1 T2V defaults; locate_model_files puts the files and their configs in
 // (pipeline/component_files.h), as it does for a part replaced in any family.
 #include "pipeline/families/families.h"
+#include "pipeline/families/wan21_shared.h"
 
 namespace fs = std::filesystem;
 
@@ -18,9 +19,7 @@ class ComponentFiles final : public ModelFamily {
   FamilyMatch detect(const fs::path&) const override { return {}; }  // chosen by the flags, never by a folder
 
   std::string missing_message(const std::string& given, const std::vector<std::string>& missing) const override {
-    std::string list;
-    for (const auto& item : missing) list += (list.empty() ? "" : ", ") + item;
-    return "'" + given + "': missing " + list;
+    return "'" + given + "': missing " + comma_separated(missing);
   }
 
   ModelFiles locate(const ModelSource&) const override {

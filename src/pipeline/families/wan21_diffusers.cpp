@@ -46,8 +46,6 @@ dit::DitConfig dit_config_from_diffusers(const json& raw, const std::string& whe
 
 namespace {
 
-constexpr const char* kParts[] = {"transformer", "text_encoder", "tokenizer", "vae"};
-
 class Wan21Diffusers final : public ModelFamily {
  public:
   const char* name() const override { return "Wan2.1 diffusers"; }
@@ -57,26 +55,18 @@ class Wan21Diffusers final : public ModelFamily {
     std::error_code ec;
     if (!fs::is_regular_file(dir / "model_index.json", ec)) return {};
     FamilyMatch match{3, {}};
-    for (const char* sub : kParts) {
-      if (!fs::is_directory(dir / sub, ec)) match.missing.push_back(std::string(sub) + "/");
-    }
+    match.missing = missing_diffusers_parts(dir);
     return match;
   }
 
   std::string missing_message(const std::string& given, const std::vector<std::string>& missing) const override {
-    std::string list;
-    for (const auto& item : missing) list += (list.empty() ? "" : ", ") + item;
-    return "--model '" + given + "': diffusers layout (model_index.json) is missing " + list;
+    return "--model '" + given + "': diffusers layout (model_index.json) is missing " + comma_separated(missing);
   }
 
   ModelFiles locate(const ModelSource& source) const override {
     const fs::path& dir = source.directory;
     ModelFiles files;
-    files.tokenizer = first_existing({dir / "tokenizer" / "spiece.model"}, "tokenizer");
-    files.text_encoder = first_existing(
-        {dir / "text_encoder" / "model.safetensors.index.json", dir / "text_encoder" / "model.safetensors"},
-        "text encoder");
-    files.text_encoder_config = shipped_umt5_config();
+    locate_diffusers_text_encoder(dir, files);
     files.dit = dit::find_dit_weights(dir);
     std::optional<dit::DitConfig> beside;
     const fs::path config = dir / "transformer" / "config.json";

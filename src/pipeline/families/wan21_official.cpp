@@ -14,7 +14,6 @@ namespace fs = std::filesystem;
 namespace soragen::pipeline {
 namespace {
 
-constexpr const char* kTextEncoder = "models_t5_umt5-xxl-enc-bf16.pth";
 constexpr const char* kVae = "Wan2.1_VAE.pth";
 
 bool has_official_dit(const fs::path& dir) {
@@ -44,24 +43,19 @@ class Wan21Official final : public ModelFamily {
     if (!dit && !vae) return {};
     FamilyMatch match{1, {}};
     if (!dit) match.missing.push_back("diffusion_pytorch_model*.safetensors");
-    if (!fs::is_regular_file(dir / kTextEncoder, ec)) match.missing.push_back(kTextEncoder);
     if (!vae) match.missing.push_back(kVae);
-    if (!fs::is_directory(dir / "google" / "umt5-xxl", ec)) match.missing.push_back("google/umt5-xxl/");
+    add_missing_official_text_encoder(dir, match.missing);
     return match;
   }
 
   std::string missing_message(const std::string& given, const std::vector<std::string>& missing) const override {
-    std::string list;
-    for (const auto& item : missing) list += (list.empty() ? "" : ", ") + item;
-    return "--model '" + given + "': official Wan2.1 layout is missing " + list;
+    return "--model '" + given + "': official Wan2.1 layout is missing " + comma_separated(missing);
   }
 
   ModelFiles locate(const ModelSource& source) const override {
     const fs::path& dir = source.directory;
     ModelFiles files;
-    files.tokenizer = first_existing({dir / "google" / "umt5-xxl" / "spiece.model"}, "tokenizer");
-    files.text_encoder = first_existing({dir / kTextEncoder}, "text encoder");
-    files.text_encoder_config = shipped_umt5_config();
+    locate_official_text_encoder(dir, files);
     files.dit = dit::find_dit_weights(dir);
     std::optional<dit::DitConfig> beside;
     std::error_code ec;

@@ -50,6 +50,41 @@ dit::DitConfig dit_config_for(const io::TensorSource& source, const fs::path& we
   return *beside;
 }
 
+std::string comma_separated(const std::vector<std::string>& items) {
+  std::string list;
+  for (const auto& item : items) list += (list.empty() ? "" : ", ") + item;
+  return list;
+}
+
+void add_missing_official_text_encoder(const fs::path& dir, std::vector<std::string>& missing) {
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / kOfficialTextEncoder, ec)) missing.push_back(kOfficialTextEncoder);
+  if (!fs::is_directory(dir / kOfficialTokenizerDir, ec)) missing.push_back(std::string(kOfficialTokenizerDir) + "/");
+}
+
+void locate_official_text_encoder(const fs::path& dir, ModelFiles& files) {
+  files.tokenizer = first_existing({dir / kOfficialTokenizerDir / "spiece.model"}, "tokenizer");
+  files.text_encoder = first_existing({dir / kOfficialTextEncoder}, "text encoder");
+  files.text_encoder_config = shipped_umt5_config();
+}
+
+std::vector<std::string> missing_diffusers_parts(const fs::path& dir) {
+  std::vector<std::string> missing;
+  std::error_code ec;
+  for (const char* sub : {"transformer", "text_encoder", "tokenizer", "vae"}) {
+    if (!fs::is_directory(dir / sub, ec)) missing.push_back(std::string(sub) + "/");
+  }
+  return missing;
+}
+
+void locate_diffusers_text_encoder(const fs::path& dir, ModelFiles& files) {
+  files.tokenizer = first_existing({dir / "tokenizer" / "spiece.model"}, "tokenizer");
+  files.text_encoder = first_existing(
+      {dir / "text_encoder" / "model.safetensors.index.json", dir / "text_encoder" / "model.safetensors"},
+      "text encoder");
+  files.text_encoder_config = shipped_umt5_config();
+}
+
 fs::path first_existing(const std::vector<fs::path>& candidates, const std::string& what) {
   std::error_code ec;
   std::string tried;

@@ -1,5 +1,6 @@
-// What the Wan2.1 T2V families share: the shipped configs of models/configs/
-// and the DiT config picked by the weights' width.
+// What the Wan families share: the shipped configs of models/configs/, the
+// DiT config picked by the weights' width, and the tokenizer and umT5 files
+// that official and diffusers downloads of Wan2.1 and Wan2.2 alike carry.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,23 @@ vae::VaeConfig shipped_vae_config();
 dit::DitConfig dit_config_for(const std::filesystem::path& weights, const std::optional<dit::DitConfig>& beside);
 dit::DitConfig dit_config_for(const io::TensorSource& source, const std::filesystem::path& weights,
                               const std::optional<dit::DitConfig>& beside);
+
+// "a, b, c": the parts a folder lacks, for missing_message.
+std::string comma_separated(const std::vector<std::string>& items);
+
+// The official downloads' umT5 encoder (beside the DiT) and tokenizer
+// (google/umt5-xxl/), both families' names for them.
+inline constexpr const char* kOfficialTextEncoder = "models_t5_umt5-xxl-enc-bf16.pth";
+inline constexpr const char* kOfficialTokenizerDir = "google/umt5-xxl";
+// Adds those of the two `dir` lacks to `missing`.
+void add_missing_official_text_encoder(const std::filesystem::path& dir, std::vector<std::string>& missing);
+// Sets the tokenizer, text encoder and its shipped config of an official folder.
+void locate_official_text_encoder(const std::filesystem::path& dir, ModelFiles& files);
+
+// The four folders a diffusers download has, and those `dir` lacks.
+std::vector<std::string> missing_diffusers_parts(const std::filesystem::path& dir);
+// Sets the tokenizer, text encoder and its shipped config of a diffusers folder.
+void locate_diffusers_text_encoder(const std::filesystem::path& dir, ModelFiles& files);
 
 // The first path that exists; ModelError "<what>: none of ... exists" otherwise.
 std::filesystem::path first_existing(const std::vector<std::filesystem::path>& candidates, const std::string& what);

@@ -91,9 +91,7 @@ class Wan22Comfy final : public ModelFamily {
   }
 
   std::string missing_message(const std::string& given, const std::vector<std::string>& missing) const override {
-    std::string list;
-    for (const auto& item : missing) list += (list.empty() ? "" : ", ") + item;
-    return "--model '" + given + "': Comfy-Org Wan2.2 layout is missing " + list;
+    return "--model '" + given + "': Comfy-Org Wan2.2 layout is missing " + comma_separated(missing);
   }
 
   ModelFiles locate(const ModelSource& source) const override {

@@ -20,8 +20,6 @@ using nlohmann::json;
 namespace soragen::pipeline {
 namespace {
 
-constexpr const char* kParts[] = {"transformer", "text_encoder", "tokenizer", "vae"};
-
 // For detection only: a missing or broken config says nothing (the family
 // that claims the folder reports it when it locates the files).
 json config_or_empty(const fs::path& path) {
@@ -69,26 +67,18 @@ class Wan22Diffusers final : public ModelFamily {
     std::error_code ec;
     if (!fs::is_regular_file(dir / "model_index.json", ec) || !is_wan22(dir)) return {};
     FamilyMatch match{4, {}};
-    for (const char* sub : kParts) {
-      if (!fs::is_directory(dir / sub, ec)) match.missing.push_back(std::string(sub) + "/");
-    }
+    match.missing = missing_diffusers_parts(dir);
     return match;
   }
 
   std::string missing_message(const std::string& given, const std::vector<std::string>& missing) const override {
-    std::string list;
-    for (const auto& item : missing) list += (list.empty() ? "" : ", ") + item;
-    return "--model '" + given + "': diffusers Wan2.2 layout (model_index.json) is missing " + list;
+    return "--model '" + given + "': diffusers Wan2.2 layout (model_index.json) is missing " + comma_separated(missing);
   }
 
   ModelFiles locate(const ModelSource& source) const override {
     const fs::path& dir = source.directory;
     ModelFiles files;
-    files.tokenizer = first_existing({dir / "tokenizer" / "spiece.model"}, "tokenizer");
-    files.text_encoder = first_existing(
-        {dir / "text_encoder" / "model.safetensors.index.json", dir / "text_encoder" / "model.safetensors"},
-        "text encoder");
-    files.text_encoder_config = shipped_umt5_config();
+    locate_diffusers_text_encoder(dir, files);
     std::error_code ec;
     const bool two = fs::is_directory(dir / "transformer_2", ec);
     files.dit = dit::find_dit_weights(dir / "transformer");

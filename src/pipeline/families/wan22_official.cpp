@@ -17,7 +17,6 @@ namespace fs = std::filesystem;
 namespace soragen::pipeline {
 namespace {
 
-constexpr const char* kTextEncoder = "models_t5_umt5-xxl-enc-bf16.pth";
 constexpr const char* kVae22 = "Wan2.2_VAE.pth";
 constexpr const char* kVae21 = "Wan2.1_VAE.pth";
 constexpr const char* kHigh = "high_noise_model";
@@ -65,23 +64,18 @@ class Wan22Official final : public ModelFamily {
     } else {
       return {};
     }
-    if (!fs::is_regular_file(dir / kTextEncoder, ec)) match.missing.push_back(kTextEncoder);
-    if (!fs::is_directory(dir / "google" / "umt5-xxl", ec)) match.missing.push_back("google/umt5-xxl/");
+    add_missing_official_text_encoder(dir, match.missing);
     return match;
   }
 
   std::string missing_message(const std::string& given, const std::vector<std::string>& missing) const override {
-    std::string list;
-    for (const auto& item : missing) list += (list.empty() ? "" : ", ") + item;
-    return "--model '" + given + "': official Wan2.2 layout is missing " + list;
+    return "--model '" + given + "': official Wan2.2 layout is missing " + comma_separated(missing);
   }
 
   ModelFiles locate(const ModelSource& source) const override {
     const fs::path& dir = source.directory;
     ModelFiles files;
-    files.tokenizer = first_existing({dir / "google" / "umt5-xxl" / "spiece.model"}, "tokenizer");
-    files.text_encoder = first_existing({dir / kTextEncoder}, "text encoder");
-    files.text_encoder_config = shipped_umt5_config();
+    locate_official_text_encoder(dir, files);
     const bool two = is_a14b(dir);
     const fs::path high_dir = two ? dir / kHigh : dir;
     files.dit = dit::find_dit_weights(high_dir);
