@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace soragen {
 
@@ -59,6 +60,18 @@ struct GenerationRequest {
   // I2V-A14B the last. PNG, JPEG or WebP.
   std::optional<std::string> image;
   std::optional<std::string> last_image;
+  // What to do with clips (MP4, WebM, MOV); at most one of video, extend,
+  // connect and loop.
+  std::optional<std::string> video;             // video to video: re-render this clip
+  std::optional<double> strength;               // with video: 0 keeps it, 1 is text to video
+  std::optional<std::string> extend;            // continue this clip (--frames new frames)
+  std::optional<bool> backward;                 // with extend: make what comes before it
+  std::optional<std::vector<std::string>> connect;  // two clips: A, a transition, then B
+  std::optional<bool> loop;                     // a clip whose last frame leads into its first
+  // Long videos: --frames above the window are made as overlapping windows.
+  std::optional<int> window;                    // frames a window renders at once, 4k+1
+  std::optional<int> overlap;                   // frames of context a window or extension sees, 4k+1
+  std::optional<bool> color_correct;            // match each window's colour statistics to the first's
 };
 
 // The model's defaults, which fill a request's unset fields.
@@ -75,6 +88,9 @@ struct GenerationDefaults {
   double guidance_high = 5.0;
   double shift = 5.0;
   std::string sampler = "unipc";
+  // Frames a long video renders at once: the model's frames unless its
+  // defaults say otherwise.
+  int window = 81;
 };
 
 // A request with every field decided.
@@ -93,6 +109,15 @@ struct ResolvedRequest {
   std::uint64_t seed = 0;
   std::string image;       // empty: none
   std::string last_image;  // empty: none
+  std::string video;       // empty: none
+  double strength = 0.7;
+  std::string extend;      // empty: none
+  bool backward = false;
+  std::vector<std::string> connect;  // empty, or the two clips
+  bool loop = false;
+  int window = 0;
+  int overlap = 5;
+  bool color_correct = false;
 };
 
 // The samplers soragen implements, in the spelling the CLI takes.

@@ -23,7 +23,7 @@
 namespace soragen {
 
 // The stages a render goes through, in order.
-enum class Stage { load, encode_text, encode_image, denoise, decode, write };
+enum class Stage { load, encode_text, encode_image, encode_clip, denoise, decode, write };
 const char* stage_name(Stage stage);
 
 // step counts from 0 (stage begins) to total (stage done). Stages without
@@ -35,6 +35,10 @@ struct ProgressEvent {
   // On the event that ends a stage run on a CUDA device: the peak of the
   // device memory allocated during the stage, in bytes; -1 otherwise.
   int64_t device_peak_bytes = -1;
+  // A video made in windows (long videos, extension, connect, loops): the
+  // window this stage runs for, 1-based, of `windows`. 1 of 1 otherwise.
+  int window = 1;
+  int windows = 1;
 };
 using ProgressCallback = std::function<void(const ProgressEvent&)>;
 
@@ -73,6 +77,7 @@ struct ModelInputs {
   bool two_experts = false;    // a high- and a low-noise DiT (Wan2.2 A14B): takes --guidance-high
   bool vae_tile = true;        // its VAE decodes in tiles (--vae-tile); the Wan2.2 VAE does not
   int vae_stride = 8;          // pixels per latent (16 for the Wan2.2 VAE)
+  int vae_temporal = 4;        // frames per latent after the first
   int patch = 2;               // latents per DiT token side
   int size_multiple = 16;      // --width/--height of a text-to-video render: vae_stride x patch
 };

@@ -36,10 +36,15 @@ struct RequestField {
   // What is wrong with a value ("must be ..."), or an empty string when it is
   // fine; nullptr when every value is.
   std::string (*rule)(const T& value);
+  // A list field's count of values on the command line (--connect A B: 2).
+  int values = 1;
 };
 
+// bool fields are CLI flags without a value (--loop); a list of strings is
+// one flag with a fixed count of values (--connect A B), `values` of them.
 using AnyRequestField = std::variant<RequestField<int>, RequestField<double>, RequestField<std::string>,
-                                     RequestField<std::uint64_t>>;
+                                     RequestField<std::uint64_t>, RequestField<bool>,
+                                     RequestField<std::vector<std::string>>>;
 
 // Every field but the prompt, in the order of --help and of the metadata.
 const std::vector<AnyRequestField>& request_fields();

@@ -59,10 +59,17 @@ void add_request_fields(CLI::App& app, GenerationRequest& request, const std::st
           using T = typename std::decay_t<decltype(field)>::value_type;
           if (group != field.group) return;
           auto* target = &(request.*field.requested);
-          CLI::Option* option =
-              app.add_option_function<T>(field.flags, [target](const T& value) { *target = value; }, field.help);
+          CLI::Option* option = nullptr;
+          if constexpr (std::is_same_v<T, bool>) {
+            option = app.add_flag_function(field.flags, [target](std::int64_t count) { *target = count > 0; },
+                                           field.help);
+          } else {
+            option =
+                app.add_option_function<T>(field.flags, [target](const T& value) { *target = value; }, field.help);
+          }
           option->group(field.group);
           if constexpr (std::is_same_v<T, std::uint64_t>) option->check(whole_number());
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) option->expected(field.values);
         },
         any);
   }
@@ -91,6 +98,8 @@ void add_options(CLI::App& app, CliOptions& o) {
 
   add_request_fields(app, o.request, "Video");
   add_request_fields(app, o.request, "Image to video");
+  add_request_fields(app, o.request, "Clips");
+  add_request_fields(app, o.request, "Long videos");
   add_request_fields(app, o.request, "Sampling");
 
   app.add_option("-m,--model", o.model, "Bundled model name, or a directory of Wan2.1 or Wan2.2 weights (official, diffusers or Comfy-Org layout)")

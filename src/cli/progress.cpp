@@ -50,7 +50,11 @@ ProgressReporter::ProgressReporter(ProgressMode mode, std::ostream& terminal, co
 
 void ProgressReporter::operator()(const ProgressEvent& event) {
   const double now = clock_();
-  const char* name = stage_name(event.stage);
+  // "denoising, window 2/5 [#####.....] 7/20 ..." for a video made in windows.
+  const std::string label = event.windows > 1 ? std::string(stage_name(event.stage)) + ", window " +
+                                                    std::to_string(event.window) + "/" + std::to_string(event.windows)
+                                              : stage_name(event.stage);
+  const char* name = label.c_str();
   if (event.step == 0) {
     stage_start_ = now;
     last_step_time_ = now;

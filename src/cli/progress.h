@@ -33,13 +33,13 @@ class ProgressReporter {
                                 double eta_seconds, int width = 24);
 
  private:
-  static constexpr int kStages = 5;
+  static constexpr int kStages = 7;  // every Stage, write included
   ProgressMode mode_;
   std::ostream& terminal_;
   const Logger& logger_;
   Clock clock_;
   std::array<double, kStages> stage_seconds_{};
-  std::array<int64_t, kStages> stage_peak_bytes_{-1, -1, -1, -1, -1};
+  std::array<int64_t, kStages> stage_peak_bytes_{-1, -1, -1, -1, -1, -1, -1};
   double stage_start_ = 0;
   double last_step_time_ = 0;
   bool bar_open_ = false;

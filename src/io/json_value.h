@@ -9,19 +9,32 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace soragen::io {
 
-// `value` as a T (an integral or floating type, or std::string). Throws
-// std::invalid_argument naming `key`: "\"frames\" must be a whole number".
+// `value` as a T (an integral or floating type, bool, std::string or a list
+// of strings). Throws std::invalid_argument naming `key`: "\"frames\" must
+// be a whole number".
 template <typename T>
 T json_value_as(const nlohmann::json& value, const std::string& key) {
   const auto fail = [&](const char* problem) { return std::invalid_argument("\"" + key + "\" " + problem); };
   if constexpr (std::is_same_v<T, std::string>) {
     if (!value.is_string()) throw fail("must be a string");
     return value.get<std::string>();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (!value.is_boolean()) throw fail("must be true or false");
+    return value.get<bool>();
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    if (!value.is_array()) throw fail("must be a list of strings");
+    std::vector<std::string> out;
+    for (const auto& item : value) {
+      if (!item.is_string()) throw fail("must be a list of strings");
+      out.push_back(item.get<std::string>());
+    }
+    return out;
   } else {
     if (!value.is_number()) throw fail("must be a number");
     if constexpr (std::is_integral_v<T>) {

@@ -91,4 +91,13 @@ at::Tensor i2v_condition_video(const at::Tensor& first, const std::optional<at::
   return at::cat(parts, 1);
 }
 
+at::Tensor noised(const at::Tensor& x0, const at::Tensor& noise, double sigma) {
+  return x0 * (1.0 - sigma) + noise * sigma;
+}
+
+at::Tensor replace_known(const at::Tensor& latent, const at::Tensor& known, const at::Tensor& mask,
+                         const at::Tensor& noise, double sigma) {
+  return at::lerp(latent, noised(known, noise, sigma), mask);
+}
+
 }  // namespace soragen::pipeline

@@ -14,7 +14,8 @@
 
 namespace soragen::pipeline {
 
-// What the DiT sees besides the noisy latent. Both empty: text to video.
+// What the DiT sees besides the noisy latent, and what the loop holds fixed.
+// All empty: text to video.
 struct Conditioning {
   // I2V-A14B: [4 + z_dim, F, h, w], concatenated after the latent on the
   // channel axis before the patch embedding (trap 11).
@@ -22,7 +23,27 @@ struct Conditioning {
   // TI2V with an image: its latent [z_dim, 1, h, w]. Latent frame 0 starts
   // as, and after every step is re-blended back to, this (trap 13).
   at::Tensor first_frame;
+  // Latent replacement, for models with no conditioning of their own
+  // (extension, connect and loops): where `known_mask` ([1, F, 1, 1], 1 on
+  // the latent frames given) is 1, the latent starts as, and after every
+  // step is replaced by, `known` ([z_dim, F, h, w]) noised to the sigma the
+  // sampler has reached, with the run's own noise.
+  at::Tensor known;
+  at::Tensor known_mask;
+  // Video to video (SDEdit): the loop joins the schedule at `start_step`
+  // from `init` ([z_dim, F, h, w], the clip's latent) noised to
+  // sigmas[start_step]. start_step == steps runs no step: the result is
+  // `init` itself (sigma 0).
+  at::Tensor init;
+  int start_step = 0;
 };
+
+// The flow-matching forward process x_sigma = (1 - sigma) x0 + sigma noise.
+at::Tensor noised(const at::Tensor& x0, const at::Tensor& noise, double sigma);
+
+// mask * noised(known, noise, sigma) + (1 - mask) * latent.
+at::Tensor replace_known(const at::Tensor& latent, const at::Tensor& known, const at::Tensor& mask,
+                         const at::Tensor& noise, double sigma);
 
 // TI2V's mask2: [z_dim, F, h, w] float32 of ones, with 0 on latent frame 0
 // when `hold_first_frame` (the i2v mode).

@@ -5,9 +5,11 @@
 
 #include "pipeline/model_family.h"
 #include "soragen/error.h"
+#include "pipeline/clip_request.h"
 #include "pipeline/conditioning.h"
 #include "video/image_fit.h"
 #include "video/image_reader.h"
+#include "video/video_reader.h"
 
 namespace soragen {
 namespace pipeline {
@@ -23,6 +25,7 @@ ModelInputs model_inputs(const ModelFiles& files) {
   inputs.two_experts = files.two_experts();
   inputs.vae_tile = std::holds_alternative<vae::VaeConfig>(files.vae_config);
   inputs.vae_stride = static_cast<int>(vae_spatial_factor(files.vae_config));
+  inputs.vae_temporal = static_cast<int>(vae_temporal_factor(files.vae_config));
   inputs.patch = static_cast<int>(files.dit_config.patch_size[1]);
   inputs.size_multiple = inputs.vae_stride * inputs.patch;
   return inputs;
@@ -34,7 +37,10 @@ void check_resolved_for_model(const ResolvedRequest& request, const ModelInputs&
     throw UsageError("--image '" + request.image + "': " + model +
                      " takes no image (Wan2.2 TI2V-5B and I2V-A14B do)");
   }
-  if (request.image.empty() && inputs.needs_image) {
+  // Before the image rules: a clip may give the first frame instead.
+  const ClipPlan plan = plan_clip_request(request, inputs);
+  const bool clip_gives_frames = plan.mode != ClipMode::text && plan.mode != ClipMode::loop;
+  if (request.image.empty() && inputs.needs_image && !clip_gives_frames) {
     throw UsageError("--image: required, " + model + " renders from a first frame");
   }
   if (!request.last_image.empty()) {
@@ -80,6 +86,22 @@ void check_request_for_model(const GenerationRequest& asked, const ResolvedReque
     std::snprintf(value, sizeof value, "%g", *asked.guidance_high);
     throw UsageError(std::string("--guidance-high ") + value +
                      ": this model has one DiT; --guidance sets its scale");
+  }
+  if (asked.strength && request.video.empty()) {
+    throw UsageError("--strength: needs --video FILE (the clip to re-render)");
+  }
+  // Each clip is decoded whole now (keeping a few frames), so a missing,
+  // corrupt or short one fails before any weight loads.
+  const int64_t context = request.overlap;
+  video::VideoReadOptions few;
+  few.max_frames = 1;
+  if (!request.video.empty()) video::read_video(request.video, "--video", few);
+  if (!request.extend.empty()) {
+    pipeline::check_clip_length(video::read_video(request.extend, "--extend", few).total_frames, context, "--extend",
+                                request.extend);
+  }
+  for (const std::string& clip : request.connect) {
+    pipeline::check_clip_length(video::read_video(clip, "--connect", few).total_frames, context, "--connect", clip);
   }
   if (!request.last_image.empty()) video::read_image(request.last_image, "--last-image");
   if (request.image.empty()) return;

@@ -55,6 +55,8 @@ GenerationDefaults parse_defaults(const json& object, const fs::path& where) {
           },
           any);
     }
+    // A long video's window is the model's own length unless it says otherwise.
+    if (!object.contains("window")) d.window = d.frames;
   } catch (const std::exception& e) {
     throw ModelError("model file '" + where.string() + "': bad \"defaults\": " + e.what());
   }
@@ -133,6 +135,7 @@ GenerationDefaults wan_t2v_defaults() {
   GenerationDefaults d;
   d.negative_prompt = kWanNegativePrompt;
   d.frames = 81;
+  d.window = 81;
   d.width = 832;
   d.height = 480;
   d.fps = 16;

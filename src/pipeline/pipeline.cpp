@@ -8,6 +8,7 @@
 #include "core/runtime.h"
 #include "core/torch_errors.h"
 #include "io/tensor_source.h"
+#include "pipeline/clip_render.h"
 #include "pipeline/component_files.h"
 #include "pipeline/model_files.h"
 #include "pipeline/model_inputs.h"
@@ -15,8 +16,6 @@
 #include "soragen/error.h"
 #include "tokenizer/tokenizer.h"
 #include "vae/frames.h"
-#include "video/image_fit.h"
-#include "video/image_reader.h"
 
 namespace soragen {
 
@@ -25,6 +24,7 @@ const char* stage_name(Stage stage) {
     case Stage::load: return "loading";
     case Stage::encode_text: return "text encoding";
     case Stage::encode_image: return "image encoding";
+    case Stage::encode_clip: return "clip encoding";
     case Stage::denoise: return "denoising";
     case Stage::decode: return "VAE decoding";
     case Stage::write: return "writing";
@@ -178,12 +178,6 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
 
 namespace {
 
-// An image's bytes as the [H, W, 3] uint8 tensor the generator takes.
-at::Tensor rgb_tensor(const video::RgbImage& image) {
-  return at::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, at::kByte)
-      .clone();
-}
-
 // ids or mask as a [1, L] int64 tensor.
 at::Tensor tokens_tensor(const std::vector<int64_t>& ids) {
   return at::tensor(ids, at::TensorOptions().dtype(at::kLong)).view({1, -1});
@@ -196,12 +190,15 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   Impl& impl = *impl_;
   const c10::Device device = impl.t2v->device();
   // Each stage's peak device memory goes with the event that ends it.
-  const auto report = [&](Stage stage, int step, int total) {
+  const pipeline::WindowReport report_window = [&](Stage stage, int step, int total, int window, int windows) {
     if (step == 0) core::reset_peak_device_memory(device);
     ProgressEvent event{stage, step, total};
+    event.window = window;
+    event.windows = windows;
     if (step >= total) event.device_peak_bytes = core::peak_device_memory(device).value_or(-1);
     if (progress) progress(event);
   };
+  const auto report = [&](Stage stage, int step, int total) { report_window(stage, step, total, 1, 1); };
   // The checks a caller may have made before loading (the CLI does), again:
   // a request must never reach the model unchecked.
   pipeline::check_resolved_for_model(request, impl.inputs, impl.runtime.vae_tile);
@@ -223,55 +220,16 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   report(Stage::encode_text, 1, 1);
   if (cancel && cancel->load()) throw InterruptedError("interrupted after text encoding");
 
-  // With an image, --width x --height is the pixel budget and the frame
-  // follows the image, as the reference's max_area does.
-  pipeline::Conditioning conditioning;
-  std::array<int64_t, 4> shape = impl.t2v->latent_shape(request.frames, request.height, request.width);
-  if (!request.image.empty()) {
-    report(Stage::encode_image, 0, 1);
-    const int64_t max_area = static_cast<int64_t>(request.width) * request.height;
-    const video::RgbImage first = video::read_image(request.image, "--image");
-    if (impl.inputs.kind == "ti2v") {
-      // textimage2video.py: best_output_size over blocks of VAE stride x
-      // patch, LANCZOS cover and centre crop, the latent held on frame 0.
-      const int block = impl.inputs.size_multiple;
-      const auto [width, height] = video::best_output_size(first.width, first.height, block, block, max_area);
-      conditioning.first_frame =
-          impl.t2v->first_frame_latent(rgb_tensor(video::cover_and_center_crop(first, width, height)));
-      shape = impl.t2v->latent_shape(request.frames, height, width);
-    } else {
-      std::optional<at::Tensor> last;
-      if (!request.last_image.empty()) last = rgb_tensor(video::read_image(request.last_image, "--last-image"));
-      const auto condition = impl.t2v->image_condition(rgb_tensor(first), last, request.frames, max_area);
-      conditioning.y = condition.y;
-      const int64_t stride = impl.t2v->vae().spatial_factor();
-      shape = impl.t2v->latent_shape(request.frames, static_cast<int>(condition.lat_h * stride),
-                                     static_cast<int>(condition.lat_w * stride));
-    }
-    impl.logger.info("image '" + request.image + "' (" + std::to_string(first.width) + "x" +
-                     std::to_string(first.height) + "): a " + std::to_string(shape[3] * impl.t2v->vae().spatial_factor()) +
-                     "x" + std::to_string(shape[2] * impl.t2v->vae().spatial_factor()) + " video");
-    report(Stage::encode_image, 1, 1);
-    if (cancel && cancel->load()) throw InterruptedError("interrupted after image encoding");
-  }
-
-  const at::Tensor noise = impl.t2v->initial_noise(request.seed, shape);
-  pipeline::SamplingSettings settings;
-  settings.sampler = request.sampler;
-  settings.steps = request.steps;
-  settings.shift = request.shift;
-  settings.guidance = request.guidance;
-  if (impl.inputs.two_experts) settings.guidance_high = request.guidance_high;
-  report(Stage::denoise, 0, request.steps);
-  const at::Tensor latent = impl.t2v->denoise(
-      noise, context, context_null, settings, [&](int step, int total) { report(Stage::denoise, step, total); },
-      cancel, nullptr, conditioning);
-
-  report(Stage::decode, 0, 1);
-  const at::Tensor video =
-      impl.t2v->decode(latent, impl.runtime.vae_tile ? vae::TileOptions::automatic() : vae::TileOptions{});
-  report(Stage::decode, 1, 1);
-  return vae::to_video_frames(video);
+  pipeline::RenderSetup setup{*impl.t2v,
+                              impl.inputs,
+                              impl.defaults,
+                              context,
+                              context_null,
+                              impl.runtime.vae_tile ? vae::TileOptions::automatic() : vae::TileOptions{},
+                              impl.logger,
+                              report_window,
+                              cancel};
+  return pipeline::render_request(request, setup);
 }
 
 }  // namespace soragen

@@ -3,14 +3,45 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace soragen {
 namespace {
 
 std::string frames_rule(const int& frames) {
-  // The VAE compresses time 4x after a first frame of its own.
-  if (frames < 1 || frames > 1001 || (frames - 1) % 4 != 0) {
-    return "must be of the form 4k+1 between 1 and 1001 (1, 5, 9, ..., 81)";
+  // The VAE compresses time 4x after a first frame of its own. Past the
+  // model's window a video is made in windows, so the bound is a minute and
+  // more at any model's fps (2 min 47 s at 24 fps).
+  if (frames < 1 || frames > 4001 || (frames - 1) % 4 != 0) {
+    return "must be of the form 4k+1 between 1 and 4001 (1, 5, 9, ..., 81)";
+  }
+  return "";
+}
+
+std::string window_rule(const int& frames) {
+  if (frames < 5 || frames > 1001 || (frames - 1) % 4 != 0) {
+    return "must be of the form 4k+1 between 5 and 1001 (5, 9, ..., 81)";
+  }
+  return "";
+}
+
+std::string overlap_rule(const int& frames) {
+  if (frames < 1 || frames > 997 || (frames - 1) % 4 != 0) {
+    return "must be of the form 4k+1 between 1 and 997 (1, 5, 9, ...)";
+  }
+  return "";
+}
+
+std::string strength_rule(const double& strength) {
+  return std::isfinite(strength) && strength >= 0 && strength <= 1 ? "" : "must be between 0 and 1";
+}
+
+std::string clip_rule(const std::string& path) { return path.empty() ? "must name a video file" : ""; }
+
+std::string connect_rule(const std::vector<std::string>& paths) {
+  if (paths.size() != 2) return "must name two video files, A then B";
+  for (const std::string& path : paths) {
+    if (path.empty()) return "must name two video files, A then B";
   }
   return "";
 }
@@ -93,6 +124,41 @@ const std::vector<AnyRequestField>& request_fields() {
       RequestField<std::string>{"last_image", "--last-image", "--last-image",
                                 "Last frame, with --image (I2V-A14B): a first-and-last-frame video",
                                 "Image to video", &R::last_image, nullptr, &V::last_image, image_rule},
+      RequestField<std::string>{"video", "--video", "--video",
+                                "Video to video: re-render this clip (MP4, WebM, MOV) from the prompt; its "
+                                "first --frames frames, fitted to --width x --height",
+                                "Clips", &R::video, nullptr, &V::video, clip_rule},
+      RequestField<double>{"strength", "--strength", "--strength",
+                           "With --video: the share of the denoising steps that run from the noised clip; 0 "
+                           "returns the clip as it went through the VAE, 1 is text to video [default: 0.7]",
+                           "Clips", &R::strength, nullptr, &V::strength, strength_rule},
+      RequestField<std::string>{"extend", "--extend", "--extend",
+                                "Continue this clip: the output is the clip then --frames new frames, the new "
+                                "ones conditioned on its last --overlap frames",
+                                "Clips", &R::extend, nullptr, &V::extend, clip_rule},
+      RequestField<bool>{"backward", "--backward", "--backward",
+                         "With --extend: make the --frames that come before the clip instead", "Clips",
+                         &R::backward, nullptr, &V::backward, nullptr},
+      RequestField<std::vector<std::string>>{"connect", "--connect", "--connect",
+                                             "Two clips A B: writes A, a transition of --frames frames from A's "
+                                             "end to B's start, then B",
+                                             "Clips", &R::connect, nullptr, &V::connect, connect_rule, 2},
+      RequestField<bool>{"loop", "--loop", "--loop",
+                         "A seamless loop: the clip, then a transition of about --overlap + 2 frames back into "
+                         "its first frame",
+                         "Clips", &R::loop, nullptr, &V::loop, nullptr},
+      RequestField<int>{"window", "--window", "--window",
+                        "Frames a long video renders at once; --frames above it are made as overlapping windows "
+                        "[default: model's frames]",
+                        "Long videos", &R::window, &D::window, &V::window, window_rule},
+      RequestField<int>{"overlap", "--overlap", "--overlap",
+                        "Frames of context each window (and --extend, --connect, --loop) takes from the clip "
+                        "it continues, 4k+1 [default: 5]",
+                        "Long videos", &R::overlap, nullptr, &V::overlap, overlap_rule},
+      RequestField<bool>{"color_correct", "--color-correct", "--color-correct",
+                         "Match each window's per-channel colour mean and spread to the first window's (corrects "
+                         "drift in long videos)",
+                         "Long videos", &R::color_correct, nullptr, &V::color_correct, nullptr},
   };
   return fields;
 }
@@ -108,6 +174,18 @@ const AnyRequestField* find_request_field(const std::string& key) {
 namespace {
 
 std::string shown(const std::string& value) { return "'" + value + "'"; }
+std::string shown(const bool& value) { return value ? "true" : "false"; }
+// As the user typed it, not std::to_string's "1.500000".
+std::string shown(const double& value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
+}
+std::string shown(const std::vector<std::string>& values) {
+  std::string out;
+  for (const std::string& value : values) out += (out.empty() ? "" : " ") + shown(value);
+  return out;
+}
 template <typename T>
 std::string shown(const T& value) {
   return std::to_string(value);
@@ -126,5 +204,8 @@ template std::string request_field_error(const RequestField<int>&, const int&);
 template std::string request_field_error(const RequestField<double>&, const double&);
 template std::string request_field_error(const RequestField<std::string>&, const std::string&);
 template std::string request_field_error(const RequestField<std::uint64_t>&, const std::uint64_t&);
+template std::string request_field_error(const RequestField<bool>&, const bool&);
+template std::string request_field_error(const RequestField<std::vector<std::string>>&,
+                                         const std::vector<std::string>&);
 
 }  // namespace soragen

@@ -162,10 +162,27 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
   const at::Tensor first_frame = hold ? conditioning.first_frame.to(device_, at::kFloat) : at::Tensor();
   const at::Tensor y = conditioning.y.defined() ? conditioning.y.to(device_, at::kFloat) : at::Tensor();
 
-  at::Tensor latent = noise.to(device_, at::kFloat);
+  // Video to video joins the schedule part-way; replacement and the held
+  // frame apply from the first latent the model sees.
+  const int start = conditioning.start_step;
+  const int total = static_cast<int>(sampler->timesteps().size());
+  if (start < 0 || start > total) {
+    throw InternalError("VideoGenerator: start step " + std::to_string(start) + " outside 0.." + std::to_string(total));
+  }
+  const at::Tensor run_noise = noise.to(device_, at::kFloat);
+  const bool replace = conditioning.known.defined();
+  const at::Tensor known = replace ? conditioning.known.to(device_, at::kFloat) : at::Tensor();
+  const at::Tensor known_mask = replace ? conditioning.known_mask.to(device_, at::kFloat) : at::Tensor();
+  const auto sigma_at = [&](int index) { return static_cast<double>(sampler->sigmas()[static_cast<size_t>(index)]); };
+  at::Tensor latent = run_noise;
+  if (start > 0) {
+    if (!conditioning.init.defined()) throw InternalError("VideoGenerator: a start step needs an init latent");
+    sampler->start_at(start);
+    latent = noised(conditioning.init.to(device_, at::kFloat), run_noise, sigma_at(start));
+  }
+  if (replace) latent = replace_known(latent, known, known_mask, run_noise, sigma_at(start));
   if (hold) latent = hold_first_frame(latent, first_frame, mask);
   const std::vector<at::Tensor> contexts{context, context_null};
-  const int total = static_cast<int>(sampler->timesteps().size());
   // Nothing inside the loop waits for the device. The timestep tensors are
   // made once, before it, by fills on the device (no host-to-device copy);
   // the NaN/Inf guard is a flag on the device that the host reads every few
@@ -184,7 +201,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     }
   }
   NonFiniteGuard guard(device_, total);
-  for (int i = 0; i < total; ++i) {
+  for (int i = start; i < total; ++i) {
     const std::size_t step = static_cast<std::size_t>(i);
     const int64_t timestep = sampler->timesteps()[step];
     const std::size_t expert = expert_for(timestep);
@@ -197,14 +214,16 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     const at::Tensor velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
     const at::Tensor sampled = sampler->step(velocity, timestep, latent);
     // TI2V: frame 0 goes back to the image's latent after every step, and the
-    // sampler's next `sample` is that re-blended latent (trap 13).
-    latent = hold ? hold_first_frame(sampled, first_frame, mask) : sampled;
+    // sampler's next `sample` is that re-blended latent (trap 13). The known
+    // frames of a replacement go back the same way, at the next sigma.
+    latent = replace ? replace_known(sampled, known, known_mask, run_noise, sigma_at(i + 1)) : sampled;
+    if (hold) latent = hold_first_frame(latent, first_frame, mask);
     if (trace) {
       trace({i, timestep, predictions[0], predictions[1], latent, sampled,
              per_token ? token_timesteps[step] : at::Tensor(), expert, guidance});
     }
     guard.record(latent, i);
-    if (on_step) on_step(i + 1, total);
+    if (on_step) on_step(i + 1 - start, total - start);
     if (cancel && cancel->load() && i + 1 < total) {
       guard.check();
       throw InterruptedError("interrupted after denoising step " + std::to_string(i + 1) + "/" + std::to_string(total));

@@ -39,6 +39,15 @@ void Sampler::reset() {
   index_ = 0;
 }
 
+void Sampler::start_at(int64_t index) {
+  if (index < 0 || index > num_steps()) {
+    throw InternalError(std::string("sampler '") + name() + "': start step " + std::to_string(index) +
+                        " is outside 0.." + std::to_string(num_steps()));
+  }
+  clear_history();
+  index_ = index;
+}
+
 std::unique_ptr<Sampler> make_sampler(const std::string& name, int64_t steps, double shift) {
   if (name == "unipc") return make_unipc_sampler(steps, shift);
   if (name == "dpm++") return make_dpmpp_sampler(steps, shift);

@@ -49,6 +49,11 @@ class Sampler {
 
   // Forgets the history, to sample another trajectory on the same schedule.
   void reset();
+  // Forgets the history and makes step `index` the next one: a trajectory
+  // that joins the schedule part-way (video to video starts from a noised
+  // clip at sigmas()[index]). The multistep solvers warm up again from
+  // there, first order, as at step 0. index == num_steps() leaves no step.
+  void start_at(int64_t index);
 
  protected:
   explicit Sampler(Schedule schedule) : schedule_(std::move(schedule)) {}

@@ -42,8 +42,9 @@ class UniPCSampler final : public Sampler {
     at::Tensor x0 = sample - velocity * sigma;
 
     // UniC refines the previous predictor's result with the new model output;
-    // it keeps that predictor's order (1 at step 1, then 2).
-    at::Tensor corrected = index > 0 ? correct(x0, index) : sample;
+    // it keeps that predictor's order (1 at step 1, then 2). The first step of
+    // a trajectory (step 0, or where start_at() joined) has none to refine.
+    at::Tensor corrected = last_sample_.defined() ? correct(x0, index) : sample;
 
     previous_x0_ = std::move(current_x0_);
     current_x0_ = x0;

@@ -1,10 +1,11 @@
-// Checkpoint layouts of the Wan2.1 VAE and their renames to the internal
-// (official Wan2.1) names, all in key_maps.cpp.
+// Checkpoint layouts of the Wan2.1 and Wan2.2 VAEs and their renames to the
+// internal (official) names, all in key_maps.cpp.
 #pragma once
 
 #include "io/state_dict.h"
 #include "io/tensor_source.h"
 #include "vae/vae_config.h"
+#include "vae/wan22_config.h"
 
 namespace soragen::vae {
 
@@ -22,5 +23,10 @@ VaeLayout detect_vae_layout(const io::TensorSource& source);
 // The renames for a layout. The diffusers decoder regroups the flat
 // `upsamples` list into up_blocks, so its table depends on the config.
 io::KeyMap vae_key_map(VaeLayout layout, const VaeConfig& config);
+
+// The same for the Wan2.2 VAE: the internal names are Wan2.2_VAE.pth's, and
+// diffusers' is_residual AutoencoderKLWan splits each stage's list into
+// resnets plus one downsampler / upsampler.
+io::KeyMap vae22_key_map(VaeLayout layout, const Vae22Config& config);
 
 }  // namespace soragen::vae

@@ -7,6 +7,7 @@
 
 #include "io/state_dict.h"
 #include "soragen/error.h"
+#include "vae/key_maps.h"
 #include "vae/patchify.h"
 
 namespace soragen::vae {
@@ -20,17 +21,31 @@ void check_video(const at::Tensor& x, int64_t channels, const char* what) {
 }
 
 // The Wan2.2 stages nest their blocks one level deeper than Wan2.1's flat
-// lists (decoder.upsamples.0.upsamples.0...), which tells the two apart.
-void check_is_wan22(const io::TensorSource& source) {
-  if (source.contains("decoder.upsamples.0.upsamples.0.residual.0.gamma")) return;
-  std::string hint;
-  if (source.contains("decoder.upsamples.0.residual.0.gamma")) {
-    hint = " (it has decoder.upsamples.0.residual.0.gamma: a Wan2.1 VAE?)";
-  } else if (source.contains("first_stage_model.decoder.upsamples.0.upsamples.0.residual.0.gamma")) {
-    hint = " (its names carry a first_stage_model. prefix, which is not supported)";
-  }
-  throw ModelError(source.error_prefix() + "not a Wan2.2 VAE with the official Wan2.2_VAE.pth names: "
-                   "decoder.upsamples.0.upsamples.0.residual.0.gamma not found" + hint);
+// lists (decoder.upsamples.0.upsamples.0..., diffusers' up_blocks.0.upsampler
+// where Wan2.1 has up_blocks.0.upsamplers.0), which tells the two apart.
+void check_is_wan22(const io::TensorSource& source, VaeLayout layout) {
+  struct Marker {
+    const char* wan22;
+    const char* wan21;
+  };
+  const Marker marker = [&]() -> Marker {
+    switch (layout) {
+      case VaeLayout::comfy_checkpoint:
+        return {"first_stage_model.decoder.upsamples.0.upsamples.0.residual.0.gamma",
+                "first_stage_model.decoder.upsamples.0.residual.0.gamma"};
+      case VaeLayout::diffusers:
+        return {"decoder.up_blocks.0.upsampler.resample.1.weight",
+                "decoder.up_blocks.0.upsamplers.0.resample.1.weight"};
+      case VaeLayout::official:
+        break;
+    }
+    return {"decoder.upsamples.0.upsamples.0.residual.0.gamma", "decoder.upsamples.0.residual.0.gamma"};
+  }();
+  if (source.contains(marker.wan22)) return;
+  const std::string hint =
+      source.contains(marker.wan21) ? std::string(" (it has ") + marker.wan21 + ": a Wan2.1 VAE?)" : "";
+  throw ModelError(source.error_prefix() + "not a Wan2.2 VAE in " + layout_name(layout) + " names: " + marker.wan22 +
+                   " not found" + hint);
 }
 
 }  // namespace
@@ -50,11 +65,22 @@ c10::ScalarType WanVAE22Impl::dtype() const { return conv2->weight.scalar_type()
 
 void WanVAE22Impl::load_weights(const io::TensorSource& source, const Logger& log,
                                 std::optional<c10::ScalarType> dtype) {
-  check_is_wan22(source);
-  io::LoadOptions options;
+  VaeLoadOptions options;
   options.dtype = dtype;
-  const io::LoadReport report = io::load_state_dict(*this, source, log, options);
-  log.debug(source.error_prefix() + "loaded " + std::to_string(report.loaded) + " Wan2.2 VAE tensors");
+  load_weights(source, detect_vae_layout(source), log, options);
+}
+
+void WanVAE22Impl::load_weights(const io::TensorSource& source, VaeLayout layout, const Logger& log,
+                                const VaeLoadOptions& options) {
+  check_is_wan22(source, layout);
+  const io::KeyMap map = vae22_key_map(layout, config_);
+  io::LoadOptions load;
+  load.key_map = &map;
+  load.dtype = options.dtype;
+  load.unexpected_is_error = options.strict_weights;
+  const io::LoadReport report = io::load_state_dict(*this, source, log, load);
+  log.debug(source.error_prefix() + "loaded " + std::to_string(report.loaded) + " Wan2.2 VAE tensors (" +
+            layout_name(layout) + " layout)");
 }
 
 WanVAE22Impl::Moments WanVAE22Impl::encode_moments(const at::Tensor& video, const StageHook* hook) {
@@ -120,17 +146,8 @@ at::Tensor WanVAE22Impl::decode(const at::Tensor& z, const Vae22DecodeOptions& o
 
 WanVAE22 load_vae22(const io::TensorSource& source, VaeLayout layout, const Vae22Config& config, const Logger& log,
                     const VaeLoadOptions& options) {
-  if (layout != VaeLayout::official) {
-    throw ModelError(source.error_prefix() + "a Wan2.2 VAE in " + layout_name(layout) +
-                     " names is not supported yet; use Wan2.2_VAE.pth or Comfy-Org's wan2.2_vae.safetensors");
-  }
   WanVAE22 model(config);
-  check_is_wan22(source);
-  io::LoadOptions load;
-  load.dtype = options.dtype;
-  load.unexpected_is_error = options.strict_weights;
-  const io::LoadReport report = io::load_state_dict(*model, source, log, load);
-  log.debug(source.error_prefix() + "loaded " + std::to_string(report.loaded) + " Wan2.2 VAE tensors");
+  model->load_weights(source, layout, log, options);
   return model;
 }
 

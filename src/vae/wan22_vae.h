@@ -5,7 +5,7 @@
 //
 //   auto config = vae::Vae22Config::from_file("models/configs/wan2.2-vae.json");
 //   vae::WanVAE22 model(config);
-//   model->load_weights(*io::open_weights("Wan2.2_VAE.pth"), log);  // official names
+//   model->load_weights(*io::open_weights("Wan2.2_VAE.pth"), log);  // official, Comfy or diffusers names
 //   at::Tensor z = model->encode(video);   // [1,3,1+4k,H,W] in [-1,1] -> [1,48,1+k,H/16,W/16]
 //   model->decode_frames(z, [&](const at::Tensor& frames, int64_t first) {
 //     vae::append_video_frames(frames[0], out);  // [3,1 or 4,H,W] as they come
@@ -48,12 +48,17 @@ class WanVAE22Impl : public torch::nn::Module {
   // The weights' dtype, in which activations run (norms are lifted to fp32).
   c10::ScalarType dtype() const;
 
-  // Fills the weights from a checkpoint with the official Wan2.2_VAE.pth
-  // names; throws ModelError naming the file on a missing or mis-shaped
-  // tensor, or when the file is not a Wan2.2 VAE (a Wan2.1 one, say).
-  // dtype: store weights in this type (default: fp32).
+  // Fills the weights from a checkpoint in any supported layout (official
+  // Wan2.2_VAE.pth and Comfy-Org's wan2.2_vae.safetensors, a Comfy
+  // checkpoint's first_stage_model., diffusers vae/); throws ModelError
+  // naming the file on a missing or mis-shaped tensor, or when the file is
+  // not a Wan2.2 VAE (a Wan2.1 one, say). dtype: store weights in this type
+  // (default: fp32).
   void load_weights(const io::TensorSource& source, const Logger& log,
                     std::optional<c10::ScalarType> dtype = std::nullopt);
+  // The same with the layout decided by the caller.
+  void load_weights(const io::TensorSource& source, VaeLayout layout, const Logger& log,
+                    const VaeLoadOptions& options);
 
   struct Moments {
     at::Tensor mu;       // [B, z_dim, F, h, w], before normalisation
@@ -90,9 +95,7 @@ class WanVAE22Impl : public torch::nn::Module {
 TORCH_MODULE(WanVAE22);
 
 // The Wan2.2 VAE's load entry, spelled as load_vae: a source in `layout` into
-// a VAE of `config`. Only the official names (Wan2.2_VAE.pth, Comfy-Org's
-// wan2.2_vae.safetensors) load; the diffusers and Comfy-checkpoint names are
-// a ModelError naming the file, as no key map for them exists yet.
+// a VAE of `config`.
 WanVAE22 load_vae22(const io::TensorSource& source, VaeLayout layout, const Vae22Config& config, const Logger& log,
                     const VaeLoadOptions& options = {});
 

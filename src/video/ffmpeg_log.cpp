@@ -16,4 +16,10 @@ void set_ffmpeg_log_level(LogLevel level) {
   }
 }
 
+QuietDecoderLog::QuietDecoderLog() : saved_(av_log_get_level()) {
+  if (saved_ <= AV_LOG_WARNING) av_log_set_level(AV_LOG_QUIET);
+}
+
+QuietDecoderLog::~QuietDecoderLog() { av_log_set_level(saved_); }
+
 }  // namespace soragen::video

@@ -6,6 +6,7 @@
 #include "soragen/error.h"
 #include "video/av_error.h"
 #include "video/av_handles.h"
+#include "video/ffmpeg_log.h"
 
 namespace fs = std::filesystem;
 
@@ -32,22 +33,6 @@ const ImageFormat* format_of(const std::string& bytes) {
   if (starts_with(bytes, "RIFF", 4) && starts_with(bytes, "WEBP", 4, 8)) return &webp;
   return nullptr;
 }
-
-// The decoder's own complaints about a broken file ("chunk too big") repeat
-// what the one-line error says, on lines of their own; they stay quiet
-// unless FFmpeg's chatter was asked for (--verbose raises the level).
-class QuietDecoderLog {
- public:
-  QuietDecoderLog() : saved_(av_log_get_level()) {
-    if (saved_ <= AV_LOG_WARNING) av_log_set_level(AV_LOG_QUIET);
-  }
-  ~QuietDecoderLog() { av_log_set_level(saved_); }
-  QuietDecoderLog(const QuietDecoderLog&) = delete;
-  QuietDecoderLog& operator=(const QuietDecoderLog&) = delete;
-
- private:
-  int saved_;
-};
 
 // A guess at what the file is instead, for the error message.
 std::string what_it_is(const std::string& bytes) {

@@ -20,22 +20,39 @@ namespace soragen::cli {
 namespace {
 
 // A value each field accepts: the struct's own default where it has one,
-// else a small number or a word.
+// else the first of a few small numbers (or a word, or true) its rule takes.
 template <typename T>
 T sample_value(const RequestField<T>& field) {
   if constexpr (std::is_same_v<T, std::string>) {
     const GenerationDefaults defaults;
     return field.model_default && !(defaults.*field.model_default).empty() ? defaults.*field.model_default
                                                                            : std::string("word");
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return true;  // a flag given is true
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    std::vector<std::string> words;
+    for (int i = 0; i < field.values; ++i) words.push_back("word" + std::to_string(i));
+    return words;
   } else {
-    return field.model_default ? GenerationDefaults{}.*field.model_default : T(7);
+    if (field.model_default) return GenerationDefaults{}.*field.model_default;
+    for (const T candidate : {T(7), T(9), T(0.5)}) {
+      if (!field.rule || field.rule(candidate).empty()) return candidate;
+    }
+    return T(7);
   }
 }
 
+// The value as the command line spells it after the flag.
 template <typename T>
 std::string as_text(const T& value) {
   if constexpr (std::is_same_v<T, std::string>) {
     return value;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return "";  // a flag takes no value
+  } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+    std::string out;
+    for (const std::string& word : value) out += (out.empty() ? "" : " ") + word;
+    return out;
   } else {
     std::ostringstream out;
     out << value;

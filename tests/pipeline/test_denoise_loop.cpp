@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/record_function.h>
 #include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
@@ -108,6 +109,42 @@ TEST(DenoiseLoop, ReadsTheDeviceOnlyForTheNonFiniteGuard) {
     }
     EXPECT_EQ(reads, guard_reads(steps));
   }
+}
+
+// Latent replacement puts the known frames back at every step, ending at
+// sigma 0 on them exactly, and leaves the others to the model; video to
+// video started at the last step runs nothing and returns the clip's latent.
+TEST(DenoiseLoop, KnownFramesEndExactAndALateStartReturnsTheInit) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 4);
+  const at::Tensor plain = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  Conditioning known;
+  known.known = at::randn(loop.noise.sizes(), at::detail::createCPUGenerator(5));
+  known.known_mask = at::zeros({1, loop.noise.size(1), 1, 1});
+  known.known_mask.narrow(1, 0, 1).fill_(1);
+  int steps = 0;
+  const at::Tensor replaced = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings,
+                                                [&](int, int) { ++steps; }, nullptr, nullptr, known);
+  EXPECT_EQ(steps, 4);
+  EXPECT_TRUE(at::equal(replaced.narrow(1, 0, 1), known.known.narrow(1, 0, 1)));
+  EXPECT_FALSE(at::equal(replaced.narrow(1, 1, replaced.size(1) - 1), plain.narrow(1, 1, plain.size(1) - 1)))
+      << "the free frames must see the known ones";
+
+  Conditioning late;
+  late.init = known.known;
+  late.start_step = 4;
+  steps = 0;
+  const at::Tensor kept = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings,
+                                            [&](int, int) { ++steps; }, nullptr, nullptr, late);
+  EXPECT_EQ(steps, 0);
+  EXPECT_TRUE(at::equal(kept, late.init));
+  // From step 2 of 4: two steps run, and the result differs from both ends.
+  late.start_step = 2;
+  const at::Tensor half = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings,
+                                            [&](int, int) { ++steps; }, nullptr, nullptr, late);
+  EXPECT_EQ(steps, 2);
+  EXPECT_FALSE(at::equal(half, late.init));
+  EXPECT_FALSE(at::equal(half, plain));
 }
 
 TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {

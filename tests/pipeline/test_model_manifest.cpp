@@ -95,7 +95,7 @@ TEST(ModelManifest, DefaultsKeepTheFieldRules) {
   nlohmann::json model = nlohmann::json::parse(default_manifest());
   model["defaults"] = {{"frames", 18}};
   EXPECT_EQ(manifest_error(model.dump()),
-            "model file '/m/model.json': bad \"defaults\": \"frames\" must be of the form 4k+1 between 1 and 1001 "
+            "model file '/m/model.json': bad \"defaults\": \"frames\" must be of the form 4k+1 between 1 and 4001 "
             "(1, 5, 9, ..., 81)");
   model["defaults"] = {{"sampler", "ddim"}};
   EXPECT_EQ(manifest_error(model.dump()),

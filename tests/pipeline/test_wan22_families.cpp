@@ -235,15 +235,16 @@ TEST(Wan22Families, DiffusersBoundaryRatioComesFromModelIndex) {
   EXPECT_NE(model_error(folder(dir)).find("\"boundary_ratio\" must be a number between 0 and 1"), std::string::npos);
 }
 
-TEST(Wan22Families, DiffusersTi2vVaeIsRefusedUntilItsNamesAreMapped) {
+TEST(Wan22Families, DiffusersTi2vVaeIsTheWan22Vae) {
   test::TempDir dir;
   make_diffusers_ti2v(dir.path());
-  ASSERT_EQ(resolve_model(folder(dir)).family, "Wan2.2 diffusers");
-  const std::string error = model_error(folder(dir));
-  EXPECT_NE(error.find("vae/diffusion_pytorch_model.safetensors': the diffusers Wan2.2 VAE (z_dim 48) is not "
-                       "supported yet"),
-            std::string::npos)
-      << error;
+  const ModelSource source = resolve_model(folder(dir));
+  ASSERT_EQ(source.family, "Wan2.2 diffusers");
+  const ModelFiles files = locate_model_files(source);
+  EXPECT_EQ(files.vae, dir / "vae" / "diffusion_pytorch_model.safetensors");
+  ASSERT_TRUE(std::holds_alternative<vae::Vae22Config>(files.vae_config));
+  EXPECT_EQ(std::get<vae::Vae22Config>(files.vae_config).common.z_dim, 48);
+  EXPECT_FALSE(files.two_experts());
 }
 
 TEST(Wan22Families, Wan21DiffusersFolderStaysWan21) {

@@ -234,8 +234,107 @@ TEST(vae22_model, load_errors_name_the_file) {
   auto misshaped = weights;
   misshaped["encoder.conv1.weight"] = at::zeros({2, 3, 3, 3, 3});  // an unpatchified 3-channel input
   expect_model_error(misshaped, "encoder.conv1.weight");
-  // A Wan2.1 VAE is told apart by its flat decoder stages.
-  expect_model_error({{"decoder.upsamples.0.residual.0.gamma", at::ones({4, 1, 1, 1})}}, "Wan2.1");
+  // A Wan2.1 VAE is told apart by its flat decoder stages, in each layout.
+  expect_model_error({{"decoder.conv1.weight", at::ones({4, 16, 3, 3, 3})},
+                      {"decoder.middle.0.residual.0.gamma", at::ones({4, 1, 1, 1})},
+                      {"decoder.upsamples.0.residual.0.gamma", at::ones({4, 1, 1, 1})}},
+                     "Wan2.1");
+  expect_model_error({{"decoder.conv_in.weight", at::ones({4, 16, 3, 3, 3})},
+                      {"decoder.up_blocks.0.upsamplers.0.resample.1.weight", at::ones({4, 4, 3, 3})}},
+                     "Wan2.1");
+}
+
+std::vector<std::string> split_name(const std::string& name) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  for (size_t dot; (dot = name.find('.', start)) != std::string::npos; start = dot + 1) {
+    parts.push_back(name.substr(start, dot - start));
+  }
+  parts.push_back(name.substr(start));
+  return parts;
+}
+
+std::string join_from(const std::vector<std::string>& parts, size_t from) {
+  std::string out;
+  for (size_t i = from; i < parts.size(); ++i) out += (out.empty() ? "" : ".") + parts[i];
+  return out;
+}
+
+// Official Wan2.2 -> diffusers, written from AutoencoderKLWan's is_residual
+// module tree (not by inverting key_maps.cpp): stage i's list holds
+// num_res_blocks resnets (encoder) or num_res_blocks+1 (decoder), then the
+// resampler, which diffusers names downsampler / upsampler.
+std::string to_diffusers22(const std::string& name, int64_t num_res_blocks) {
+  const std::vector<std::string> p = split_name(name);
+  if (p[0] == "conv1") return "quant_conv." + join_from(p, 1);
+  if (p[0] == "conv2") return "post_quant_conv." + join_from(p, 1);
+  const std::string& side = p[0];
+  const auto leaf = [&](size_t at) {
+    if (p[at] == "shortcut") return "conv_shortcut." + join_from(p, at + 1);
+    static const std::map<std::string, std::string> residual{{"0", "norm1"}, {"2", "conv1"}, {"3", "norm2"}, {"6", "conv2"}};
+    if (p[at] == "residual") return residual.at(p[at + 1]) + "." + join_from(p, at + 2);
+    return join_from(p, at);  // attention and resample internals keep their names
+  };
+  if (p[1] == "conv1") return side + ".conv_in." + join_from(p, 2);
+  if (p[1] == "head") return side + (p[2] == "0" ? ".norm_out." : ".conv_out.") + join_from(p, 3);
+  if (p[1] == "middle") {
+    const std::string block = p[2] == "0" ? "resnets.0" : p[2] == "1" ? "attentions.0" : "resnets.1";
+    return side + ".mid_block." + block + "." + leaf(3);
+  }
+  // encoder.downsamples.{i}.downsamples.{j}... / decoder.upsamples.{i}.upsamples.{j}...
+  const bool encoder = side == "encoder";
+  const int64_t j = std::stoll(p[4]);
+  const int64_t resnets = encoder ? num_res_blocks : num_res_blocks + 1;
+  const std::string block =
+      j < resnets ? "resnets." + std::to_string(j) : (encoder ? "downsampler" : "upsampler");
+  return side + (encoder ? ".down_blocks." : ".up_blocks.") + p[2] + "." + block + "." + leaf(5);
+}
+
+TEST(vae22_model, every_layout_loads_to_identical_outputs) {
+  const Vae22Config config = tiny_config();
+  const auto weights = tiny_weights();
+  at::manual_seed(11);
+  const at::Tensor video = at::rand({1, 3, 5, 32, 32}) * 2 - 1;
+  const at::Tensor z = at::randn({1, 48, 2, 2, 2});
+  WanVAE22 reference(config);
+  {
+    io::MemorySource source("tiny-vae22", weights);
+    reference->load_weights(source, Logger{});
+  }
+  at::Tensor expected_latent, expected_video;
+  {
+    c10::InferenceMode inference;
+    expected_latent = reference->encode(video);
+    expected_video = reference->decode(z);
+  }
+  // Pairs checked by hand against the diffusers module tree.
+  EXPECT_EQ(to_diffusers22("encoder.downsamples.1.downsamples.2.time_conv.weight", 2),
+            "encoder.down_blocks.1.downsampler.time_conv.weight");
+  EXPECT_EQ(to_diffusers22("decoder.upsamples.0.upsamples.3.resample.1.weight", 2),
+            "decoder.up_blocks.0.upsampler.resample.1.weight");
+  EXPECT_EQ(to_diffusers22("decoder.upsamples.2.upsamples.0.shortcut.bias", 2),
+            "decoder.up_blocks.2.resnets.0.conv_shortcut.bias");
+  EXPECT_EQ(to_diffusers22("encoder.downsamples.0.downsamples.1.residual.6.weight", 2),
+            "encoder.down_blocks.0.resnets.1.conv2.weight");
+  std::map<std::string, at::Tensor> diffusers, comfy;
+  for (const auto& [name, tensor] : weights) {
+    diffusers[to_diffusers22(name, config.common.num_res_blocks)] = tensor;
+    comfy["first_stage_model." + name] = tensor;
+  }
+  ASSERT_EQ(diffusers.size(), weights.size());
+  const std::vector<std::pair<VaeLayout, std::map<std::string, at::Tensor>>> layouts{
+      {VaeLayout::comfy_checkpoint, comfy}, {VaeLayout::diffusers, diffusers}};
+  for (const auto& [layout, tensors] : layouts) {
+    SCOPED_TRACE(layout_name(layout));
+    io::MemorySource source("renamed", tensors);
+    EXPECT_EQ(detect_vae_layout(source), layout);
+    VaeLoadOptions options;
+    options.strict_weights = true;  // every renamed tensor must find its module
+    WanVAE22 vae = load_vae22(source, layout, config, Logger{}, options);
+    c10::InferenceMode inference;
+    EXPECT_TRUE(at::equal(vae->encode(video), expected_latent));
+    EXPECT_TRUE(at::equal(vae->decode(z), expected_video));
+  }
 }
 
 TEST(vae22_model, streamed_decode_hands_out_frames_in_order) {

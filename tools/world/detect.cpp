@@ -82,6 +82,7 @@ Detection detect(const VideoFrames& v) {
   std::vector<float> fills;
   float first_x = 0, first_y = 0, last_x = 0, last_y = 0;
   const int min_pixels = std::max(4, w * h / 400);
+  d.path.assign(static_cast<size_t>(v.count), std::nullopt);
   for (int f = 0; f < v.count; ++f) {
     double sx = 0, sy = 0;
     int n = 0, x0 = w, x1 = -1, y0 = h, y1 = -1;
@@ -103,6 +104,7 @@ Detection detect(const VideoFrames& v) {
     }
     if (n < min_pixels) continue;
     const float cx = static_cast<float>(sx / n), cy = static_cast<float>(sy / n);
+    d.path[static_cast<size_t>(f)] = Detection::Point{cx, cy};
     if (d.object_frames == 0) {
       first_x = cx;
       first_y = cy;

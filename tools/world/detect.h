@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "scene.h"
 #include "soragen/video.h"
@@ -21,6 +22,12 @@ struct Detection {
   float fill = 0;                       // object area / bounding box area (median over frames)
   float moved = 0;                      // centroid displacement first -> last frame, in pixels
   int object_frames = 0;                // frames where an object was found
+  // The object's centroid in each frame, in pixels; none where it was not found.
+  struct Point {
+    float x = 0;
+    float y = 0;
+  };
+  std::vector<std::optional<Point>> path;
 };
 
 Detection detect(const VideoFrames& video);

@@ -2,8 +2,8 @@
 // A14B models, transformer_2/. diffusers' WanPipeline runs `transformer` while
 // t >= boundary_ratio * 1000 (the high-noise expert) and `transformer_2`
 // below it; model_index.json holds boundary_ratio. The A14B vae/ is the
-// Wan2.1 AutoencoderKLWan; TI2V-5B's is the Wan2.2 one (z_dim 48), whose
-// diffusers names soragen does not map yet.
+// Wan2.1 AutoencoderKLWan; TI2V-5B's is the Wan2.2 one (z_dim 48,
+// is_residual), renamed by vae::vae22_key_map.
 #include <system_error>
 
 #include "dit/wan_model.h"
@@ -90,15 +90,8 @@ class Wan22Diffusers final : public ModelFamily {
           wan22_dit_config(model, files.low_noise_dit, diffusers_config(dir / "transformer_2"));
     }
     files.vae = first_existing({dir / "vae" / "diffusion_pytorch_model.safetensors"}, "VAE");
-    if (model.two_experts) {
-      files.vae_config = shipped_vae_config();
-    } else if (source.spec.vae) {
-      files.vae_config = shipped_vae22_config();  // --vae replaces vae/ (locate_model_files)
-    } else {
-      throw ModelError("VAE '" + files.vae.string() +
-                       "': the diffusers Wan2.2 VAE (z_dim 48) is not supported yet; use Wan2.2_VAE.pth or "
-                       "Comfy-Org's wan2.2_vae.safetensors with --vae");
-    }
+    files.vae_config = model.two_experts ? AnyVaeConfig{shipped_vae_config()}
+                                         : AnyVaeConfig{shipped_vae22_config()};
     apply_wan22_defaults(model, files);
     // The folder's own switch point wins over the shipped one.
     const json index = read_json_config(dir / "model_index.json");

@@ -1,0 +1,62 @@
+// One request rendered on loaded components: text or image to video, and what
+// Sora does with clips (video to video, extension forward and backward,
+// connect, loops), each made as one or more windows of at most --window
+// frames. Videos longer than a window are a first window and then forward
+// extensions of what came before, --overlap frames of context each.
+//
+// Conditioning on a clip's frames uses each model's own mechanism where it
+// has one, and latent replacement everywhere (clip_plan.h says where the
+// known latents go):
+//  - every model: the known latents are put back, noised to the sampler's
+//    sigma, after every step (Conditioning::known);
+//  - TI2V-5B: the window's first frame is also held through its first-frame
+//    mask with timestep 0, as its image-to-video mode does;
+//  - I2V-A14B: the window's first frame (and for connect its last) is the
+//    image of its y conditioning, as its image-to-video mode does.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <atomic>
+#include <functional>
+
+#include "pipeline/video_generator.h"
+#include "soragen/log.h"
+#include "soragen/options.h"
+#include "soragen/pipeline.h"
+#include "soragen/video.h"
+#include "vae/tiling.h"
+
+namespace soragen::pipeline {
+
+// Reports (stage, step, total, window, windows); step 0 begins a stage.
+using WindowReport = std::function<void(Stage stage, int step, int total, int window, int windows)>;
+
+struct RenderSetup {
+  VideoGenerator& generator;
+  const ModelInputs& inputs;
+  const GenerationDefaults& defaults;  // the window's default length is the model's frames
+  at::Tensor context;                  // the prompt's, on the device
+  at::Tensor context_null;             // the negative prompt's
+  vae::TileOptions tiling;
+  const Logger& logger;
+  WindowReport report;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// The request's video as 8-bit frames. The request must have passed
+// check_resolved_for_model; a clip that fails to decode, or is too short to
+// condition on, is a UsageError naming its flag and file.
+VideoFrames render_request(const ResolvedRequest& request, RenderSetup& setup);
+
+// Per-channel mean and standard deviation of a float video [3, T, H, W], the
+// drift measure between windows.
+struct ColourStats {
+  double mean[3] = {0, 0, 0};
+  double std[3] = {1, 1, 1};
+};
+ColourStats colour_stats(const at::Tensor& video);
+// `video` shifted and scaled per channel so its statistics become `target`'s.
+at::Tensor match_colour(const at::Tensor& video, const ColourStats& from, const ColourStats& target);
+
+}  // namespace soragen::pipeline

@@ -1,0 +1,207 @@
+// What the clip features make of the embedded default, read back with the
+// world's detector (label `quality`): an extension keeps the object's colour
+// and direction with no jump at the seam; video to video at strength 0.6
+// changes the colour and keeps the direction; a loop's seam is no larger
+// than a typical frame-to-frame change; a connect run leads into B's first
+// frame with the object moving continuously; a 60 s video keeps its colours
+// from the first window to the last. Every bound is stated beside its check.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "describe.h"
+#include "detect.h"
+#include "soragen/pipeline.h"
+#include "video/writer.h"
+
+namespace soragen {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* const kRedRight = "a small red circle moving to the right on a blue background";
+
+VideoFrames slice(const VideoFrames& video, int first, int count) {
+  VideoFrames out(video.width, video.height, count);
+  std::copy(video.frame(first), video.frame(first) + count * video.frame_bytes(), out.frame(0));
+  return out;
+}
+
+// Mean absolute difference of two frames, in 8-bit levels.
+double frame_change(const VideoFrames& a, int i, const VideoFrames& b, int j) {
+  double total = 0;
+  for (std::size_t k = 0; k < a.frame_bytes(); ++k) total += std::abs(a.frame(i)[k] - b.frame(j)[k]);
+  return total / static_cast<double>(a.frame_bytes());
+}
+
+// The mean change between consecutive frames of [first, first + count).
+double typical_change(const VideoFrames& video, int first, int count) {
+  double total = 0;
+  for (int i = first + 1; i < first + count; ++i) total += frame_change(video, i - 1, video, i);
+  return total / (count - 1);
+}
+
+// Distances between consecutive centroids where both frames have one.
+std::vector<double> path_steps(const world::Detection& d, int first, int count) {
+  std::vector<double> steps;
+  for (int i = first + 1; i < first + count; ++i) {
+    const auto& a = d.path.at(static_cast<size_t>(i - 1));
+    const auto& b = d.path.at(static_cast<size_t>(i));
+    if (a && b) steps.push_back(std::hypot(b->x - a->x, b->y - a->y));
+  }
+  return steps;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+class ClipQuality : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pipeline_ = new Pipeline(Pipeline::load({"default"}, {"cpu", "fp32", 0}, Logger()));
+    dir_ = fs::temp_directory_path() / ("soragen-clip-quality-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  static void TearDownTestSuite() {
+    delete pipeline_;
+    fs::remove_all(dir_);
+  }
+  static VideoFrames render(GenerationRequest r) { return pipeline_->generate(resolve_request(r, pipeline_->defaults()), nullptr); }
+  static GenerationRequest request(const char* prompt, std::uint64_t seed) {
+    GenerationRequest r;
+    r.prompt = prompt;
+    r.seed = seed;
+    return r;
+  }
+  static std::string clip(const VideoFrames& frames, const std::string& name) {
+    const fs::path path = dir_ / name;
+    video::WriteOptions options;
+    options.fps = pipeline_->defaults().fps;
+    video::write_video(path, frames, video::OutputFormat::mp4, options);
+    return path.string();
+  }
+  static Pipeline* pipeline_;
+  static fs::path dir_;
+};
+
+Pipeline* ClipQuality::pipeline_ = nullptr;
+fs::path ClipQuality::dir_;
+
+TEST_F(ClipQuality, ExtensionKeepsColourAndDirectionWithoutAJump) {
+  for (const std::uint64_t seed : {1, 2}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const VideoFrames base = render(request(kRedRight, seed));
+    GenerationRequest r = request(kRedRight, seed + 100);
+    r.extend = clip(base, "base.mp4");
+    r.frames = 13;
+    const VideoFrames out = render(r);
+    ASSERT_EQ(out.count, base.count + 13);
+    const world::Detection before = world::detect(slice(out, 0, base.count));
+    const world::Detection after = world::detect(slice(out, base.count, 13));
+    SCOPED_TRACE(world::describe_detection(before) + " -> " + world::describe_detection(after));
+    ASSERT_GE(after.colour, 0);
+    EXPECT_EQ(after.colour, before.colour);
+    EXPECT_EQ(after.background, before.background);
+    ASSERT_TRUE(after.direction && before.direction);
+    EXPECT_EQ(*after.direction, *before.direction);
+    // No jump: the step across the seam is at most twice the largest step
+    // within the clip's last 8 frames, plus a pixel.
+    const world::Detection whole = world::detect(out);
+    const std::vector<double> seam = path_steps(whole, base.count - 1, 2);
+    const std::vector<double> inside = path_steps(whole, base.count - 8, 8);
+    ASSERT_EQ(seam.size(), 1u);
+    ASSERT_FALSE(inside.empty());
+    EXPECT_LE(seam[0], 2 * *std::max_element(inside.begin(), inside.end()) + 1.0);
+  }
+}
+
+TEST_F(ClipQuality, VideoToVideoChangesTheColourAndKeepsTheDirection) {
+  for (const std::uint64_t seed : {1, 2}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    GenerationRequest r = request("a small green circle moving to the right on a blue background", seed);
+    r.video = clip(render(request(kRedRight, seed)), "red.mp4");
+    r.strength = 0.6;
+    const world::Detection d = world::detect(render(r));
+    SCOPED_TRACE(world::describe_detection(d));
+    ASSERT_GE(d.colour, 0);
+    EXPECT_STREQ(world::palette()[d.colour].name, "green");
+    ASSERT_TRUE(d.direction.has_value());
+    EXPECT_EQ(*d.direction, world::Direction::right);
+  }
+}
+
+TEST_F(ClipQuality, ALoopsSeamIsNoLargerThanATypicalFrameChange) {
+  for (const std::uint64_t seed : {1, 2}) {
+    GenerationRequest r = request(kRedRight, seed);
+    r.loop = true;
+    const VideoFrames out = render(r);
+    const double seam = frame_change(out, out.count - 1, out, 0);
+    const double typical = typical_change(out, 0, out.count);
+    EXPECT_LE(seam, typical) << "seed " << seed << ": seam " << seam << ", typical " << typical;
+  }
+}
+
+TEST_F(ClipQuality, ConnectLeadsIntoBsFirstFrameContinuously) {
+  const VideoFrames a = render(request(kRedRight, 3));
+  const VideoFrames b = render(request("a small red circle moving up on a blue background", 4));
+  GenerationRequest r = request(kRedRight, 5);
+  r.connect = std::vector<std::string>{clip(a, "a.mp4"), clip(b, "b.mp4")};
+  r.frames = 7;
+  const VideoFrames out = render(r);
+  ASSERT_EQ(out.count, a.count + 7 + b.count);
+  // It ends on B's first frame: the step into B is no larger than a typical
+  // frame change of B.
+  const int into_b = a.count + 7;
+  EXPECT_LE(frame_change(out, into_b - 1, out, into_b), typical_change(out, into_b, b.count));
+  // The object moves continuously from A's last position to B's first: in
+  // every frame of the transition, and no step longer than twice the
+  // straight path's average step plus a typical step of A.
+  const world::Detection d = world::detect(out);
+  for (int i = a.count - 1; i <= into_b; ++i) ASSERT_TRUE(d.path.at(static_cast<size_t>(i))) << "frame " << i;
+  const auto& from = *d.path.at(static_cast<size_t>(a.count - 1));
+  const auto& to = *d.path.at(static_cast<size_t>(into_b));
+  const double straight = std::hypot(to.x - from.x, to.y - from.y) / 8.0;
+  const double typical = median(path_steps(d, 0, a.count));
+  for (const double step : path_steps(d, a.count - 1, 9)) EXPECT_LE(step, 2 * straight + typical + 1.0);
+}
+
+TEST_F(ClipQuality, ASixtySecondVideoKeepsItsColours) {
+  // 481 frames at the default's 8 fps: 60 s, 40 windows.
+  GenerationRequest r = request(kRedRight, 6);
+  r.frames = 481;
+  r.color_correct = true;
+  const VideoFrames out = render(r);
+  ASSERT_EQ(out.count, 481);
+  const world::Detection first = world::detect(slice(out, 0, 17));
+  const world::Detection last = world::detect(slice(out, out.count - 17, 17));
+  SCOPED_TRACE(world::describe_detection(first) + " ... " + world::describe_detection(last));
+  EXPECT_EQ(last.background, first.background);
+  EXPECT_EQ(last.colour, first.colour);
+  // The bound: the frame-border colour (the background) of the last window
+  // within 12 levels of the first's on every channel.
+  const auto border_mean = [&](int first_frame) {
+    std::array<double, 3> sum{0, 0, 0};
+    int n = 0;
+    for (int f = first_frame; f < first_frame + 17; ++f) {
+      for (int y = 0; y < out.height; ++y) {
+        for (int x : {0, out.width - 1}) {
+          const std::uint8_t* p = out.frame(f) + (static_cast<std::size_t>(y) * out.width + x) * 3;
+          for (int c = 0; c < 3; ++c) sum[c] += p[c];
+          ++n;
+        }
+      }
+    }
+    for (double& s : sum) s /= n;
+    return sum;
+  };
+  const auto a = border_mean(0), b = border_mean(out.count - 17);
+  for (int c = 0; c < 3; ++c) EXPECT_LE(std::abs(a[c] - b[c]), 12.0) << "channel " << c;
+}
+
+}  // namespace
+}  // namespace soragen
