@@ -163,7 +163,6 @@ class Renderer {
     }
     conditioning.known = known;
     conditioning.known_mask = mask;
-    if (setup_.inputs.kind == "ti2v" && layout.head > 0) conditioning.first_frame = known.narrow(1, 0, 1);
     if (setup_.inputs.kind == "i2v") {
       // The window's first frame (and with a tail its last) as the images of y.
       if (layout.head == 0) throw InternalError("clip render: I2V needs a first frame");

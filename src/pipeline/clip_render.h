@@ -5,14 +5,16 @@
 // extensions of what came before, --overlap frames of context each.
 //
 // Conditioning on a clip's frames uses each model's own mechanism where it
-// has one, and latent replacement everywhere (clip_plan.h says where the
+// has one, and latent replacement elsewhere (clip_plan.h says where the
 // known latents go):
-//  - every model: the known latents are put back, noised to the sampler's
-//    sigma, after every step (Conditioning::known);
-//  - TI2V-5B: the window's first frame is also held through its first-frame
-//    mask with timestep 0, as its image-to-video mode does;
-//  - I2V-A14B: the window's first frame (and for connect its last) is the
-//    image of its y conditioning, as its image-to-video mode does.
+//  - TI2V DiTs (Wan2.2 TI2V-5B, the embedded default): the known latents are
+//    held clean with timestep 0 on their tokens, the first-frame mask of its
+//    image-to-video mode extended to the frames given;
+//  - the other DiTs: latent replacement, the known latents put back noised
+//    to the sampler's sigma after every step;
+//  - I2V-A14B besides: the window's first frame (and for connect its last)
+//    is the image of its y conditioning, as its image-to-video mode does.
+// (Conditioning::known in conditioning.h.)
 #pragma once
 
 #include <ATen/ATen.h>

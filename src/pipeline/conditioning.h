@@ -23,11 +23,12 @@ struct Conditioning {
   // TI2V with an image: its latent [z_dim, 1, h, w]. Latent frame 0 starts
   // as, and after every step is re-blended back to, this (trap 13).
   at::Tensor first_frame;
-  // Latent replacement, for models with no conditioning of their own
-  // (extension, connect and loops): where `known_mask` ([1, F, 1, 1], 1 on
-  // the latent frames given) is 1, the latent starts as, and after every
-  // step is replaced by, `known` ([z_dim, F, h, w]) noised to the sigma the
-  // sampler has reached, with the run's own noise.
+  // Known latent frames of a clip operation (extension, connect, loops):
+  // `known` [z_dim, F, h, w] where `known_mask` ([1, F, 1, 1]) is 1. A TI2V
+  // DiT holds them clean with timestep 0 on their tokens, as its first frame;
+  // any other DiT gets latent replacement: the latent starts as, and after
+  // every step is replaced by, `known` noised to the sigma the sampler has
+  // reached, with the run's own noise.
   at::Tensor known;
   at::Tensor known_mask;
   // Video to video (SDEdit): the loop joins the schedule at `start_step`

@@ -150,27 +150,39 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
   // textimage2video.py's integer form agree on a grid the patch divides.
   const int64_t tokens_per_frame = (noise.size(2) / config.patch_size[1]) * (noise.size(3) / config.patch_size[2]);
   const int64_t seq_len = tokens_per_frame * (noise.size(1) / config.patch_size[0]);
-  const bool per_token = config.model_type == "ti2v";
   const at::TensorOptions on_device = at::TensorOptions().dtype(at::kFloat).device(device_);
+  const std::array<int64_t, 4> shape{noise.size(0), noise.size(1), noise.size(2), noise.size(3)};
 
-  // TI2V's mask2 and its held first frame; the y of I2V-A14B.
-  const bool hold = conditioning.first_frame.defined();
-  const at::Tensor mask = per_token || hold ? first_frame_mask({noise.size(0), noise.size(1), noise.size(2),
-                                                                noise.size(3)},
-                                                               hold, on_device)
-                                            : at::Tensor();
-  const at::Tensor first_frame = hold ? conditioning.first_frame.to(device_, at::kFloat) : at::Tensor();
-  const at::Tensor y = conditioning.y.defined() ? conditioning.y.to(device_, at::kFloat) : at::Tensor();
-
-  // Video to video joins the schedule part-way; replacement and the held
-  // frame apply from the first latent the model sees.
+  // Video to video joins the schedule part-way; the held frames apply from
+  // the first latent the model sees.
   const int start = conditioning.start_step;
   const int total = static_cast<int>(sampler->timesteps().size());
   if (start < 0 || start > total) {
     throw InternalError("VideoGenerator: start step " + std::to_string(start) + " outside 0.." + std::to_string(total));
   }
+  // Known frames of a clip operation go in as each model was trained to take
+  // given frames. A TI2V DiT learnt clean frames with timestep 0 on their
+  // tokens (its first-frame mask2, trap 13), so they are held the same way.
+  // Other DiTs never saw a clean frame beside noisy ones: their known frames
+  // are put back noised to the sampler's sigma (latent replacement).
+  const bool ti2v = config.model_type == "ti2v";
+  const bool replace = conditioning.known.defined() && !ti2v;
+  const bool hold_known = conditioning.known.defined() && ti2v;
+  const bool hold = conditioning.first_frame.defined() || hold_known;
+  const bool per_token = ti2v;
+  at::Tensor mask = per_token || hold ? first_frame_mask(shape, conditioning.first_frame.defined(), on_device)
+                                      : at::Tensor();
+  at::Tensor held = conditioning.first_frame.defined() ? conditioning.first_frame.to(device_, at::kFloat) : at::Tensor();
+  if (hold_known) {
+    const at::Tensor known_mask = conditioning.known_mask.to(device_, at::kFloat);
+    mask = mask * (1.0 - known_mask);
+    at::Tensor known = conditioning.known.to(device_, at::kFloat).clone();
+    if (held.defined()) known.narrow(1, 0, 1).copy_(held);
+    held = known;
+  }
+  const at::Tensor y = conditioning.y.defined() ? conditioning.y.to(device_, at::kFloat) : at::Tensor();
+
   const at::Tensor run_noise = noise.to(device_, at::kFloat);
-  const bool replace = conditioning.known.defined();
   const at::Tensor known = replace ? conditioning.known.to(device_, at::kFloat) : at::Tensor();
   const at::Tensor known_mask = replace ? conditioning.known_mask.to(device_, at::kFloat) : at::Tensor();
   const auto sigma_at = [&](int index) { return static_cast<double>(sampler->sigmas()[static_cast<size_t>(index)]); };
@@ -181,7 +193,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     latent = noised(conditioning.init.to(device_, at::kFloat), run_noise, sigma_at(start));
   }
   if (replace) latent = replace_known(latent, known, known_mask, run_noise, sigma_at(start));
-  if (hold) latent = hold_first_frame(latent, first_frame, mask);
+  if (hold) latent = hold_first_frame(latent, held, mask);
   const std::vector<at::Tensor> contexts{context, context_null};
   // Nothing inside the loop waits for the device. The timestep tensors are
   // made once, before it, by fills on the device (no host-to-device copy);
@@ -217,7 +229,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     // sampler's next `sample` is that re-blended latent (trap 13). The known
     // frames of a replacement go back the same way, at the next sigma.
     latent = replace ? replace_known(sampled, known, known_mask, run_noise, sigma_at(i + 1)) : sampled;
-    if (hold) latent = hold_first_frame(latent, first_frame, mask);
+    if (hold) latent = hold_first_frame(latent, held, mask);
     if (trace) {
       trace({i, timestep, predictions[0], predictions[1], latent, sampled,
              per_token ? token_timesteps[step] : at::Tensor(), expert, guidance});

@@ -28,6 +28,7 @@
 //   decoder.upsamples.{i}.upsamples.
 #include "vae/key_maps.h"
 
+#include <optional>
 #include <string>
 
 #include "soragen/error.h"
@@ -92,9 +93,10 @@ std::vector<io::KeyRename> shared_diffusers_renames() {
   return renames;
 }
 
-}  // namespace
 
-io::KeyMap vae_key_map(VaeLayout layout, const VaeConfig& config) {
+// The official names need no renames and a Comfy checkpoint only loses its
+// prefix, in both VAEs; nullopt for diffusers, whose table is per VAE.
+std::optional<io::KeyMap> prefix_only_key_map(VaeLayout layout) {
   io::KeyMap map;
   switch (layout) {
     case VaeLayout::official:
@@ -105,6 +107,14 @@ io::KeyMap vae_key_map(VaeLayout layout, const VaeConfig& config) {
     case VaeLayout::diffusers:
       break;
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+io::KeyMap vae_key_map(VaeLayout layout, const VaeConfig& config) {
+  if (auto map = prefix_only_key_map(layout)) return *map;
+  io::KeyMap map;
   if (!config.attn_scales.empty()) {
     // diffusers' WanUpBlock has no attention, so the index regrouping below
     // would be wrong; no released Wan2.1 VAE uses attn_scales.
@@ -130,16 +140,8 @@ io::KeyMap vae_key_map(VaeLayout layout, const VaeConfig& config) {
 }
 
 io::KeyMap vae22_key_map(VaeLayout layout, const Vae22Config& config) {
+  if (auto map = prefix_only_key_map(layout)) return *map;
   io::KeyMap map;
-  switch (layout) {
-    case VaeLayout::official:
-      return map;
-    case VaeLayout::comfy_checkpoint:
-      map.renames.push_back(prefix("first_stage_model.", ""));
-      return map;
-    case VaeLayout::diffusers:
-      break;
-  }
   // diffusers' WanResidualDownBlock / WanResidualUpBlock keep the official
   // stages (one module per stage), but split each stage's `downsamples` /
   // `upsamples` list into resnets plus one downsampler / upsampler, which

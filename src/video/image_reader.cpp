@@ -7,6 +7,7 @@
 #include "video/av_error.h"
 #include "video/av_handles.h"
 #include "video/ffmpeg_log.h"
+#include "video/input_file.h"
 
 namespace fs = std::filesystem;
 
@@ -45,18 +46,8 @@ std::string what_it_is(const std::string& bytes) {
 }
 
 std::string read_file_bytes(const fs::path& path, const std::string& where) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw UsageError(where + ": no such file");
-  if (fs::is_directory(path, ec)) throw UsageError(where + ": is a directory, expected an image file");
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) throw UsageError(where + ": cannot be read: " + ec.message());
-  if (size == 0) throw UsageError(where + ": is empty");
-  if (size > kMaxImageFileBytes) {
-    throw UsageError(where + ": is " + std::to_string(size) + " bytes, over the limit of " +
-                     std::to_string(kMaxImageFileBytes) + " for an image");
-  }
+  const std::uintmax_t size = check_input_file(path, where, "an image", kMaxImageFileBytes);
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(where + ": cannot be read (no permission?)");
   std::string bytes(static_cast<std::size_t>(size), '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(size));
   if (in.gcount() != static_cast<std::streamsize>(size)) throw UsageError(where + ": read error");

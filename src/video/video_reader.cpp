@@ -1,12 +1,12 @@
 #include "video/video_reader.h"
 
 #include <deque>
-#include <fstream>
 
 #include "soragen/error.h"
 #include "video/av_error.h"
 #include "video/av_handles.h"
 #include "video/ffmpeg_log.h"
+#include "video/input_file.h"
 
 extern "C" {
 #include <libavutil/rational.h>
@@ -16,21 +16,6 @@ namespace fs = std::filesystem;
 
 namespace soragen::video {
 namespace {
-
-void check_file(const fs::path& path, const std::string& where) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw UsageError(where + ": no such file");
-  if (fs::is_directory(path, ec)) throw UsageError(where + ": is a directory, expected a video file");
-  const std::uintmax_t size = fs::file_size(path, ec);
-  if (ec) throw UsageError(where + ": cannot be read: " + ec.message());
-  if (size == 0) throw UsageError(where + ": is empty");
-  if (size > kMaxVideoFileBytes) {
-    throw UsageError(where + ": is " + std::to_string(size) + " bytes, over the limit of " +
-                     std::to_string(kMaxVideoFileBytes) + " for a video");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(where + ": cannot be read (no permission?)");
-}
 
 // Converts decoded frames to RGB24 at their own size, reusing one scaler.
 class RgbConverter {
@@ -74,7 +59,7 @@ class RgbConverter {
 
 RgbVideo read_video(const fs::path& path, const std::string& flag, const VideoReadOptions& options) {
   const std::string where = flag + " '" + path.string() + "'";
-  check_file(path, where);
+  check_input_file(path, where, "a video", kMaxVideoFileBytes);
   const QuietDecoderLog quiet;
   AVFormatContext* raw = nullptr;
   if (const int ret = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); ret < 0) {

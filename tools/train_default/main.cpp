@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
       ->required()->check(CLI::ExistingFile);
   dit->add_option("--object-weight", dit_stage.object_weight,
                   "extra loss weight of the latent pixels the object covers (0: plain MSE)")->capture_default_str();
+  dit->add_option("--conditioning", dit_stage.conditioning,
+                  "share of samples with known (clean, timestep 0) latent frames: the first (image to video), "
+                  "the first 2-3 (extension), the last 1-2 (backward) or both ends (connect, loops)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   dit->add_option("--init", dit_stage.init,
                   "start a fresh run from this exported model directory's encoder and DiT weights")
       ->check(CLI::ExistingDirectory);

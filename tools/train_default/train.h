@@ -37,6 +37,10 @@ struct DitOptions {
   // A bundled model directory (an earlier export) whose encoder and DiT
   // weights start a fresh run instead of the random initialisation.
   std::filesystem::path init;
+  // Share of the samples that learn conditioning on known latent frames, as
+  // soragen's clip operations and TI2V's first-frame mask give them: those
+  // frames stay clean, their tokens get timestep 0, and the loss skips them.
+  double conditioning = 0;
 };
 void train_dit(const StageOptions& options, const DitOptions& dit);
 // clips: training clips to probe; sample_steps: Euler steps from pure noise.

@@ -45,6 +45,31 @@ std::vector<at::Tensor> all_parameters(const torch::nn::Module& a, const torch::
   return params;
 }
 
+// Which latent frames of each sample are given clean: none for a share
+// 1 - conditioning of the batch, else one of the patterns inference uses
+// (clip_plan.h): the first frame, the first 2 or 3, the last 1 or 2, or the
+// first 2 and the last 1. [B, 1, F, 1, 1] float.
+at::Tensor known_frames(int64_t batch, int64_t frames, double conditioning, std::mt19937_64& rng) {
+  at::Tensor known = at::zeros({batch, 1, frames, 1, 1});
+  std::uniform_real_distribution<double> unit(0, 1);
+  for (int64_t b = 0; b < batch; ++b) {
+    if (unit(rng) >= conditioning) continue;
+    at::Tensor row = known[b][0].view({frames});
+    switch (std::uniform_int_distribution<int>(0, 5)(rng)) {
+      case 0: row.narrow(0, 0, 1).fill_(1); break;
+      case 1: row.narrow(0, 0, std::min<int64_t>(2, frames - 1)).fill_(1); break;
+      case 2: row.narrow(0, 0, std::min<int64_t>(3, frames - 1)).fill_(1); break;
+      case 3: row.narrow(0, frames - 1, 1).fill_(1); break;
+      case 4: row.narrow(0, frames - 2, 2).fill_(1); break;
+      default:
+        row.narrow(0, 0, 2).fill_(1);
+        row.narrow(0, frames - 1, 1).fill_(1);
+        break;
+    }
+  }
+  return known;
+}
+
 }  // namespace
 
 void train_dit(const StageOptions& o, const DitOptions& d) {
@@ -135,15 +160,24 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     const at::Tensor u = at::rand({o.batch}, gen, x0.options());
     const at::Tensor sigma = kShift * u / (1.0 + (kShift - 1.0) * u);
     const at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
-    const at::Tensor xt = (1.0 - s) * x0 + s * noise;
+    // known: [B, 1, F, 1, 1], 1 on the latent frames given clean.
+    const at::Tensor known = known_frames(o.batch, x0.size(2), d.conditioning, rng);
+    const at::Tensor xt = known * x0 + (1.0 - known) * ((1.0 - s) * x0 + s * noise);
     std::vector<at::Tensor> inputs;
     for (int b = 0; b < o.batch; ++b) inputs.push_back(xt[b]);
-    const std::vector<at::Tensor> predicted = dit->forward(inputs, sigma * 1000.0, contexts, seq_len);
+    // Per-token timesteps, as TI2V's: sigma * 1000 on generated frames, 0 on
+    // known ones ([B, seq_len], frame-major like the patch tokens).
+    const int64_t tokens_per_frame = seq_len / x0.size(2);
+    const at::Tensor t = ((1.0 - known.view({o.batch, x0.size(2), 1})) * (sigma * 1000.0).view({-1, 1, 1}))
+                             .expand({o.batch, x0.size(2), tokens_per_frame})
+                             .reshape({o.batch, seq_len});
+    const std::vector<at::Tensor> predicted = dit->forward(inputs, t, contexts, seq_len);
     const at::Tensor squared = (at::stack(predicted) - (noise - x0)).pow(2);
-    const at::Tensor mse = squared.mean();
+    const at::Tensor generated = (1.0 - known).expand_as(squared);
+    const at::Tensor mse = (squared * generated).sum() / generated.sum();
     at::Tensor loss = mse;
     if (d.object_weight != 0) {
-      const at::Tensor weight = 1.0 + d.object_weight * objects.index_select(0, picked);
+      const at::Tensor weight = (1.0 + d.object_weight * objects.index_select(0, picked)) * (1.0 - known);
       loss = (weight * squared).sum() / (weight.sum() * static_cast<double>(squared.size(1)));
     }
 
