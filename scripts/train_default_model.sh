@@ -11,7 +11,8 @@
 # spm_train. Costs on this project's 2-core CPU (two threads): the VAE ~1.9 s
 # a step at 17 frames (~1.5 h for its 2700 steps), the latents ~0.1 s a clip,
 # the DiT ~0.5 s a step at batch 32 (~45 min plain, then ~75 min
-# object-weighted). Stages resume, so the work can be spread over several
+# object-weighted, then ~35 min learning conditioning at ~1.3 s a step on
+# an AVX2-only CPU). Stages resume, so the work can be spread over several
 # runs. (The shipped weights came from this recipe except that
 # the VAE's first 1200 steps used 9-frame clips, its first 500 steps no
 # object weighting, and stage 4's cosine was restarted once; see
@@ -79,8 +80,23 @@ say "DiT, object-weighted"
 "$build/soragen-train" dit --work "$work/object" --tokenizer "$work/spiece.model" --init "$work/stage4" \
   --object-weight 10 --steps 9000 --batch 32 --lr 5e-4 --seed 20261201 --save-every 500 --threads "$threads"
 
-# 6. The shipped model, a diagnosis of its DiT (denoising by noise level,
+# 6. Conditioning on known frames (TI2V-style): from stage 5's export, half
+#    of each batch has clean latent frames with timestep 0 at the start, the
+#    end or both, as image to video, extension, connect and loops give them.
+if [ ! -f "$work/stage5/model.json" ]; then
+  "$build/soragen-train" export --work "$work/object" --tokenizer "$work/spiece.model" --out "$work/stage5"
+fi
+mkdir -p "$work/conditioning"
+for f in vae.safetensors latents.safetensors latent_stats.json; do
+  [ -e "$work/conditioning/$f" ] || ln "$work/$f" "$work/conditioning/$f"
+done
+say "DiT, conditioning on known frames"
+"$build/soragen-train" dit --work "$work/conditioning" --tokenizer "$work/spiece.model" --init "$work/stage5" \
+  --object-weight 10 --conditioning 0.5 --steps 1500 --batch 32 --lr 3e-4 --seed 20261202 --save-every 250 \
+  --threads "$threads"
+
+# 7. The shipped model, a diagnosis of its DiT (denoising by noise level,
 #    sampling), then its prompt adherence on held-out combinations.
-"$build/soragen-train" export --work "$work/object" --tokenizer "$work/spiece.model" --out models/default
-"$build/soragen-train" probe --work "$work/object" --tokenizer "$work/spiece.model" --threads "$threads"
+"$build/soragen-train" export --work "$work/conditioning" --tokenizer "$work/spiece.model" --out models/default
+"$build/soragen-train" probe --work "$work/conditioning" --tokenizer "$work/spiece.model" --threads "$threads"
 "$build/soragen-eval" --split held-out --samples 8

@@ -385,12 +385,11 @@ ColourStats colour_stats(const at::Tensor& video) {
 }
 
 at::Tensor match_colour(const at::Tensor& video, const ColourStats& from, const ColourStats& target) {
+  // The mean only: a window's spread also changes with what it shows (an
+  // object leaving the frame lowers it), and scaling it back to the first
+  // window's pushed the background off by 30 levels in a 60 s render.
   std::vector<at::Tensor> channels;
-  for (int c = 0; c < 3; ++c) {
-    // A flat channel (std 0) is only shifted.
-    const double scale = from.std[c] > 1e-6 ? target.std[c] / from.std[c] : 1.0;
-    channels.push_back(video.select(0, c).sub(from.mean[c]).mul(scale).add(target.mean[c]));
-  }
+  for (int c = 0; c < 3; ++c) channels.push_back(video.select(0, c).add(target.mean[c] - from.mean[c]));
   return at::stack(channels, 0).clamp(-1.0, 1.0);
 }
 

@@ -58,7 +58,7 @@ struct ColourStats {
   double std[3] = {1, 1, 1};
 };
 ColourStats colour_stats(const at::Tensor& video);
-// `video` shifted and scaled per channel so its statistics become `target`'s.
+// `video` shifted per channel so its mean becomes `target`'s.
 at::Tensor match_colour(const at::Tensor& video, const ColourStats& from, const ColourStats& target);
 
 }  // namespace soragen::pipeline

@@ -156,8 +156,8 @@ const std::vector<AnyRequestField>& request_fields() {
                         "it continues, 4k+1 [default: 5]",
                         "Long videos", &R::overlap, nullptr, &V::overlap, overlap_rule},
       RequestField<bool>{"color_correct", "--color-correct", "--color-correct",
-                         "Match each window's per-channel colour mean and spread to the first window's (corrects "
-                         "drift in long videos)",
+                         "Shift each window's per-channel colour mean to the first window's (corrects drift in "
+                         "long videos)",
                          "Long videos", &R::color_correct, nullptr, &V::color_correct, nullptr},
   };
   return fields;

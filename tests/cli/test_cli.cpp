@@ -58,15 +58,18 @@ TEST(Cli, ValidationMessagesNameTheFlag) {
   expect_usage_error("--prompt-file /no/such/file.txt", "--prompt-file '/no/such/file.txt': cannot be read");
 }
 
-// What the embedded default (text to video, one DiT) refuses, before its
-// weights load, in one line each.
+// What the embedded default (TI2V-style: text or a first image, one DiT)
+// refuses, before its weights load, in one line each.
 TEST(Cli, ImageFlagsAreCheckedAgainstTheModel) {
   const std::string image = (test::data_dir() / "images" / "pattern.png").string();
-  expect_usage_error("--prompt x --image '" + image + "'", "this text-to-video model takes no image");
+  const std::string last = "--prompt x --image '" + image + "' --last-image '" + image + "'";
+  expect_usage_error(last, "this ti2v model takes a first frame only");
   expect_usage_error("--prompt x --last-image '" + image + "'", "needs --image too");
   expect_usage_error("--prompt x --guidance-high 4", "--guidance-high 4: this model has one DiT");
   expect_usage_error("--prompt x --image ''", "--image '': must name an image file");
-  const test::CommandResult result = soragen("--prompt x --image '" + image + "'");
+  expect_usage_error("--prompt x --image '" + (test::data_dir() / "images" / "absent.png").string() + "'",
+                     "absent.png': no such file");
+  const test::CommandResult result = soragen(last);
   EXPECT_EQ(count_lines(result.output), 1) << result.output;
 }
 

@@ -179,6 +179,29 @@ TEST_F(ClipSmoke, LoopsAndLongVideosHaveTheirLengths) {
   EXPECT_TRUE(same_frames(out, 0, render(long_video), 0, 17));
 }
 
+TEST_F(ClipSmoke, TheDefaultAnimatesAFirstImage) {
+  ASSERT_EQ(pipeline_->inputs().kind, "ti2v");
+  // The clip's first frame as a PNG: the video starts on it (held through
+  // the first-frame mask, then through the VAE).
+  video::WriteOptions options;
+  const fs::path png = *dir_ / "first/";
+  VideoFrames first(clip_a_.width, clip_a_.height, 1);
+  std::copy(clip_a_.frame(0), clip_a_.frame(0) + clip_a_.frame_bytes(), first.frame(0));
+  video::write_video(png, first, video::OutputFormat::png, options);
+  GenerationRequest r = request("a small red circle moving to the right on a blue background", 9, 12);
+  r.image = (png / "frame_00000.png").string();
+  const VideoFrames out = render(r);
+  ASSERT_EQ(out.count, 9);
+  ASSERT_EQ(out.width, clip_a_.width);
+  const VideoFrames plain = render(request("a small red circle moving to the right on a blue background", 9, 12));
+  const auto frame_diff = [](const VideoFrames& a, const VideoFrames& b) {
+    double total = 0;
+    for (std::size_t k = 0; k < a.frame_bytes(); ++k) total += std::abs(a.frame(0)[k] - b.frame(0)[k]);
+    return total / static_cast<double>(a.frame_bytes());
+  };
+  EXPECT_LT(frame_diff(out, first), frame_diff(plain, first));
+}
+
 TEST_F(ClipSmoke, TheCommandLineRefusesBadClipsBeforeLoading) {
   const std::string soragen = "'" + (test::build_dir() / "soragen").string() + "' --prompt 'a red circle' --steps 2 ";
   const fs::path out = *dir_ / "refused.mp4";
