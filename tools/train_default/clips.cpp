@@ -12,12 +12,15 @@
 namespace soragen::train {
 
 at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector<world::Scene>* scenes) {
+  std::vector<world::Scene> drawn;
+  for (int i = 0; i < count; ++i) drawn.push_back(world::random_scene(rng, world::Split::train));
+  if (scenes) scenes->insert(scenes->end(), drawn.begin(), drawn.end());
+  return render_scenes(drawn, frames);
+}
+
+at::Tensor render_scenes(const std::vector<world::Scene>& scenes, int frames) {
   std::vector<at::Tensor> clips;
-  for (int i = 0; i < count; ++i) {
-    const world::Scene scene = world::random_scene(rng, world::Split::train);
-    if (scenes) scenes->push_back(scene);
-    clips.push_back(vae::from_video_frames(world::render(scene, frames, kSize, kSize)));
-  }
+  for (const world::Scene& scene : scenes) clips.push_back(vae::from_video_frames(world::render(scene, frames, kSize, kSize)));
   return at::stack(clips);
 }
 

@@ -16,6 +16,8 @@ namespace soragen::train {
 // A batch of `count` random training scenes (held-out triples excluded),
 // rendered at kSize: [count, 3, frames, kSize, kSize].
 at::Tensor render_batch(std::mt19937_64& rng, int count, int frames, std::vector<world::Scene>* scenes = nullptr);
+// The given scenes rendered at kSize: [scenes, 3, frames, kSize, kSize].
+at::Tensor render_scenes(const std::vector<world::Scene>& scenes, int frames);
 
 // Where the object is: 1 for pixels far from their row's background (read in
 // column 0, which the object never reaches), else 0. clips: [B, 3, F, H, W]

@@ -6,6 +6,7 @@
 // back as the scenes they came from.
 #include <cstdio>
 #include <fstream>
+#include <stdexcept>
 
 #include "checkpoint.h"
 #include "clips.h"
@@ -96,6 +97,44 @@ void encode_latents(const StageOptions& o, int clips) {
   std::printf("\n");
   std::printf("VAE reconstructions read back (%d clips): colour %.1f%%, background %.1f%%, direction %.1f%%\n",
               checked, 100.0 * colour_ok / checked, 100.0 * background_ok / checked, 100.0 * direction_ok / checked);
+}
+
+// Stage 2b: transitions (world::random_transition), encoded as the latents
+// stage encodes its clips and normalised with its statistics, so that the
+// DiT learns to follow frames known at both ends of a window when they
+// disagree with a plain continuation (connect, loops).
+void encode_transitions(const StageOptions& o, int clips) {
+  const fs::path stats_path = o.work / "latent_stats.json";
+  if (!fs::exists(stats_path)) throw std::runtime_error(stats_path.string() + " is missing: run the latents stage first");
+  const nlohmann::json stats = read_json(stats_path);
+  const at::Tensor mean = at::tensor(stats["latents_mean"].get<std::vector<double>>(), at::kFloat).view({1, -1, 1, 1, 1});
+  const at::Tensor std = at::tensor(stats["latents_std"].get<std::vector<double>>(), at::kFloat).view({1, -1, 1, 1, 1});
+  vae::WanVAE model = make_vae();
+  load_module_tensors(*model, o.work / "vae.safetensors");
+  const torch::NoGradGuard no_grad;
+  std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 41);
+  std::vector<world::Scene> scenes;
+  std::vector<at::Tensor> mus, objects;
+  const int chunk = 16;
+  for (int start = 0; start < clips; start += chunk) {
+    std::vector<world::Scene> drawn;
+    for (int i = 0; i < std::min(chunk, clips - start); ++i) drawn.push_back(world::random_transition(rng));
+    const at::Tensor x = render_scenes(drawn, kFrames);
+    const at::Tensor mu = model->encode_moments(x).mu;
+    mus.push_back((mu - mean) / std);
+    objects.push_back(latent_object_mask(object_mask(x), mu));
+    scenes.insert(scenes.end(), drawn.begin(), drawn.end());
+  }
+  std::vector<int64_t> rows;
+  for (const world::Scene& s : scenes) {
+    const std::vector<int64_t> row = scene_row(s);
+    rows.insert(rows.end(), row.begin(), row.end());
+  }
+  io::save_safetensors(o.work / "transitions.safetensors",
+                       {{"latents", at::cat(mus).contiguous()},
+                        {"objects", at::cat(objects).contiguous()},
+                        {"scenes", at::tensor(rows, at::kLong).view({-1, kSceneRowLength})}});
+  std::printf("transitions: %d clips\n", clips);
 }
 
 }  // namespace soragen::train

@@ -2,6 +2,7 @@
 //
 //   soragen-train vae     --work W --steps 1500 --batch 4
 //   soragen-train latents --work W --clips 4096
+//   soragen-train transitions --work W --clips 1024
 //   soragen-train dit     --work W --tokenizer spiece.model --steps 4000 --batch 32 --object-weight 10
 //   soragen-train export  --work W --tokenizer spiece.model --out models/default
 //   soragen-train probe   --work W --tokenizer spiece.model --clips 8
@@ -24,7 +25,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Trains soragen's embedded default model on procedural clips of moving shapes."};
   app.require_subcommand(1);
   // One options object per stage, so each keeps its own defaults.
-  st::StageOptions vae_options, latent_options, dit_options, export_options, probe_options;
+  st::StageOptions vae_options, latent_options, transition_options, dit_options, export_options, probe_options;
   std::string tokenizer, out = "models/default";
   int threads = 0, frames = 17, clips = 2048, probe_clips = 8, sample_steps = 50;
   double object_weight = 10.0;
@@ -54,6 +55,10 @@ int main(int argc, char** argv) {
   CLI::App* latents = app.add_subcommand("latents", "encode the DiT's training clips with the trained VAE");
   common(latents, latent_options);
   latents->add_option("--clips", clips, "number of clips")->capture_default_str();
+  CLI::App* transitions = app.add_subcommand("transitions", "encode transition clips for connect and loops");
+  common(transitions, transition_options);
+  int transition_clips = 1024;
+  transitions->add_option("--clips", transition_clips, "number of clips")->capture_default_str();
   CLI::App* dit = app.add_subcommand("dit", "train the text encoder and the DiT (flow matching)");
   common(dit, dit_options);
   training(dit, dit_options, 4000, 32, 1e-3);
@@ -65,6 +70,10 @@ int main(int argc, char** argv) {
   dit->add_option("--conditioning", dit_stage.conditioning,
                   "share of samples with known (clean, timestep 0) latent frames: the first (image to video), "
                   "the first 2-3 (extension), the last 1-2 (backward) or both ends (connect, loops)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  dit->add_option("--transitions", dit_stage.transitions,
+                  "share of samples drawn from the transitions stage's clips, known at both ends")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   dit->add_option("--init", dit_stage.init,
@@ -89,6 +98,8 @@ int main(int argc, char** argv) {
       st::train_vae(vae_options, frames, object_weight);
     } else if (app.got_subcommand(latents)) {
       st::encode_latents(latent_options, clips);
+    } else if (app.got_subcommand(transitions)) {
+      st::encode_transitions(transition_options, transition_clips);
     } else if (app.got_subcommand(dit)) {
       st::train_dit(dit_options, dit_stage);
     } else if (app.got_subcommand(probe)) {

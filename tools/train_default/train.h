@@ -3,6 +3,7 @@
 //   vae     reconstruction of world clips (the VAE alone)
 //   latents encode a fixed set of training clips with the trained VAE and
 //           record the latent statistics (the VAE config's latents_mean/std)
+//   transitions  encode transition clips (connect, loops) with the trained VAE
 //   dit     umT5 encoder + DiT with flow matching on those latents
 //   export  a bundled model directory (model.json + safetensors + tokenizer)
 //   probe   diagnosis of a DiT checkpoint: one-step denoising by noise level,
@@ -29,6 +30,9 @@ struct StageOptions {
 // object_weight: extra loss weight of the object's pixels over the background's.
 void train_vae(const StageOptions& options, int frames, double object_weight);
 void encode_latents(const StageOptions& options, int clips);
+// Transition clips (start and end anywhere, the prompt's direction random)
+// beside the latents, in transitions.safetensors.
+void encode_transitions(const StageOptions& options, int clips);
 struct DitOptions {
   std::filesystem::path tokenizer;  // sentencepiece model (spm_train on the prompt corpus)
   // Extra loss weight of the latent pixels the object covers (the latents
@@ -41,6 +45,9 @@ struct DitOptions {
   // soragen's clip operations and TI2V's first-frame mask give them: those
   // frames stay clean, their tokens get timestep 0, and the loss skips them.
   double conditioning = 0;
+  // Share of the samples drawn from transitions.safetensors, always with
+  // frames known at both ends.
+  double transitions = 0;
 };
 void train_dit(const StageOptions& options, const DitOptions& dit);
 // clips: training clips to probe; sample_steps: Euler steps from pure noise.

@@ -45,16 +45,25 @@ std::vector<at::Tensor> all_parameters(const torch::nn::Module& a, const torch::
   return params;
 }
 
-// Which latent frames of each sample are given clean: none for a share
-// 1 - conditioning of the batch, else one of the patterns inference uses
-// (clip_plan.h): the first frame, the first 2 or 3, the last 1 or 2, or the
-// first 2 and the last 1. [B, 1, F, 1, 1] float.
-at::Tensor known_frames(int64_t batch, int64_t frames, double conditioning, std::mt19937_64& rng) {
+// Which latent frames of each sample are given clean. A transition sample
+// (connect, loops) knows its first 1-2 and its last 1-2. Of the others a
+// share 1 - conditioning knows none, the rest one of the patterns inference
+// uses (clip_plan.h): the first frame, the first 2 or 3, the last 1 or 2, or
+// the first 2 and the last 1. [B, 1, F, 1, 1] float.
+at::Tensor known_frames(const std::vector<bool>& transition, int64_t frames, double conditioning,
+                        std::mt19937_64& rng) {
+  const auto batch = static_cast<int64_t>(transition.size());
   at::Tensor known = at::zeros({batch, 1, frames, 1, 1});
   std::uniform_real_distribution<double> unit(0, 1);
   for (int64_t b = 0; b < batch; ++b) {
-    if (unit(rng) >= conditioning) continue;
     at::Tensor row = known[b][0].view({frames});
+    if (transition[static_cast<size_t>(b)]) {
+      row.narrow(0, 0, std::uniform_int_distribution<int64_t>(1, 2)(rng)).fill_(1);
+      const int64_t tail = std::uniform_int_distribution<int64_t>(1, 2)(rng);
+      row.narrow(0, frames - tail, tail).fill_(1);
+      continue;
+    }
+    if (unit(rng) >= conditioning) continue;
     switch (std::uniform_int_distribution<int>(0, 5)(rng)) {
       case 0: row.narrow(0, 0, 1).fill_(1); break;
       case 1: row.narrow(0, 0, std::min<int64_t>(2, frames - 1)).fill_(1); break;
@@ -88,15 +97,25 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
   Ema encoder_ema(*encoder, kEmaDecay), dit_ema(*dit, kEmaDecay);
 
   const auto data = io::open_weights(o.work / "latents.safetensors");
-  const at::Tensor latents = data->load("latents").clone();  // [N, z, F, h, w], normalised
-  const at::Tensor scenes = data->load("scenes").clone();    // [N, 6]
-  at::Tensor objects;                                         // [N, 1, F, h, w], 1 where the object is
+  at::Tensor latents = data->load("latents").clone();  // [N, z, F, h, w], normalised
+  at::Tensor scenes = data->load("scenes").clone();    // [N, 6]
+  at::Tensor objects;                                   // [N, 1, F, h, w], 1 where the object is
   if (d.object_weight != 0) {
     if (!data->contains("objects")) {
       throw std::runtime_error((o.work / "latents.safetensors").string() +
                                " has no object masks: run the latents stage again");
     }
     objects = data->load("objects").clone();
+  }
+  const int64_t plain_clips = latents.size(0);
+  // Transition clips follow the plain ones in the same tensors.
+  if (d.transitions > 0) {
+    const fs::path path = o.work / "transitions.safetensors";
+    if (!fs::exists(path)) throw std::runtime_error(path.string() + " is missing: run the transitions stage first");
+    const auto extra = io::open_weights(path);
+    latents = at::cat({latents, extra->load("latents")});
+    scenes = at::cat({scenes, extra->load("scenes")});
+    if (objects.defined()) objects = at::cat({objects, extra->load("objects")});
   }
   const int64_t clips = latents.size(0);
   const int64_t seq_len = latents.size(2) * (latents.size(3) / 2) * (latents.size(4) / 2);
@@ -143,9 +162,17 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     set_learning_rate(optimizer, learning_rate(o.lr, step, o.steps, 200));
 
     std::vector<int64_t> index(static_cast<size_t>(o.batch));
+    std::vector<bool> transition(static_cast<size_t>(o.batch), false);
     std::vector<const tokenizer::Tokenized*> batch_tokens;
     for (int b = 0; b < o.batch; ++b) {
-      index[static_cast<size_t>(b)] = std::uniform_int_distribution<int64_t>(0, clips - 1)(rng);
+      // (Drawn only when transitions are asked for, so a run without them
+      // draws what it drew before they existed.)
+      transition[static_cast<size_t>(b)] =
+          d.transitions > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < d.transitions;
+      index[static_cast<size_t>(b)] =
+          transition[static_cast<size_t>(b)]
+              ? std::uniform_int_distribution<int64_t>(plain_clips, clips - 1)(rng)
+              : std::uniform_int_distribution<int64_t>(0, plain_clips - 1)(rng);
       const auto& phrasings = prompts[static_cast<size_t>(index[static_cast<size_t>(b)])];
       const bool drop = std::uniform_real_distribution<double>(0, 1)(rng) < kTextDropout;
       const std::string prompt =
@@ -161,7 +188,7 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     const at::Tensor sigma = kShift * u / (1.0 + (kShift - 1.0) * u);
     const at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
     // known: [B, 1, F, 1, 1], 1 on the latent frames given clean.
-    const at::Tensor known = known_frames(o.batch, x0.size(2), d.conditioning, rng);
+    const at::Tensor known = known_frames(transition, x0.size(2), d.conditioning, rng);
     const at::Tensor xt = known * x0 + (1.0 - known) * ((1.0 - s) * x0 + s * noise);
     std::vector<at::Tensor> inputs;
     for (int b = 0; b < o.batch; ++b) inputs.push_back(xt[b]);

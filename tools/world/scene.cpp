@@ -1,6 +1,7 @@
 #include "scene.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 
 namespace soragen::world {
@@ -107,6 +108,19 @@ Scene random_scene(std::mt19937_64& rng, Split split) {
     case Direction::down: scene.start_x = across; scene.start_y = along; break;
     case Direction::up: scene.start_x = across; scene.start_y = 1.f - along; break;
   }
+  return scene;
+}
+
+Scene random_transition(std::mt19937_64& rng) {
+  Scene scene = random_scene(rng, Split::train);
+  scene.transition = true;
+  const float margin = radius_fraction(scene.size) * 1.2f + 1.f / 64.f;
+  do {
+    scene.start_x = uniform(rng, margin, 1.f - margin);
+    scene.start_y = uniform(rng, margin, 1.f - margin);
+    scene.end_x = uniform(rng, margin, 1.f - margin);
+    scene.end_y = uniform(rng, margin, 1.f - margin);
+  } while (std::hypot(scene.end_x - scene.start_x, scene.end_y - scene.start_y) < 0.2f);
   return scene;
 }
 

@@ -47,6 +47,14 @@ struct Scene {
   float start_x = 0.5f;
   float start_y = 0.5f;
   float travel = 0.45f;
+  // A transition (what --connect and --loop ask the model for): the centre
+  // moves in a straight line from start to (end_x, end_y) whatever
+  // `direction` says, and `travel` is unused. `direction` is still what the
+  // prompt says, so the model learns that frames known at both ends of a
+  // window decide the path.
+  bool transition = false;
+  float end_x = 0.5f;
+  float end_y = 0.5f;
 };
 
 // Object radius as a fraction of the frame width.
@@ -67,5 +75,8 @@ enum class Split { train, held_out, any };
 // A random scene whose start and travel keep the object inside the frame for
 // the whole clip. `split` restricts the colour+shape+direction triple.
 Scene random_scene(std::mt19937_64& rng, Split split);
+// A random training scene made a transition between two random points that
+// keep the object inside the frame, at least a fifth of the frame apart.
+Scene random_transition(std::mt19937_64& rng);
 
 }  // namespace soragen::world
