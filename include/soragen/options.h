@@ -25,6 +25,9 @@ struct ModelSpec {
   std::optional<std::filesystem::path> low_noise_dit;
   // Unexpected checkpoint tensors are an error instead of a warning.
   bool strict_weights = false;
+  // LoRAs merged into the DiT as it loads, "FILE[:SCALE[:high|low|both]]"
+  // each. A request whose `lora` differs reloads the DiT with its own.
+  std::vector<std::string> loras;
 
   bool all_components_given() const { return tokenizer && text_encoder && dit && vae; }
 };
@@ -72,6 +75,8 @@ struct GenerationRequest {
   std::optional<int> window;                    // frames a window renders at once, 4k+1
   std::optional<int> overlap;                   // frames of context a window or extension sees, 4k+1
   std::optional<bool> color_correct;            // match each window's colour statistics to the first's
+  // LoRAs merged into the DiT: "FILE[:SCALE[:high|low|both]]" each (dit/lora.h).
+  std::optional<std::vector<std::string>> lora;
 };
 
 // The model's defaults, which fill a request's unset fields.
@@ -118,6 +123,7 @@ struct ResolvedRequest {
   int window = 0;
   int overlap = 5;
   bool color_correct = false;
+  std::vector<std::string> lora;  // empty: none
 };
 
 // The samplers soragen implements, in the spelling the CLI takes.

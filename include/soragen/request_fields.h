@@ -36,7 +36,8 @@ struct RequestField {
   // What is wrong with a value ("must be ..."), or an empty string when it is
   // fine; nullptr when every value is.
   std::string (*rule)(const T& value);
-  // A list field's count of values on the command line (--connect A B: 2).
+  // A list field's count of values on the command line (--connect A B: 2);
+  // 0: one value per flag, the flag repeatable (--lora A --lora B).
   int values = 1;
 };
 

@@ -163,7 +163,7 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
 
 int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) {
   Plan plan = make_plan(app, options, logger);
-  const ModelSpec spec = model_spec_from_flags(app, options);
+  ModelSpec spec = model_spec_from_flags(app, options);
   RuntimeOptions runtime;
   runtime.device = options.device;
   runtime.dtype = options.dtype;
@@ -184,6 +184,8 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) 
     return static_cast<int>(ExitCode::batch_failed);
   }
 
+  // The DiT loads with the first item's LoRAs; an item with others reloads it.
+  spec.loras = jobs.front().request.lora;
   install_stop_handlers();
   ProgressReporter progress(progress_mode(options), std::cerr, logger);
   progress({Stage::load, 0, 1});

@@ -69,7 +69,13 @@ void add_request_fields(CLI::App& app, GenerationRequest& request, const std::st
           }
           option->group(field.group);
           if constexpr (std::is_same_v<T, std::uint64_t>) option->check(whole_number());
-          if constexpr (std::is_same_v<T, std::vector<std::string>>) option->expected(field.values);
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            if (field.values == 0) {
+              option->allow_extra_args(false);  // each --lora takes one value; repeats add up
+            } else {
+              option->expected(field.values);
+            }
+          }
         },
         any);
   }
@@ -101,6 +107,7 @@ void add_options(CLI::App& app, CliOptions& o) {
   add_request_fields(app, o.request, "Clips");
   add_request_fields(app, o.request, "Long videos");
   add_request_fields(app, o.request, "Sampling");
+  add_request_fields(app, o.request, "LoRA");
 
   app.add_option("-m,--model", o.model, "Bundled model name, or a directory of Wan2.1 or Wan2.2 weights (official, diffusers or Comfy-Org layout)")
       ->capture_default_str()->group("Model");

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <string>
 
+#include "dit/lora.h"
+#include "io/tensor_source.h"
 #include "pipeline/model_family.h"
 #include "soragen/error.h"
 #include "pipeline/clip_request.h"
@@ -86,6 +88,11 @@ void check_request_for_model(const GenerationRequest& asked, const ResolvedReque
     std::snprintf(value, sizeof value, "%g", *asked.guidance_high);
     throw UsageError(std::string("--guidance-high ") + value +
                      ": this model has one DiT; --guidance sets its scale");
+  }
+  // Each LoRA file's header is read now: a missing or corrupt one fails
+  // before any weight loads (its tensors are checked as it merges).
+  for (const std::string& text : request.lora) {
+    io::open_weights(dit::parse_lora_spec(text, inputs.two_experts).path);
   }
   if (asked.strength && request.video.empty()) {
     throw UsageError("--strength: needs --video FILE (the clip to re-render)");

@@ -2,11 +2,13 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <functional>
 #include <optional>
 
 #include "core/device_memory.h"
 #include "core/runtime.h"
 #include "core/torch_errors.h"
+#include "dit/lora.h"
 #include "io/tensor_source.h"
 #include "pipeline/clip_render.h"
 #include "pipeline/component_files.h"
@@ -51,6 +53,10 @@ struct Pipeline::Impl {
   ModelInputs inputs;
   RuntimeOptions runtime;
   Logger logger;
+  // The DiTs with these LoRAs merged ("FILE[:SCALE[:EXPERT]]" each), and
+  // what the DiTs hold now (nullopt: no DiT, a reload failed).
+  std::function<std::vector<pipeline::DitExpert>(const std::vector<std::string>&)> make_experts;
+  std::optional<std::vector<std::string>> loras;
 };
 
 Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -123,37 +129,57 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   // in fp32, as the text encoder does.
   const bool slow_bf16 = device.is_cpu() && dtype == at::kBFloat16 && !core::cpu_has_fast_bf16_matmul();
   if (slow_bf16) logger.info("this CPU has no fast bf16 matrix product: bf16 weights, fp32 arithmetic");
-  // Each source is closed as soon as its weights are copied.
+  // Each source is closed as soon as its weights are copied; the LoRAs meant
+  // for this expert are merged right after.
   const auto load_dit = [dit_options, slow_bf16, dtype, logger](const std::filesystem::path& path,
-                                                                const dit::DitConfig& config) {
-    const auto source = io::open_weights(path);
-    dit::WanModel model = dit::load_dit(*source, dit::detect_dit_layout(*source), config, logger, dit_options);
+                                                                const dit::DitConfig& config,
+                                                                const std::vector<dit::LoraSpec>& loras) {
+    dit::WanModel model{nullptr};
+    {
+      const auto source = io::open_weights(path);
+      model = dit::load_dit(*source, dit::detect_dit_layout(*source), config, logger, dit_options);
+    }
+    for (const dit::LoraSpec& lora : loras) {
+      const auto source = io::open_weights(lora.path);
+      dit::merge_lora(*model, *source, lora.scale, logger);
+    }
     model->run_options().compute_dtype = slow_bf16 ? at::kFloat : dtype;
     return model;
   };
-  std::vector<pipeline::DitExpert> experts;
-  if (!files.two_experts()) {
-    logger.debug("transformer: " + files.dit.string());
-    experts.push_back({"DiT", 0, load_dit(files.dit, files.dit_config), nullptr});
-  } else {
+  if (files.two_experts()) {
+    // Its header is checked now, so a low-noise expert that does not fit
+    // fails before minutes of denoising.
+    const auto source = io::open_weights(files.low_noise_dit);
+    dit::check_config_against_weights(files.low_noise_dit_config, *source,
+                                      dit::dit_key_map(dit::detect_dit_layout(*source)));
+  }
+  impl->make_experts = [files, load_dit, logger](const std::vector<std::string>& lora_texts) {
+    std::vector<dit::LoraSpec> high, low;
+    for (const std::string& text : lora_texts) {
+      const dit::LoraSpec lora = dit::parse_lora_spec(text, files.two_experts());
+      if (lora.expert != dit::LoraExpert::low) high.push_back(lora);
+      if (lora.expert != dit::LoraExpert::high) low.push_back(lora);
+    }
+    std::vector<pipeline::DitExpert> experts;
+    if (!files.two_experts()) {
+      logger.debug("transformer: " + files.dit.string());
+      experts.push_back({"DiT", 0, load_dit(files.dit, files.dit_config, high), nullptr});
+      return experts;
+    }
     // Wan2.2 A14B: the high-noise expert runs first and loads now; the
     // low-noise one loads when the first step below the boundary needs it.
-    // Its header is checked now, so a file that does not fit fails before
-    // minutes of denoising.
-    {
-      const auto source = io::open_weights(files.low_noise_dit);
-      dit::check_config_against_weights(files.low_noise_dit_config, *source,
-                                        dit::dit_key_map(dit::detect_dit_layout(*source)));
-    }
     const double boundary = files.boundary * 1000.0;
     logger.debug("high-noise expert (t >= " + std::to_string(boundary) + "): " + files.dit.string());
-    experts.push_back({"high-noise expert", boundary, load_dit(files.dit, files.dit_config), nullptr});
+    experts.push_back({"high-noise expert", boundary, load_dit(files.dit, files.dit_config, high), nullptr});
     experts.push_back({"low-noise expert", 0, dit::WanModel{nullptr},
-                       [load_dit, path = files.low_noise_dit, config = files.low_noise_dit_config, logger] {
+                       [load_dit, path = files.low_noise_dit, config = files.low_noise_dit_config, low, logger] {
                          logger.info("loading the low-noise expert: " + path.string());
-                         return load_dit(path, config);
+                         return load_dit(path, config, low);
                        }});
-  }
+    return experts;
+  };
+  impl->loras = spec.loras;
+  std::vector<pipeline::DitExpert> experts = impl->make_experts(spec.loras);
 
   // The reference runs the VAE in float32 whatever the DiT's dtype
   // (wan/text2video.py), and libtorch's bf16 conv3d is slow on CPUs.
@@ -202,6 +228,15 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   // The checks a caller may have made before loading (the CLI does), again:
   // a request must never reach the model unchecked.
   pipeline::check_resolved_for_model(request, impl.inputs, impl.runtime.vae_tile);
+  if (request.lora != impl.loras) {
+    // Merged weights cannot be unmerged exactly: the DiT loads again.
+    impl.logger.info("this request's LoRAs differ from the loaded ones: reloading the DiT");
+    report(Stage::load, 0, 1);
+    impl.loras.reset();
+    impl.t2v->reload_experts([&] { return impl.make_experts(request.lora); });
+    impl.loras = request.lora;
+    report(Stage::load, 1, 1);
+  }
   const c10::InferenceMode inference;
 
   report(Stage::encode_text, 0, 1);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "dit/lora.h"
+
 namespace soragen {
 namespace {
 
@@ -42,6 +44,15 @@ std::string connect_rule(const std::vector<std::string>& paths) {
   if (paths.size() != 2) return "must name two video files, A then B";
   for (const std::string& path : paths) {
     if (path.empty()) return "must name two video files, A then B";
+  }
+  return "";
+}
+
+std::string lora_rule(const std::vector<std::string>& specs) {
+  for (const std::string& spec : specs) {
+    const std::string error = dit::lora_spec_error(spec);
+    // The error names the flag and the value already; the rule gives the reason.
+    if (!error.empty()) return error.substr(error.find("': ") + 3);
   }
   return "";
 }
@@ -159,6 +170,10 @@ const std::vector<AnyRequestField>& request_fields() {
                          "Shift each window's per-channel colour mean to the first window's (corrects drift in "
                          "long videos)",
                          "Long videos", &R::color_correct, nullptr, &V::color_correct, nullptr},
+      RequestField<std::vector<std::string>>{"lora", "--lora", "--lora",
+                                             "A LoRA merged into the DiT, FILE[:SCALE[:high|low|both]] (scale 1; "
+                                             "high/low: one expert of a Wan2.2 A14B model); repeatable",
+                                             "LoRA", &R::lora, nullptr, &V::lora, lora_rule, 0},
   };
   return fields;
 }

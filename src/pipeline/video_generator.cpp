@@ -65,19 +65,32 @@ VideoGenerator::VideoGenerator(std::unique_ptr<text_encoder::TextEncoder> encode
       offload_(offload),
       park_(offload && !device.is_cpu()),
       encoder_device_(encoder_device.value_or(device)) {
-  if (experts_.empty()) throw InternalError("VideoGenerator: no DiT");
-  for (std::size_t i = 1; i < experts_.size(); ++i) {
-    if (experts_[i].min_timestep >= experts_[i - 1].min_timestep) {
+  if (offload_ && encoder_) encoder_->to(c10::Device(c10::kCPU));
+  take_experts(std::move(experts_));
+  if (!park_) vae_.module().to(device_);
+}
+
+void VideoGenerator::reload_experts(const std::function<std::vector<DitExpert>()>& load) {
+  // The old DiTs go first: a 14B DiT twice would not fit.
+  experts_.clear();
+  on_device_.reset();
+  take_experts(load());
+}
+
+void VideoGenerator::take_experts(std::vector<DitExpert> experts) {
+  if (experts.empty()) throw InternalError("VideoGenerator: no DiT");
+  for (std::size_t i = 1; i < experts.size(); ++i) {
+    if (experts[i].min_timestep >= experts[i - 1].min_timestep) {
       throw InternalError("VideoGenerator: experts must come highest min_timestep first");
     }
   }
-  if (experts_.back().min_timestep > 0) throw InternalError("VideoGenerator: no expert serves the lowest timesteps");
-  if (offload_ && encoder_) encoder_->to(c10::Device(c10::kCPU));
+  if (experts.back().min_timestep > 0) throw InternalError("VideoGenerator: no expert serves the lowest timesteps");
+  experts_ = std::move(experts);
+  on_device_.reset();
   if (!park_) {
     for (DitExpert& expert : experts_) {
       if (!expert.model.is_empty()) expert.model->to(device_);
     }
-    vae_.module().to(device_);
   }
 }
 
@@ -222,8 +235,18 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     const double guidance =
         expert == 0 && experts_.size() > 1 ? settings.guidance_high.value_or(settings.guidance) : settings.guidance;
     const at::Tensor input = y.defined() ? at::cat({latent, y}, 0) : latent;
-    const std::vector<at::Tensor> predictions = model->forward({input, input}, timesteps[step], contexts, seq_len);
-    const at::Tensor velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+    // Guidance 1 is the conditional prediction alone (uncond + 1 * (cond -
+    // uncond)): the unconditional half of the batch is skipped, which halves
+    // the step for distilled models (lightx2v) run without CFG.
+    std::vector<at::Tensor> predictions;
+    at::Tensor velocity;
+    if (guidance == 1.0) {
+      predictions = model->forward({input}, timesteps[step].narrow(0, 0, 1), {context}, seq_len);
+      velocity = predictions[0];
+    } else {
+      predictions = model->forward({input, input}, timesteps[step], contexts, seq_len);
+      velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+    }
     const at::Tensor sampled = sampler->step(velocity, timestep, latent);
     // TI2V: frame 0 goes back to the image's latent after every step, and the
     // sampler's next `sample` is that re-blended latent (trap 13). The known
@@ -231,7 +254,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     latent = replace ? replace_known(sampled, known, known_mask, run_noise, sigma_at(i + 1)) : sampled;
     if (hold) latent = hold_first_frame(latent, held, mask);
     if (trace) {
-      trace({i, timestep, predictions[0], predictions[1], latent, sampled,
+      trace({i, timestep, predictions[0], predictions.size() > 1 ? predictions[1] : at::Tensor(), latent, sampled,
              per_token ? token_timesteps[step] : at::Tensor(), expert, guidance});
     }
     guard.record(latent, i);

@@ -56,7 +56,7 @@ struct StepTrace {
   int step = 0;  // 0-based
   int64_t timestep = 0;
   at::Tensor cond;    // model output with the prompt
-  at::Tensor uncond;  // model output with the negative prompt
+  at::Tensor uncond;  // model output with the negative prompt; undefined at guidance 1 (not computed)
   at::Tensor latent;  // the next model input: the sampler's output, re-blended when frame 0 is held
   at::Tensor sampler_out;       // the sampler's output before any re-blend
   at::Tensor token_timesteps;   // [1, seq_len] for a per-token (ti2v) DiT; undefined otherwise
@@ -156,6 +156,9 @@ class VideoGenerator {
   // The first expert's DiT (the only one, or the high-noise expert), loading it if needed.
   const dit::WanModel& dit();
   const std::vector<DitExpert>& experts() const { return experts_; }
+  // Frees the DiTs, then puts what `load` returns in their place: a request
+  // with other LoRAs gets DiTs loaded with those merged.
+  void reload_experts(const std::function<std::vector<DitExpert>()>& load);
   VideoVae& vae() { return vae_; }
   c10::Device device() const { return device_; }
 
@@ -163,6 +166,8 @@ class VideoGenerator {
   // The expert serving `timestep`, loaded and on the device.
   std::size_t expert_for(int64_t timestep) const;
   dit::WanModel& ready(std::size_t expert);
+  // Checks the order of `experts` and moves them in (and to the device unless parked).
+  void take_experts(std::vector<DitExpert> experts);
 
   std::unique_ptr<text_encoder::TextEncoder> encoder_;
   std::vector<DitExpert> experts_;
