@@ -4,6 +4,8 @@
 // with no new test.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,7 +33,8 @@ T sample_value(const RequestField<T>& field) {
     return true;  // a flag given is true
   } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
     std::vector<std::string> words;
-    for (int i = 0; i < field.values; ++i) words.push_back("word" + std::to_string(i));
+    // A repeatable flag (values 0) takes one value each time.
+    for (int i = 0; i < std::max(field.values, 1); ++i) words.push_back("word" + std::to_string(i));
     return words;
   } else {
     if (field.model_default) return GenerationDefaults{}.*field.model_default;
@@ -106,6 +109,20 @@ TEST(RequestFields, EachFlagSetsItsFieldAndOnlyIt) {
         },
         any);
   }
+}
+
+TEST(RequestFields, ARepeatableFlagAddsUpOneValueAtATime) {
+  CLI::App app;
+  CliOptions options;
+  add_options(app, options);
+  app.parse("--prompt p --lora a.safetensors:0.5 --lora b.safetensors", false);
+  const GenerationRequest request = request_from_flags(options);
+  ASSERT_TRUE(request.lora.has_value());
+  EXPECT_EQ(*request.lora, (std::vector<std::string>{"a.safetensors:0.5", "b.safetensors"}));
+  CLI::App strict;
+  CliOptions unused;
+  add_options(strict, unused);
+  EXPECT_THROW(strict.parse("--prompt p --lora a.safetensors b.safetensors", false), CLI::ParseError);
 }
 
 TEST(RequestFields, EachJsonKeyOverridesTheBase) {
