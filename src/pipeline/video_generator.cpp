@@ -237,10 +237,12 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     const at::Tensor input = y.defined() ? at::cat({latent, y}, 0) : latent;
     // Guidance 1 is the conditional prediction alone (uncond + 1 * (cond -
     // uncond)): the unconditional half of the batch is skipped, which halves
-    // the step for distilled models (lightx2v) run without CFG.
+    // the step for distilled models (lightx2v) run without CFG. A trace
+    // (parity tests, debugging) gets both halves and the reference's
+    // arithmetic, whose uncond + (cond - uncond) differs from cond by rounding.
     std::vector<at::Tensor> predictions;
     at::Tensor velocity;
-    if (guidance == 1.0) {
+    if (guidance == 1.0 && !trace) {
       predictions = model->forward({input}, timesteps[step].narrow(0, 0, 1), {context}, seq_len);
       velocity = predictions[0];
     } else {
@@ -254,7 +256,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     latent = replace ? replace_known(sampled, known, known_mask, run_noise, sigma_at(i + 1)) : sampled;
     if (hold) latent = hold_first_frame(latent, held, mask);
     if (trace) {
-      trace({i, timestep, predictions[0], predictions.size() > 1 ? predictions[1] : at::Tensor(), latent, sampled,
+      trace({i, timestep, predictions[0], predictions[1], latent, sampled,
              per_token ? token_timesteps[step] : at::Tensor(), expert, guidance});
     }
     guard.record(latent, i);

@@ -56,7 +56,7 @@ struct StepTrace {
   int step = 0;  // 0-based
   int64_t timestep = 0;
   at::Tensor cond;    // model output with the prompt
-  at::Tensor uncond;  // model output with the negative prompt; undefined at guidance 1 (not computed)
+  at::Tensor uncond;  // model output with the negative prompt (computed at guidance 1 too while tracing)
   at::Tensor latent;  // the next model input: the sampler's output, re-blended when frame 0 is held
   at::Tensor sampler_out;       // the sampler's output before any re-blend
   at::Tensor token_timesteps;   // [1, seq_len] for a per-token (ti2v) DiT; undefined otherwise

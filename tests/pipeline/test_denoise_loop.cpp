@@ -147,6 +147,30 @@ TEST(DenoiseLoop, KnownFramesEndExactAndALateStartReturnsTheInit) {
   EXPECT_FALSE(at::equal(half, plain));
 }
 
+// Guidance 1 runs the conditional half alone: the same latent as the
+// reference's full CFG arithmetic (what a trace gets) within rounding, and a
+// different one from any other scale.
+TEST(DenoiseLoop, GuidanceOneSkipsTheUnconditionalPass) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 3);
+  loop.settings.guidance = 1.0;
+  const at::Tensor skipped = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  int traced_steps = 0;
+  const at::Tensor both = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings, nullptr,
+                                            nullptr, [&](const StepTrace& step) {
+                                              ++traced_steps;
+                                              EXPECT_TRUE(step.uncond.defined());
+                                            });
+  EXPECT_EQ(traced_steps, 3);
+  EXPECT_TRUE(at::allclose(skipped, both, 1e-5, 1e-5)) << (skipped - both).abs().max().item<double>();
+  // The context_null is not used at all: garbage there changes nothing.
+  const at::Tensor garbage = loop.t2v->denoise(loop.noise, loop.context, loop.context_null * 1e3, loop.settings);
+  EXPECT_TRUE(at::equal(skipped, garbage));
+  loop.settings.guidance = 1.5;
+  const at::Tensor guided = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_FALSE(at::allclose(skipped, guided, 1e-5, 1e-5));
+}
+
 TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {
   const c10::InferenceMode inference;
   Loop loop = golden_loop(c10::kCPU, 4);
