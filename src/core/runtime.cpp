@@ -59,6 +59,12 @@ std::string dtype_name(c10::ScalarType dtype) {
   }
 }
 
+bool cpu_flags_have_fast_bf16_matmul(const std::set<std::string>& flags) {
+  const bool onednn_bf16 = flags.count("avx512bw") && flags.count("avx512vl") && flags.count("avx512dq");
+  const bool native_bf16 = flags.count("avx512_bf16") || flags.count("amx_bf16");
+  return onednn_bf16 && native_bf16;
+}
+
 bool cpu_has_fast_bf16_matmul() {
   static const bool fast = [] {
     std::ifstream in("/proc/cpuinfo");
@@ -68,7 +74,7 @@ bool cpu_has_fast_bf16_matmul() {
       if (line.rfind("flags", 0) != 0) continue;
       std::istringstream words(line);
       std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
-      return flags.count("avx512bw") && flags.count("avx512vl") && flags.count("avx512dq");
+      return cpu_flags_have_fast_bf16_matmul(flags);
     }
     return true;
   }();

@@ -4,6 +4,7 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <set>
 #include <string>
 
 namespace soragen::core {
@@ -19,11 +20,19 @@ c10::ScalarType parse_dtype(const std::string& text, const c10::Device& device);
 // The dtype's short name as the CLI spells it ("bf16", "fp16", "fp32", ...).
 std::string dtype_name(c10::ScalarType dtype);
 
-// Whether libtorch's CPU bf16 matrix product goes through oneDNN here
-// (AVX-512 BW/VL/DQ, the check libtorch makes). Without it libtorch 1.13
-// falls back to a scalar loop: 0.5 GFLOP/s against 30+ for fp32 on an
-// AVX2-only EPYC (measured), so bf16 weights are multiplied in fp32.
+// Whether libtorch's CPU bf16 matrix product is faster than fp32 here: the
+// CPU has native bf16 dot products (avx512_bf16, or AMX) on top of the
+// AVX-512 BW/VL/DQ that oneDNN's bf16 kernels need. Without oneDNN's path
+// libtorch 1.13 falls back to a scalar loop: 0.5 GFLOP/s against 30+ for
+// fp32 on an AVX2-only EPYC (measured); with AVX-512 but no avx512_bf16,
+// oneDNN emulates the bf16 products with fp32 ones, which cannot beat fp32.
+// Either way bf16 weights are then multiplied in fp32. Read once from
+// /proc/cpuinfo (decided by flags, not timing, so a seed gives the same video
+// every run).
 bool cpu_has_fast_bf16_matmul();
+
+// The rule above on a set of /proc/cpuinfo flags.
+bool cpu_flags_have_fast_bf16_matmul(const std::set<std::string>& flags);
 
 // libtorch runs on one thread by default on Debian (docs/platform.md, trap 3);
 // threads <= 0 means all cores. Returns the count that is in force.

@@ -112,6 +112,7 @@ class Renderer {
     s.steps = request_.steps;
     s.shift = request_.shift;
     s.guidance = request_.guidance;
+    s.guidance_method = request_.guidance_method;
     if (setup_.inputs.two_experts) s.guidance_high = request_.guidance_high;
     return s;
   }

@@ -90,6 +90,10 @@ std::string sampler_rule(const std::string& sampler) {
   return "expected unipc, dpm++ or euler";
 }
 
+std::string guidance_method_rule(const std::string& method) {
+  return method == "cfg" || method == "cfg-zero-star" ? "" : "expected cfg or cfg-zero-star";
+}
+
 std::string image_rule(const std::string& path) {
   // The file itself is read before any weight loads (its own error names it).
   return path.empty() ? "must name an image file" : "";
@@ -126,6 +130,11 @@ const std::vector<AnyRequestField>& request_fields() {
                            &R::shift, &D::shift, &V::shift, shift_rule},
       RequestField<std::string>{"sampler", "--sampler", "--sampler", "unipc, dpm++ or euler [default: model]",
                                 "Sampling", &R::sampler, &D::sampler, &V::sampler, sampler_rule},
+      RequestField<std::string>{"guidance_method", "--guidance-method", "--guidance-method",
+                                "cfg, or cfg-zero-star (CFG-Zero*: the unconditional prediction scaled by its best "
+                                "fit to the conditional one, and a zero first step) [default: cfg]",
+                                "Sampling", &R::guidance_method, &D::guidance_method, &V::guidance_method,
+                                guidance_method_rule},
       RequestField<std::uint64_t>{"seed", "--seed", "--seed", "Noise seed; random when not given, and always logged",
                                   "Sampling", &R::seed, nullptr, &V::seed, nullptr},
       RequestField<std::string>{"image", "--image", "--image",

@@ -225,6 +225,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
       timesteps.push_back(t.expand({2}));
     }
   }
+  const bool zero_star = settings.guidance_method == "cfg-zero-star";
   NonFiniteGuard guard(device_, total);
   for (int i = start; i < total; ++i) {
     const std::size_t step = static_cast<std::size_t>(i);
@@ -247,8 +248,13 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
       velocity = predictions[0];
     } else {
       predictions = model->forward({input, input}, timesteps[step], contexts, seq_len);
-      velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+      velocity = zero_star ? sampling::cfg_zero_star(predictions[0], predictions[1], guidance)
+                           : sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
     }
+    // CFG-Zero*'s zero init: the first step of a render from noise moves
+    // nothing (the paper's zero_init_steps = 0), where the early velocity
+    // estimate is least accurate.
+    if (zero_star && i == 0) velocity = at::zeros_like(velocity);
     const at::Tensor sampled = sampler->step(velocity, timestep, latent);
     // TI2V: frame 0 goes back to the image's latent after every step, and the
     // sampler's next `sample` is that re-blended latent (trap 13). The known

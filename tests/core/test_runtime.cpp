@@ -40,6 +40,23 @@ TEST(Runtime, DtypeAutoDependsOnDevice) {
   EXPECT_THROW(parse_dtype("float32", c10::Device(c10::kCPU)), UsageError);
 }
 
+// Zen 4 and Sapphire Rapids have avx512_bf16; Skylake-X and Ice Lake have
+// AVX-512 without it (bf16 emulated by oneDNN: no faster than fp32); the
+// AVX2-only EPYCs have neither.
+TEST(Runtime, FastBf16NeedsNativeBf16DotProducts) {
+  using soragen::core::cpu_flags_have_fast_bf16_matmul;
+  const std::set<std::string> avx512{"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"};
+  std::set<std::string> zen4 = avx512;
+  zen4.insert("avx512_bf16");
+  std::set<std::string> sapphire = avx512;
+  sapphire.insert("amx_bf16");
+  EXPECT_TRUE(cpu_flags_have_fast_bf16_matmul(zen4));
+  EXPECT_TRUE(cpu_flags_have_fast_bf16_matmul(sapphire));
+  EXPECT_FALSE(cpu_flags_have_fast_bf16_matmul(avx512));
+  EXPECT_FALSE(cpu_flags_have_fast_bf16_matmul({"avx2", "fma"}));
+  EXPECT_FALSE(cpu_flags_have_fast_bf16_matmul({"avx2", "avx512_bf16"}));  // without oneDNN's AVX-512 base
+}
+
 TEST(Runtime, SetThreadsTakesEffect) {
   EXPECT_EQ(set_threads(1), 1);
   EXPECT_GE(set_threads(0), 1);  // 0 = all cores

@@ -171,6 +171,24 @@ TEST(DenoiseLoop, GuidanceOneSkipsTheUnconditionalPass) {
   EXPECT_FALSE(at::allclose(skipped, guided, 1e-5, 1e-5));
 }
 
+// CFG-Zero*: the first step's velocity is zero, so an Euler step leaves the
+// noise as it is; the result differs from plain CFG.
+TEST(DenoiseLoop, CfgZeroStarStartsWithAZeroStep) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 3);
+  loop.settings.sampler = "euler";
+  const at::Tensor plain = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  loop.settings.guidance_method = "cfg-zero-star";
+  at::Tensor first;
+  const at::Tensor zero_star = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings, nullptr,
+                                                 nullptr, [&](const StepTrace& step) {
+                                                   if (step.step == 0) first = step.sampler_out.clone();
+                                                 });
+  ASSERT_TRUE(first.defined());
+  EXPECT_TRUE(at::equal(first, loop.noise.to(first.scalar_type())));
+  EXPECT_FALSE(at::allclose(plain, zero_star, 1e-4, 1e-4));
+}
+
 TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {
   const c10::InferenceMode inference;
   Loop loop = golden_loop(c10::kCPU, 4);

@@ -251,5 +251,22 @@ TEST(sampler_guidance, IsUncondPlusScaleTimesDifference) {
   EXPECT_TRUE(at::equal(classifier_free_guidance(cond, uncond, 5.0), at::tensor({3.0f, -14.0f, 0.5f})));
 }
 
+// By hand: cond (2, 0), uncond (2, 2): s* = 4 / 8 = 0.5, s* uncond = (1, 1),
+// so scale 2 gives (1, 1) + 2 * ((2, 0) - (1, 1)) = (3, -1); plain CFG would
+// give (2, -2). Where uncond is parallel to cond, s* uncond = cond and every
+// scale gives cond.
+TEST(sampler_guidance, CfgZeroStarScalesUncondByItsBestFit) {
+  const at::Tensor cond = at::tensor({2.0f, 0.0f});
+  const at::Tensor uncond = at::tensor({2.0f, 2.0f});
+  EXPECT_TRUE(at::allclose(cfg_zero_star(cond, uncond, 2.0), at::tensor({3.0f, -1.0f}), 1e-6, 1e-6))
+      << cfg_zero_star(cond, uncond, 2.0);
+  EXPECT_TRUE(at::allclose(cfg_zero_star(cond, uncond, 1.0), cond, 1e-6, 1e-6));
+  EXPECT_TRUE(at::allclose(cfg_zero_star(cond, uncond, 0.0), at::tensor({1.0f, 1.0f}), 1e-6, 1e-6));
+  const at::Tensor parallel = at::tensor({4.0f, 0.0f});
+  EXPECT_TRUE(at::allclose(cfg_zero_star(cond, parallel, 7.0), cond, 1e-6, 1e-6));
+  // A zero uncond leaves s* = 0 (the 1e-8 keeps it finite): scale * cond.
+  EXPECT_TRUE(at::allclose(cfg_zero_star(cond, at::zeros({2}), 3.0), at::tensor({6.0f, 0.0f})));
+}
+
 }  // namespace
 }  // namespace soragen::sampling
