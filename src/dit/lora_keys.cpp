@@ -39,7 +39,8 @@ std::optional<std::pair<std::string, LoraPart>> split_part(const std::string& na
     const std::size_t at = name.find(marker);
     if (at != std::string::npos && ends_with(name, "weight")) return std::make_pair(name.substr(0, at), part);
   }
-  for (const auto& [suffix, part] : {std::make_pair(".alpha", LoraPart::alpha), std::make_pair(".diff_b", LoraPart::diff_bias),
+  for (const auto& [suffix, part] : {std::make_pair(".alpha", LoraPart::alpha),
+                                     std::make_pair(".diff_b", LoraPart::diff_bias),
                                      std::make_pair(".diff", LoraPart::diff)}) {
     if (ends_with(name, suffix)) return std::make_pair(name.substr(0, name.size() - std::string(suffix).size()), part);
   }

@@ -18,20 +18,6 @@
 namespace soragen::pipeline {
 namespace {
 
-// Frames [first, first + count) as a float video [3, count, H, W] in [-1, 1].
-at::Tensor signed_frames(const VideoFrames& frames, int64_t first, int64_t count) {
-  const at::Tensor bytes = at::from_blob(const_cast<std::uint8_t*>(frames.frame(static_cast<int>(first))),
-                                         {count, frames.height, frames.width, 3}, at::kByte);
-  return bytes.permute({3, 0, 1, 2}).to(at::kFloat).div(127.5).sub(1.0).contiguous();
-}
-
-// Frame `index` of a float video [3, T, H, W] as the [H, W, 3] uint8 image
-// the image conditioning takes (the exact inverse of signed_frames).
-at::Tensor frame_bytes(const at::Tensor& video, int64_t index) {
-  return video.select(1, index).add(1.0).mul(127.5).round().clamp(0, 255).to(at::kByte).permute({1, 2, 0})
-      .contiguous();
-}
-
 at::Tensor rgb_tensor(const video::RgbImage& image) {
   return at::from_blob(const_cast<std::uint8_t*>(image.pixels.data()), {image.height, image.width, 3}, at::kByte)
       .clone();
@@ -168,9 +154,9 @@ class Renderer {
       // The window's first frame (and with a tail its last) as the images of y.
       if (layout.head == 0) throw InternalError("clip render: I2V needs a first frame");
       std::optional<at::Tensor> last;
-      if (layout.tail > 0) last = frame_bytes(tail, tail.size(1) - 1);
+      if (layout.tail > 0) last = vae::to_channels_last_bytes(tail.select(1, tail.size(1) - 1));
       conditioning.y =
-          gen_.image_condition(frame_bytes(head, 0), last, layout.frames(t()), width * height).y;
+          gen_.image_condition(vae::to_channels_last_bytes(head.select(1, 0)), last, layout.frames(t()), width * height).y;
     }
     setup_.report(Stage::encode_clip, 1, 1, window_index_ + 1, windows_);
     check_cancel("clip encoding");
@@ -246,7 +232,7 @@ class Renderer {
     while (frames > 0) {
       const int64_t count = std::min(frames, plan_.new_per_window);
       const WindowLayout layout = forward_window(context, count, t());
-      const at::Tensor head = signed_frames(out, out.count - context, context);
+      const at::Tensor head = vae::from_video_frames(out, out.count - context, context);
       const at::Tensor video = render_window(layout, head, at::Tensor(), out.height, out.width);
       add_new_frames(out, video.narrow(1, layout.first_new(t()), count));
       frames -= count;
@@ -257,7 +243,7 @@ class Renderer {
     video::VideoReadOptions keep;  // the whole clip: the output starts with it
     VideoFrames out = read_clip(request_.extend, "--extend", keep, request_.width, request_.height);
     check_clip_length(out.count, plan_.context, "--extend", request_.extend);
-    reference_ = colour_stats(signed_frames(out, std::max<int64_t>(0, out.count - plan_.window),
+    reference_ = colour_stats(vae::from_video_frames(out, std::max<int64_t>(0, out.count - plan_.window),
                                             std::min<int64_t>(out.count, plan_.window)));
     extend_after(out, request_.frames);
     return out;
@@ -269,7 +255,7 @@ class Renderer {
     video::VideoReadOptions keep;
     VideoFrames clip = read_clip(request_.extend, "--extend", keep, request_.width, request_.height);
     check_clip_length(clip.count, plan_.context, "--extend", request_.extend);
-    reference_ = colour_stats(signed_frames(clip, 0, std::min<int64_t>(clip.count, plan_.window)));
+    reference_ = colour_stats(vae::from_video_frames(clip, 0, std::min<int64_t>(clip.count, plan_.window)));
     const int64_t context = plan_.context;
     std::vector<VideoFrames> parts;  // newest (earliest in time) last
     VideoFrames front = clip;        // what the next window leads into
@@ -277,7 +263,7 @@ class Renderer {
     while (frames > 0) {
       const int64_t count = std::min(frames, plan_.new_per_window);
       const WindowLayout layout = backward_window(context, count, t());
-      const at::Tensor tail = signed_frames(front, 0, context);
+      const at::Tensor tail = vae::from_video_frames(front, 0, context);
       const at::Tensor video = render_window(layout, at::Tensor(), tail, clip.height, clip.width);
       // The new frames that come right before the tail.
       const int64_t available = layout.new_frames(t());
@@ -299,8 +285,8 @@ class Renderer {
   VideoFrames transition(const VideoFrames& a, const VideoFrames& b, int64_t frames) {
     const int64_t context = plan_.context;
     const WindowLayout layout = connect_window(context, frames, t());
-    const at::Tensor head = signed_frames(a, a.count - context, context);
-    const at::Tensor tail = signed_frames(b, 0, context);
+    const at::Tensor head = vae::from_video_frames(a, a.count - context, context);
+    const at::Tensor tail = vae::from_video_frames(b, 0, context);
     const at::Tensor video = render_window(layout, head, tail, a.height, a.width);
     VideoFrames out;
     add_new_frames(out, video.narrow(1, layout.first_new(t()), layout.new_frames(t())));
@@ -313,7 +299,7 @@ class Renderer {
     const VideoFrames b = read_clip(request_.connect.at(1), "--connect", keep, request_.width, request_.height);
     check_clip_length(a.count, plan_.context, "--connect", request_.connect.at(0));
     check_clip_length(b.count, plan_.context, "--connect", request_.connect.at(1));
-    reference_ = colour_stats(signed_frames(a, std::max<int64_t>(0, a.count - plan_.window),
+    reference_ = colour_stats(vae::from_video_frames(a, std::max<int64_t>(0, a.count - plan_.window),
                                             std::min<int64_t>(a.count, plan_.window)));
     const VideoFrames middle = transition(a, b, request_.frames);
     setup_.logger.info("--connect: a transition of " + std::to_string(middle.count) + " frames");
@@ -342,14 +328,14 @@ class Renderer {
                          " frames; re-rendering its first " + std::to_string(frames));
     }
     setup_.report(Stage::encode_clip, 0, 1, 1, 1);
-    const at::Tensor pixels = signed_frames(clip, 0, frames);
+    const at::Tensor pixels = vae::from_video_frames(clip, 0, frames);
     Conditioning conditioning;
     conditioning.init = gen_.encode_video(pixels);
     // diffusers' img2img convention: strength S runs the last int(S * steps)
     // steps of the schedule, from the clip noised to that step's sigma.
     conditioning.start_step = request_.steps - static_cast<int>(request_.strength * request_.steps);
     if (setup_.inputs.kind == "i2v") {
-      conditioning.y = gen_.image_condition(frame_bytes(pixels, 0), std::nullopt, frames,
+      conditioning.y = gen_.image_condition(vae::to_channels_last_bytes(pixels.select(1, 0)), std::nullopt, frames,
                                             static_cast<int64_t>(request_.width) * request_.height)
                            .y;
     }

@@ -37,9 +37,8 @@ using WindowReport = std::function<void(Stage stage, int step, int total, int wi
 struct RenderSetup {
   VideoGenerator& generator;
   const ModelInputs& inputs;
-  const GenerationDefaults& defaults;  // the window's default length is the model's frames
-  at::Tensor context;                  // the prompt's, on the device
-  at::Tensor context_null;             // the negative prompt's
+  at::Tensor context;       // the prompt's, on the device
+  at::Tensor context_null;  // the negative prompt's
   vae::TileOptions tiling;
   const Logger& logger;
   WindowReport report;

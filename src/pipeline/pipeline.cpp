@@ -257,7 +257,6 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
 
   pipeline::RenderSetup setup{*impl.t2v,
                               impl.inputs,
-                              impl.defaults,
                               context,
                               context_null,
                               impl.runtime.vae_tile ? vae::TileOptions::automatic() : vae::TileOptions{},

@@ -21,5 +21,11 @@ VideoFrames to_video_frames(const at::Tensor& video);
 void append_video_frames(const at::Tensor& video, VideoFrames& frames);
 // All frames -> [3, T, H, W] float32 in [-1, 1], ready for encode (add the batch dim).
 at::Tensor from_video_frames(const VideoFrames& frames);
+// Frames [first, first + count) -> [3, count, H, W] float32 in [-1, 1].
+at::Tensor from_video_frames(const VideoFrames& frames, int64_t first, int64_t count);
+// A float frame [3, H, W] or video [3, T, H, W] in [-1, 1] -> uint8 bytes
+// channels last ([H, W, 3] or [T, H, W, 3]) on the CPU: the exact inverse of
+// from_video_frames for values it produced.
+at::Tensor to_channels_last_bytes(const at::Tensor& signed_video);
 
 }  // namespace soragen::vae

@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <cstring>
 #include <iostream>
 #include <vector>
 
@@ -120,6 +121,21 @@ TEST(vae_frames, layout_and_round_trip_of_all_levels) {
   EXPECT_EQ(back.count, 2);
   EXPECT_EQ(back.rgb, frames.rgb);
   EXPECT_THROW(append_video_frames(at::zeros({3, 1, 8, 8}), back), std::invalid_argument);
+}
+
+TEST(vae_frames, a_range_of_frames_and_one_frame_back_to_bytes) {
+  VideoFrames frames(6, 4, 3);
+  for (size_t i = 0; i < frames.rgb.size(); ++i) frames.rgb[i] = static_cast<uint8_t>((i * 13) % 256);
+  const at::Tensor all = from_video_frames(frames);
+  const at::Tensor middle = from_video_frames(frames, 1, 2);
+  ASSERT_EQ(middle.sizes(), (std::vector<int64_t>{3, 2, 4, 6}));
+  EXPECT_TRUE(at::equal(middle, all.narrow(1, 1, 2)));
+  // One frame [3, H, W] back to [H, W, 3] bytes: frame 2's own bytes.
+  const at::Tensor last = to_channels_last_bytes(all.select(1, 2));
+  ASSERT_EQ(last.sizes(), (std::vector<int64_t>{4, 6, 3}));
+  EXPECT_EQ(std::memcmp(last.data_ptr<uint8_t>(), frames.frame(2), frames.frame_bytes()), 0);
+  EXPECT_THROW(from_video_frames(frames, 2, 2), std::invalid_argument);
+  EXPECT_THROW(from_video_frames(frames, -1, 1), std::invalid_argument);
 }
 
 TEST(vae_stream, decode_frames_delivers_1_then_4_frames_and_matches_decode) {
