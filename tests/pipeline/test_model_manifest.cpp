@@ -65,7 +65,7 @@ template <typename T>
 T other_valid_value(const RequestField<T>& field) {
   std::vector<T> candidates;
   if constexpr (std::is_same_v<T, std::string>) {
-    candidates = {"euler", "dpm++", "a word"};
+    candidates = {"euler", "dpm++", "cfg-zero-star", "a word"};
   } else {
     candidates = {T(17), T(16), T(64), T(3), T(2)};
   }
