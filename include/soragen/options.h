@@ -58,7 +58,7 @@ struct GenerationRequest {
   std::optional<double> guidance_high;         // two-expert models: the high-noise expert's scale
   std::optional<double> shift;                 // flow-matching sigma shift
   std::optional<std::string> sampler;          // unipc | dpm++ | euler
-  std::optional<std::string> guidance_method;  // cfg | cfg-zero-star
+  std::optional<std::string> guidance_method;  // cfg | cfg-zero-star | apg[:..] | slg[:..] | slg-sd35[:..]
   std::optional<std::uint64_t> seed;           // unset: random, and logged
   // Image to video (models that take one): the first frame, and for
   // I2V-A14B the last. PNG, JPEG or WebP.
@@ -113,7 +113,7 @@ struct ResolvedRequest {
   double guidance_high = 0;
   double shift = 0;
   std::string sampler;
-  std::string guidance_method;  // cfg | cfg-zero-star
+  std::string guidance_method;  // as GenerationRequest::guidance_method
   std::uint64_t seed = 0;
   std::string image;       // empty: none
   std::string last_image;  // empty: none

@@ -80,6 +80,7 @@ struct ModelInputs {
   int vae_temporal = 4;        // frames per latent after the first
   int patch = 2;               // latents per DiT token side
   int size_multiple = 16;      // --width/--height of a text-to-video render: vae_stride x patch
+  int dit_blocks = 30;         // DiT blocks (num_layers): what skip-layer guidance may skip
 };
 
 struct ModelInfo {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include <algorithm>
 #include <string>
 
 #include "io/state_dict.h"
@@ -218,8 +219,14 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
 
 std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
                                               const std::vector<at::Tensor>& context, int64_t seq_len,
-                                              const DebugHook& hook) const {
+                                              const DebugHook& hook, const std::vector<int>& skip_blocks) const {
   const DitConfig& c = config_;
+  for (const int skipped : skip_blocks) {
+    if (skipped < 0 || static_cast<size_t>(skipped) >= blocks->size()) {
+      throw InternalError("DiT: block " + std::to_string(skipped) + " to skip; the model has " +
+                          std::to_string(blocks->size()));
+    }
+  }
   const at::ScalarType dtype = run_options_.compute_dtype;
   const int64_t batch = static_cast<int64_t>(x.size());
   const auto emit = [&](const char* name, const at::Tensor& value) {
@@ -295,6 +302,7 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   const at::Tensor self_key_mask = key_mask(token_counts, batch, seq_len, device);
   const BlockInputs inputs{e0, rotations, self_key_mask, context_emb};
   for (size_t i = 0; i < blocks->size(); ++i) {
+    if (std::find(skip_blocks.begin(), skip_blocks.end(), static_cast<int>(i)) != skip_blocks.end()) continue;
     tokens = run_block(blocks->at<WanBlockImpl>(i), c, run_options_, tokens, inputs, hook, i);
   }
 

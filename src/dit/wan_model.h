@@ -171,9 +171,11 @@ class WanModelImpl : public torch::nn::Module {
   // context: B text embeddings [L_b <= text_len, text_dim]; seq_len: the
   // padded token count, >= every sample's tokens. Returns B tensors
   // [out_dim, F, H, W] float32. Batching B samples equals B separate calls.
+  // The blocks in `skip_blocks` pass their tokens through unchanged
+  // (skip-layer guidance); each index must be below num_layers.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
                                   const std::vector<at::Tensor>& context, int64_t seq_len,
-                                  const DebugHook& hook = nullptr) const;
+                                  const DebugHook& hook = nullptr, const std::vector<int>& skip_blocks = {}) const;
 
   const DitConfig& config() const { return config_; }
   const RopeTable& rope() const { return rope_; }

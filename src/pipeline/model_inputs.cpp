@@ -9,6 +9,7 @@
 #include "soragen/error.h"
 #include "pipeline/clip_request.h"
 #include "pipeline/conditioning.h"
+#include "sampling/guidance_method.h"
 #include "video/image_fit.h"
 #include "video/image_reader.h"
 #include "video/video_reader.h"
@@ -30,6 +31,7 @@ ModelInputs model_inputs(const ModelFiles& files) {
   inputs.vae_temporal = static_cast<int>(vae_temporal_factor(files.vae_config));
   inputs.patch = static_cast<int>(files.dit_config.patch_size[1]);
   inputs.size_multiple = inputs.vae_stride * inputs.patch;
+  inputs.dit_blocks = static_cast<int>(files.dit_config.num_layers);
   return inputs;
 }
 
@@ -38,6 +40,16 @@ void check_resolved_for_model(const ResolvedRequest& request, const ModelInputs&
   if (!request.image.empty() && !inputs.image) {
     throw UsageError("--image '" + request.image + "': " + model +
                      " takes no image (Wan2.2 TI2V-5B and I2V-A14B do)");
+  }
+  // The field's rule parsed the method; only the model knows its block count.
+  const std::string method_error = sampling::guidance_method_error(request.guidance_method);
+  if (!method_error.empty()) throw UsageError("--guidance-method " + request.guidance_method + ": " + method_error);
+  const sampling::GuidanceMethod method = sampling::parse_guidance_method(request.guidance_method);
+  for (const int layer : method.slg.layers) {
+    if (layer >= inputs.dit_blocks) {
+      throw UsageError("--guidance-method " + request.guidance_method + ": block " + std::to_string(layer) +
+                       " to skip; this model's DiT has blocks 0.." + std::to_string(inputs.dit_blocks - 1));
+    }
   }
   // Before the image rules: a clip may give the first frame instead.
   const ClipPlan plan = plan_clip_request(request, inputs);

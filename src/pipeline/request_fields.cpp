@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "dit/lora.h"
+#include "sampling/guidance_method.h"
 
 namespace soragen {
 namespace {
@@ -90,9 +91,7 @@ std::string sampler_rule(const std::string& sampler) {
   return "expected unipc, dpm++ or euler";
 }
 
-std::string guidance_method_rule(const std::string& method) {
-  return method == "cfg" || method == "cfg-zero-star" ? "" : "expected cfg or cfg-zero-star";
-}
+std::string guidance_method_rule(const std::string& method) { return sampling::guidance_method_error(method); }
 
 std::string image_rule(const std::string& path) {
   // The file itself is read before any weight loads (its own error names it).
@@ -131,8 +130,14 @@ const std::vector<AnyRequestField>& request_fields() {
       RequestField<std::string>{"sampler", "--sampler", "--sampler", "unipc, dpm++ or euler [default: model]",
                                 "Sampling", &R::sampler, &D::sampler, &V::sampler, sampler_rule},
       RequestField<std::string>{"guidance_method", "--guidance-method", "--guidance-method",
-                                "cfg, or cfg-zero-star (CFG-Zero*: the unconditional prediction scaled by its best "
-                                "fit to the conditional one, and a zero first step) [default: cfg]",
+                                "cfg; cfg-zero-star (CFG-Zero*: the unconditional prediction scaled by its best "
+                                "fit to the conditional one, and a zero first step); "
+                                "apg[:eta=0,momentum=-0.5,norm=0] (adaptive projected guidance on the denoised "
+                                "prediction; norm caps the update's L2 norm over the sample, 0: no cap); "
+                                "slg[:layers=9,start=0.1,end=0.9] (skip-layer guidance as Wan users run it: the "
+                                "unconditional pass skips DiT blocks 9 [+...] from 10% to 90% of the steps); "
+                                "slg-sd35[:layers=7+8+9,scale=2.5,start=0.01,end=0.2] (SD3.5's: a third, "
+                                "conditional pass with the blocks skipped, weighted by scale) [default: cfg]",
                                 "Sampling", &R::guidance_method, &D::guidance_method, &V::guidance_method,
                                 guidance_method_rule},
       RequestField<std::uint64_t>{"seed", "--seed", "--seed", "Noise seed; random when not given, and always logged",

@@ -34,6 +34,16 @@ class OnDevice {
   bool active_;
 };
 
+// The request field's rule has checked the text; a caller below the
+// pipeline (a test, a tool) gets its own message.
+sampling::GuidanceMethod guidance_method_of(const SamplingSettings& settings) {
+  try {
+    return sampling::parse_guidance_method(settings.guidance_method);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("--guidance-method " + settings.guidance_method + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 NonFiniteGuard::NonFiniteGuard(c10::Device device, int total_steps, int check_every)
@@ -225,7 +235,9 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
       timesteps.push_back(t.expand({2}));
     }
   }
-  const bool zero_star = settings.guidance_method == "cfg-zero-star";
+  const sampling::GuidanceMethod method = guidance_method_of(settings);
+  const bool zero_star = method.kind == sampling::GuidanceKind::cfg_zero_star;
+  sampling::AdaptiveProjectedGuidance apg(method.apg);
   NonFiniteGuard guard(device_, total);
   for (int i = start; i < total; ++i) {
     const std::size_t step = static_cast<std::size_t>(i);
@@ -241,15 +253,33 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     // the step for distilled models (lightx2v) run without CFG. A trace
     // (parity tests, debugging) gets both halves and the reference's
     // arithmetic, whose uncond + (cond - uncond) differs from cond by rounding.
+    // Skip-layer guidance runs passes of one sample with blocks skipped:
+    // slg's unconditional pass, slg-sd35's third, conditional one.
     std::vector<at::Tensor> predictions;
     at::Tensor velocity;
+    const at::Tensor one_timestep = timesteps[step].narrow(0, 0, 1);
+    const bool skip_layers = method.skips_layers_at(i, total);
     if (guidance == 1.0 && !trace) {
-      predictions = model->forward({input}, timesteps[step].narrow(0, 0, 1), {context}, seq_len);
+      predictions = model->forward({input}, one_timestep, {context}, seq_len);
       velocity = predictions[0];
+    } else if (skip_layers && method.kind == sampling::GuidanceKind::slg) {
+      predictions = {model->forward({input}, one_timestep, {context}, seq_len).front(),
+                     model->forward({input}, one_timestep, {context_null}, seq_len, nullptr, method.slg.layers).front()};
+      velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
     } else {
       predictions = model->forward({input, input}, timesteps[step], contexts, seq_len);
-      velocity = zero_star ? sampling::cfg_zero_star(predictions[0], predictions[1], guidance)
-                           : sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+      if (zero_star) {
+        velocity = sampling::cfg_zero_star(predictions[0], predictions[1], guidance);
+      } else if (method.kind == sampling::GuidanceKind::apg) {
+        velocity = apg.guide_velocity(predictions[0], predictions[1], latent, sigma_at(i), guidance);
+      } else {
+        velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+      }
+    }
+    if (skip_layers && method.kind == sampling::GuidanceKind::slg_sd35) {
+      const at::Tensor skipped =
+          model->forward({input}, one_timestep, {context}, seq_len, nullptr, method.slg.layers).front();
+      velocity = sampling::skip_layer_guidance(velocity, predictions[0], skipped, method.slg.scale);
     }
     // CFG-Zero*'s zero init: the first step of a render from noise moves
     // nothing (the paper's zero_init_steps = 0), where the early velocity

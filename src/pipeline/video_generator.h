@@ -35,7 +35,8 @@ struct SamplingSettings {
   // The high-noise expert's scale in a two-expert model (the reference's
   // guide_scale[1]); unset: `guidance` for both, as a plain float does.
   std::optional<double> guidance_high;
-  // "cfg", or "cfg-zero-star" (sampling/guidance.h; its first step's velocity is zero).
+  // A --guidance-method text: cfg, cfg-zero-star, apg, slg or slg-sd35 with
+  // their settings (sampling/guidance_method.h).
   std::string guidance_method = "cfg";
 };
 

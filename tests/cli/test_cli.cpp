@@ -66,6 +66,11 @@ TEST(Cli, ImageFlagsAreCheckedAgainstTheModel) {
   expect_usage_error(last, "this ti2v model takes a first frame only");
   expect_usage_error("--prompt x --last-image '" + image + "'", "needs --image too");
   expect_usage_error("--prompt x --guidance-high 4", "--guidance-high 4: this model has one DiT");
+  // Wan's slg default (block 9) is past the default's few blocks.
+  expect_usage_error("--prompt x --guidance-method slg",
+                     "--guidance-method slg: block 9 to skip; this model's DiT has blocks 0..");
+  expect_usage_error("--prompt x --guidance-method apg:eta=2x",
+                     "--guidance-method 'apg:eta=2x': eta='2x' is not a number");
   expect_usage_error("--prompt x --image ''", "--image '': must name an image file");
   expect_usage_error("--prompt x --image '" + (test::data_dir() / "images" / "absent.png").string() + "'",
                      "absent.png': no such file");

@@ -189,6 +189,67 @@ TEST(DenoiseLoop, CfgZeroStarStartsWithAZeroStep) {
   EXPECT_FALSE(at::allclose(plain, zero_star, 1e-4, 1e-4));
 }
 
+// slg: on its active steps the unconditional prediction is the DiT's with
+// the blocks skipped, the conditional one the DiT's whole.
+TEST(DenoiseLoop, SkipLayerGuidanceSkipsBlocksInTheUnconditionalPass) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 2);
+  loop.settings.guidance_method = "slg:layers=0,start=0,end=1";
+  at::Tensor cond, uncond;
+  int64_t timestep = 0;
+  loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings, nullptr, nullptr,
+                    [&](const StepTrace& step) {
+                      if (step.step != 0) return;
+                      cond = step.cond.clone();
+                      uncond = step.uncond.clone();
+                      timestep = step.timestep;
+                    });
+  ASSERT_TRUE(uncond.defined());
+  const dit::WanModel& dit = loop.t2v->dit();
+  const auto& patch = dit->config().patch_size;
+  const int64_t seq_len =
+      loop.noise.size(1) / patch[0] * (loop.noise.size(2) / patch[1]) * (loop.noise.size(3) / patch[2]);
+  const at::Tensor t = at::full({1}, static_cast<double>(timestep));
+  const at::Tensor skipped = dit->forward({loop.noise}, t, {loop.context_null}, seq_len, nullptr, {0}).front();
+  const at::Tensor whole_uncond = dit->forward({loop.noise}, t, {loop.context_null}, seq_len).front();
+  const at::Tensor whole_cond = dit->forward({loop.noise}, t, {loop.context}, seq_len).front();
+  EXPECT_TRUE(at::allclose(uncond, skipped, 1e-5, 1e-5)) << (uncond - skipped).abs().max().item<double>();
+  EXPECT_TRUE(at::allclose(cond, whole_cond, 1e-5, 1e-5)) << (cond - whole_cond).abs().max().item<double>();
+  EXPECT_FALSE(at::allclose(uncond, whole_uncond, 1e-4, 1e-4)) << "block 0 changes the prediction";
+}
+
+// slg-sd35 adds scale * (cond - cond with blocks skipped): scale 0 is plain
+// CFG, another scale is not; outside its steps (start = end) it is CFG too.
+TEST(DenoiseLoop, Sd35SkipLayerGuidanceAddsATermOnItsSteps) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 3);
+  const at::Tensor plain = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  loop.settings.guidance_method = "slg-sd35:layers=0,scale=0,start=0,end=1";
+  const at::Tensor zero_scale = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_TRUE(at::allclose(plain, zero_scale, 1e-6, 1e-6)) << (plain - zero_scale).abs().max().item<double>();
+  loop.settings.guidance_method = "slg-sd35:layers=0,scale=2,start=0,end=0";
+  const at::Tensor inactive = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_TRUE(at::allclose(plain, inactive, 1e-6, 1e-6));
+  loop.settings.guidance_method = "slg-sd35:layers=0,scale=2,start=0,end=1";
+  const at::Tensor guided = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_FALSE(at::allclose(plain, guided, 1e-4, 1e-4));
+}
+
+// APG with eta 1, no momentum and no cap keeps the whole update: CFG on x0,
+// which is CFG on the velocity, so the render equals plain CFG's; its
+// defaults (eta 0, momentum -0.5) give another one.
+TEST(DenoiseLoop, ApgWithTheWholeUpdateIsCfg) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 3);
+  const at::Tensor plain = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  loop.settings.guidance_method = "apg:eta=1,momentum=0";
+  const at::Tensor whole = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_TRUE(at::allclose(plain, whole, 1e-4, 1e-4)) << (plain - whole).abs().max().item<double>();
+  loop.settings.guidance_method = "apg";
+  const at::Tensor projected = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_FALSE(at::allclose(plain, projected, 1e-3, 1e-3));
+}
+
 TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {
   const c10::InferenceMode inference;
   Loop loop = golden_loop(c10::kCPU, 4);

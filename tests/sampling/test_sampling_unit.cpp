@@ -268,5 +268,62 @@ TEST(sampler_guidance, CfgZeroStarScalesUncondByItsBestFit) {
   EXPECT_TRUE(at::allclose(cfg_zero_star(cond, at::zeros({2}), 3.0), at::tensor({6.0f, 0.0f})));
 }
 
+// APG by hand, on x0 predictions cond = (3, 4), uncond = (3, 0): D = (0, 4),
+// D_par = (<D, c> / |c|^2) c = 16/25 (3, 4) = (1.92, 2.56), D_orth =
+// (-1.92, 1.44). eta 0, scale 2: cond + D_orth = (1.08, 5.44).
+TEST(sampler_guidance, AdaptiveProjectedGuidanceKeepsTheOrthogonalPart) {
+  const at::Tensor cond = at::tensor({3.0f, 4.0f});
+  const at::Tensor uncond = at::tensor({3.0f, 0.0f});
+  AdaptiveProjectedGuidance plain({0.0, 0.0, 0.0});
+  EXPECT_TRUE(at::allclose(plain.guide(cond, uncond, 2.0), at::tensor({1.08f, 5.44f}), 1e-5, 1e-5))
+      << plain.guide(cond, uncond, 2.0);
+  // Without momentum a second step is the same again; scale 1 is cond.
+  EXPECT_TRUE(at::allclose(plain.guide(cond, uncond, 2.0), at::tensor({1.08f, 5.44f}), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(plain.guide(cond, uncond, 1.0), cond));
+  // eta 1 keeps the parallel part too: plain CFG, uncond + 2 (cond - uncond) = (3, 8).
+  AdaptiveProjectedGuidance whole({1.0, 0.0, 0.0});
+  EXPECT_TRUE(at::allclose(whole.guide(cond, uncond, 2.0), at::tensor({3.0f, 8.0f}), 1e-5, 1e-5));
+}
+
+// Momentum -0.5: the first step's D is (0, 4); the second's is (0, 4) - 0.5 *
+// (0, 4) = (0, 2), whose D_par = 8/25 (3, 4) = (0.96, 1.28) and D_orth =
+// (-0.96, 0.72): (2.04, 4.72). A norm cap of 2 makes D = (0, 2) at once; a cap
+// of 10 does nothing.
+TEST(sampler_guidance, AdaptiveProjectedGuidanceMomentumAndNormCap) {
+  const at::Tensor cond = at::tensor({3.0f, 4.0f});
+  const at::Tensor uncond = at::tensor({3.0f, 0.0f});
+  AdaptiveProjectedGuidance momentum({0.0, -0.5, 0.0});
+  EXPECT_TRUE(at::allclose(momentum.guide(cond, uncond, 2.0), at::tensor({1.08f, 5.44f}), 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(momentum.guide(cond, uncond, 2.0), at::tensor({2.04f, 4.72f}), 1e-5, 1e-5))
+      << "the second step's update is D + beta * the first";
+  AdaptiveProjectedGuidance capped({0.0, 0.0, 2.0});
+  EXPECT_TRUE(at::allclose(capped.guide(cond, uncond, 2.0), at::tensor({2.04f, 4.72f}), 1e-5, 1e-5));
+  AdaptiveProjectedGuidance loose({0.0, 0.0, 10.0});
+  EXPECT_TRUE(at::allclose(loose.guide(cond, uncond, 2.0), at::tensor({1.08f, 5.44f}), 1e-5, 1e-5));
+  // A zero cond has no direction: the update is all orthogonal, plain CFG.
+  AdaptiveProjectedGuidance zero({0.0, 0.0, 0.0});
+  EXPECT_TRUE(at::allclose(zero.guide(at::zeros({2}), uncond, 2.0), at::tensor({-3.0f, 0.0f}), 1e-5, 1e-5));
+}
+
+// The same case as velocities of sample x = (1, 1) at sigma 0.5 (x0 = x -
+// sigma v): v_cond = (-4, -6), v_uncond = (-4, 2). The guided x0 (1.08, 5.44)
+// is the velocity ((1 - 1.08) / 0.5, (1 - 5.44) / 0.5) = (-0.16, -8.88).
+TEST(sampler_guidance, AdaptiveProjectedGuidanceOnVelocitiesGuidesTheDenoisedPrediction) {
+  AdaptiveProjectedGuidance apg({0.0, 0.0, 0.0});
+  const at::Tensor guided =
+      apg.guide_velocity(at::tensor({-4.0f, -6.0f}), at::tensor({-4.0f, 2.0f}), at::tensor({1.0f, 1.0f}), 0.5, 2.0);
+  EXPECT_TRUE(at::allclose(guided, at::tensor({-0.16f, -8.88f}), 1e-5, 1e-5)) << guided;
+}
+
+// SD3.5's skip-layer term: guided (1, 1) + 2.5 * ((2, 3) - (1, 1)) = (3.5, 6).
+TEST(sampler_guidance, SkipLayerGuidanceAddsTheSkippedDifference) {
+  const at::Tensor v = skip_layer_guidance(at::tensor({1.0f, 1.0f}), at::tensor({2.0f, 3.0f}),
+                                           at::tensor({1.0f, 1.0f}), 2.5);
+  EXPECT_TRUE(at::allclose(v, at::tensor({3.5f, 6.0f}))) << v;
+  EXPECT_TRUE(at::equal(skip_layer_guidance(at::tensor({1.0f, 1.0f}), at::tensor({2.0f, 3.0f}),
+                                            at::tensor({2.0f, 3.0f}), 2.5),
+                        at::tensor({1.0f, 1.0f})));
+}
+
 }  // namespace
 }  // namespace soragen::sampling
