@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "dit/lora_keys.h"
 #include "io/tensor_source.h"
@@ -97,11 +98,12 @@ LoraSpec parse_lora_spec(const std::string& text, bool two_experts) {
 
 LoraMergeReport merge_lora(torch::nn::Module& dit, const io::TensorSource& lora, double scale, const Logger& log) {
   std::map<std::string, at::Tensor> parameters;
-  std::set<std::string> parameter_names;
+  std::set<std::string> names;
   for (const auto& item : dit.named_parameters(true)) {
     parameters.emplace(item.key(), item.value());
-    parameter_names.insert(item.key());
+    names.insert(item.key());
   }
+  const DitParameterNames parameter_names(std::move(names));
   const std::string prefix = "LoRA '" + lora.path().string() + "': ";
 
   LoraMergeReport report;

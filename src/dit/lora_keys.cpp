@@ -101,7 +101,33 @@ std::string official_module(const std::string& module, const std::set<std::strin
 
 }  // namespace
 
-std::optional<LoraKey> parse_lora_key(const std::string& name, const std::set<std::string>& parameters) {
+namespace {
+
+std::string flattened(std::string name) {
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+}  // namespace
+
+DitParameterNames::DitParameterNames(std::set<std::string> names) : names_(std::move(names)) {
+  // A module (the owner of a .weight or .bias) before a bare parameter of the
+  // same flat spelling, as kohya names modules.
+  for (const std::string& parameter : names_) {
+    const std::size_t dot = parameter.rfind('.');
+    const std::string owner = dot == std::string::npos ? parameter : parameter.substr(0, dot);
+    flat_to_official_.emplace(flattened(owner), owner);
+  }
+  for (const std::string& parameter : names_) flat_to_official_.emplace(flattened(parameter), parameter);
+}
+
+std::optional<std::string> DitParameterNames::unflatten(const std::string& flat) const {
+  const auto found = flat_to_official_.find(flat);
+  if (found == flat_to_official_.end()) return std::nullopt;
+  return found->second;
+}
+
+std::optional<LoraKey> parse_lora_key(const std::string& name, const DitParameterNames& parameters) {
   std::string body = strip_wrappers(name);
   bool kohya = false;
   for (const char* prefix : {"lora_unet_", "lora_transformer_"}) {
@@ -114,26 +140,10 @@ std::optional<LoraKey> parse_lora_key(const std::string& name, const std::set<st
   if (!split) return std::nullopt;
   std::string module = split->first;
   if (kohya) {
-    std::string official;
-    for (const std::string& parameter : parameters) {
-      const std::size_t dot = parameter.rfind('.');
-      std::string owner = dot == std::string::npos ? parameter : parameter.substr(0, dot);
-      std::string flat = owner;
-      for (char& c : flat) c = c == '.' ? '_' : c;
-      if (flat == module) {
-        official = owner;
-        break;
-      }
-      flat = parameter;  // a parameter that is not a module's weight: blocks_0_modulation
-      for (char& c : flat) c = c == '.' ? '_' : c;
-      if (flat == module) {
-        official = parameter;
-        break;
-      }
-    }
-    module = official.empty() ? undo_kohya_underscores(module) : official;
+    const std::optional<std::string> official = parameters.unflatten(module);
+    module = official ? *official : undo_kohya_underscores(module);
   }
-  return LoraKey{official_module(module, parameters), split->second};
+  return LoraKey{official_module(module, parameters.names()), split->second};
 }
 
 }  // namespace soragen::dit

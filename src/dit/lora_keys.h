@@ -9,6 +9,7 @@
 // prefixes, on official or diffusers module names.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -28,10 +29,28 @@ struct LoraKey {
   LoraPart part;
 };
 
+// The model's parameter names, and each module's and parameter's name in
+// kohya's spelling ('_' for '.'), mapped once per merge rather than once per
+// LoRA tensor.
+class DitParameterNames {
+ public:
+  explicit DitParameterNames(std::set<std::string> names);
+
+  const std::set<std::string>& names() const { return names_; }
+  // "blocks_0_self_attn_q" -> "blocks.0.self_attn.q" (a module's weight
+  // owner) or "blocks_0_modulation" -> "blocks.0.modulation" (a parameter);
+  // nullopt when no name flattens to it.
+  std::optional<std::string> unflatten(const std::string& flat) const;
+
+ private:
+  std::set<std::string> names_;
+  std::map<std::string, std::string> flat_to_official_;
+};
+
 // The module and part a LoRA tensor name stands for, with the module in
 // official names; nullopt for a name in no known LoRA form. `parameters`
-// holds the model's parameter names, to tell official module names from
-// diffusers ones and to undo kohya's '_' for '.'.
-std::optional<LoraKey> parse_lora_key(const std::string& name, const std::set<std::string>& parameters);
+// tells official module names from diffusers ones and undoes kohya's '_'
+// for '.'.
+std::optional<LoraKey> parse_lora_key(const std::string& name, const DitParameterNames& parameters);
 
 }  // namespace soragen::dit
