@@ -40,11 +40,27 @@ void write_strip(const fs::path& path, const VideoFrames& original, const VideoF
   }
 }
 
+// The VAE the vae stage trained.
+vae::WanVAE trained_vae(const StageOptions& o) {
+  vae::WanVAE model = make_vae();
+  load_module_tensors(*model, o.work / "vae.safetensors");
+  return model;
+}
+
+// One scene_row per scene: [scenes, kSceneRowLength] int64.
+at::Tensor scene_rows(const std::vector<world::Scene>& scenes) {
+  std::vector<int64_t> rows;
+  for (const world::Scene& s : scenes) {
+    const std::vector<int64_t> row = scene_row(s);
+    rows.insert(rows.end(), row.begin(), row.end());
+  }
+  return at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
+}
+
 }  // namespace
 
 void encode_latents(const StageOptions& o, int clips) {
-  vae::WanVAE model = make_vae();
-  load_module_tensors(*model, o.work / "vae.safetensors");
+  vae::WanVAE model = trained_vae(o);
   const torch::NoGradGuard no_grad;
   std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 40);
   std::vector<world::Scene> scenes;
@@ -80,12 +96,7 @@ void encode_latents(const StageOptions& o, int clips) {
   const at::Tensor mean = all.mean({0, 2, 3, 4});
   const at::Tensor std = all.std({0, 2, 3, 4});
   const at::Tensor normalised = (all - mean.view({1, -1, 1, 1, 1})) / std.view({1, -1, 1, 1, 1});
-  std::vector<int64_t> rows;
-  for (const world::Scene& s : scenes) {
-    const std::vector<int64_t> row = scene_row(s);
-    rows.insert(rows.end(), row.begin(), row.end());
-  }
-  const at::Tensor attributes = at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
+  const at::Tensor attributes = scene_rows(scenes);
   io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalised.contiguous()},
                                                         {"objects", at::cat(objects).contiguous()},
                                                         {"scenes", attributes}});
@@ -109,8 +120,7 @@ void encode_transitions(const StageOptions& o, int clips) {
   const nlohmann::json stats = read_json(stats_path);
   const at::Tensor mean = at::tensor(stats["latents_mean"].get<std::vector<double>>(), at::kFloat).view({1, -1, 1, 1, 1});
   const at::Tensor std = at::tensor(stats["latents_std"].get<std::vector<double>>(), at::kFloat).view({1, -1, 1, 1, 1});
-  vae::WanVAE model = make_vae();
-  load_module_tensors(*model, o.work / "vae.safetensors");
+  vae::WanVAE model = trained_vae(o);
   const torch::NoGradGuard no_grad;
   std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 41);
   std::vector<world::Scene> scenes;
@@ -125,15 +135,9 @@ void encode_transitions(const StageOptions& o, int clips) {
     objects.push_back(latent_object_mask(object_mask(x), mu));
     scenes.insert(scenes.end(), drawn.begin(), drawn.end());
   }
-  std::vector<int64_t> rows;
-  for (const world::Scene& s : scenes) {
-    const std::vector<int64_t> row = scene_row(s);
-    rows.insert(rows.end(), row.begin(), row.end());
-  }
-  io::save_safetensors(o.work / "transitions.safetensors",
-                       {{"latents", at::cat(mus).contiguous()},
-                        {"objects", at::cat(objects).contiguous()},
-                        {"scenes", at::tensor(rows, at::kLong).view({-1, kSceneRowLength})}});
+  io::save_safetensors(o.work / "transitions.safetensors", {{"latents", at::cat(mus).contiguous()},
+                                                           {"objects", at::cat(objects).contiguous()},
+                                                           {"scenes", scene_rows(scenes)}});
   std::printf("transitions: %d clips\n", clips);
 }
 
