@@ -60,6 +60,7 @@ struct GenerationRequest {
   std::optional<std::string> sampler;          // unipc | dpm++ | euler
   std::optional<std::string> guidance_method;  // cfg | cfg-zero-star | apg[:..] | slg[:..] | slg-sd35[:..]
   std::optional<std::uint64_t> seed;           // unset: random, and logged
+  std::optional<std::string> cache;            // step caching: none | fbcache[:THRESHOLD]
   // Image to video (models that take one): the first frame, and for
   // I2V-A14B the last. PNG, JPEG or WebP.
   std::optional<std::string> image;
@@ -115,6 +116,7 @@ struct ResolvedRequest {
   std::string sampler;
   std::string guidance_method;  // as GenerationRequest::guidance_method
   std::uint64_t seed = 0;
+  std::string cache = "none";  // as GenerationRequest::cache
   std::string image;       // empty: none
   std::string last_image;  // empty: none
   std::string video;       // empty: none

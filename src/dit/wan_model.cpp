@@ -219,7 +219,8 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
 
 std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
                                               const std::vector<at::Tensor>& context, int64_t seq_len,
-                                              const DebugHook& hook, const std::vector<int>& skip_blocks) const {
+                                              const DebugHook& hook, const std::vector<int>& skip_blocks,
+                                              FirstBlockCache* cache) const {
   const DitConfig& c = config_;
   for (const int skipped : skip_blocks) {
     if (skipped < 0 || static_cast<size_t>(skipped) >= blocks->size()) {
@@ -301,9 +302,28 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   // Keys past each sample's own tokens are padding (trap 7).
   const at::Tensor self_key_mask = key_mask(token_counts, batch, seq_len, device);
   const BlockInputs inputs{e0, rotations, self_key_mask, context_emb};
-  for (size_t i = 0; i < blocks->size(); ++i) {
-    if (std::find(skip_blocks.begin(), skip_blocks.end(), static_cast<int>(i)) != skip_blocks.end()) continue;
-    tokens = run_block(blocks->at<WanBlockImpl>(i), c, run_options_, tokens, inputs, hook, i);
+  const auto skipped = [&](size_t i) {
+    return std::find(skip_blocks.begin(), skip_blocks.end(), static_cast<int>(i)) != skip_blocks.end();
+  };
+  const auto run_blocks_from = [&](size_t first) {
+    for (size_t i = first; i < blocks->size(); ++i) {
+      if (!skipped(i)) tokens = run_block(blocks->at<WanBlockImpl>(i), c, run_options_, tokens, inputs, hook, i);
+    }
+  };
+  size_t first = 0;
+  while (first < blocks->size() && skipped(first)) ++first;
+  if (cache && first < blocks->size()) {
+    const at::Tensor first_out = run_block(blocks->at<WanBlockImpl>(first), c, run_options_, tokens, inputs, hook, first);
+    const at::Tensor first_residual = first_out - tokens;
+    if (cache->reusable(first_residual)) {
+      tokens = cache->reuse(first_out);
+    } else {
+      tokens = first_out;
+      run_blocks_from(first + 1);
+      cache->store(first_residual, tokens - first_out);
+    }
+  } else {
+    run_blocks_from(0);
   }
 
   // Head: its own modulation with e (not e0), computed in float32.

@@ -99,6 +99,7 @@ class Renderer {
     s.shift = request_.shift;
     s.guidance = request_.guidance;
     s.guidance_method = request_.guidance_method;
+    s.cache = request_.cache;
     if (setup_.inputs.two_experts) s.guidance_high = request_.guidance_high;
     return s;
   }
@@ -116,6 +117,11 @@ class Renderer {
         [&](int step, int total) { setup_.report(Stage::denoise, step, total, window, windows_); }, setup_.cancel,
         nullptr, conditioning);
     if (steps == 0) setup_.report(Stage::denoise, 1, 1, window, windows_);
+    const VideoGenerator::CacheCount cached = gen_.last_cache_count();
+    if (cached.passes > 0) {
+      setup_.logger.info("--cache " + request_.cache + ": " + std::to_string(cached.reused) + " of " +
+                         std::to_string(cached.passes) + " DiT passes reused the cached residual");
+    }
     setup_.report(Stage::decode, 0, 1, window, windows_);
     const at::Tensor video = gen_.decode(latent, setup_.tiling);
     setup_.report(Stage::decode, 1, 1, window, windows_);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "dit/first_block_cache.h"
 #include "dit/lora.h"
 #include "sampling/guidance_method.h"
 
@@ -93,6 +94,8 @@ std::string sampler_rule(const std::string& sampler) {
 
 std::string guidance_method_rule(const std::string& method) { return sampling::guidance_method_error(method); }
 
+std::string cache_rule(const std::string& cache) { return dit::step_cache_error(cache); }
+
 std::string image_rule(const std::string& path) {
   // The file itself is read before any weight loads (its own error names it).
   return path.empty() ? "must name an image file" : "";
@@ -142,6 +145,12 @@ const std::vector<AnyRequestField>& request_fields() {
                                 guidance_method_rule},
       RequestField<std::uint64_t>{"seed", "--seed", "--seed", "Noise seed; random when not given, and always logged",
                                   "Sampling", &R::seed, nullptr, &V::seed, nullptr},
+      RequestField<std::string>{"cache", "--cache", "--cache",
+                                "Step caching: none, or fbcache[:THRESHOLD] (First-Block Cache: when the first "
+                                "DiT block's residual changed by less than THRESHOLD, relative, since the last "
+                                "full step, the other blocks' residual of that step is reused) [default: none; "
+                                "fbcache alone: 0.1]",
+                                "Sampling", &R::cache, nullptr, &V::cache, cache_rule},
       RequestField<std::string>{"image", "--image", "--image",
                                 "First frame, a PNG, JPEG or WebP file (TI2V-5B, I2V-A14B). The video takes the "
                                 "image's aspect ratio within --width x --height pixels",

@@ -3,6 +3,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <map>
+#include <utility>
 #include <tuple>
 #include <stdexcept>
 
@@ -41,6 +43,14 @@ sampling::GuidanceMethod guidance_method_of(const SamplingSettings& settings) {
     return sampling::parse_guidance_method(settings.guidance_method);
   } catch (const std::invalid_argument& e) {
     throw UsageError("--guidance-method " + settings.guidance_method + ": " + e.what());
+  }
+}
+
+dit::StepCacheSpec step_cache_of(const SamplingSettings& settings) {
+  try {
+    return dit::parse_step_cache(settings.cache);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError("--cache " + settings.cache + ": " + e.what());
   }
 }
 
@@ -238,6 +248,15 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
   const sampling::GuidanceMethod method = guidance_method_of(settings);
   const bool zero_star = method.kind == sampling::GuidanceKind::cfg_zero_star;
   sampling::AdaptiveProjectedGuidance apg(method.apg);
+  // One First-Block Cache per expert and kind of pass: the full one (a batch
+  // of cond and uncond, or cond alone) and skip-layer guidance's pass with
+  // blocks skipped, whose residuals differ.
+  const dit::StepCacheSpec cache_spec = step_cache_of(settings);
+  std::map<std::pair<std::size_t, bool>, dit::FirstBlockCache> caches;
+  const auto cache_for = [&](std::size_t expert, bool skipping) -> dit::FirstBlockCache* {
+    if (!cache_spec.enabled) return nullptr;
+    return &caches.try_emplace({expert, skipping}, cache_spec.threshold).first->second;
+  };
   NonFiniteGuard guard(device_, total);
   for (int i = start; i < total; ++i) {
     const std::size_t step = static_cast<std::size_t>(i);
@@ -259,15 +278,20 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     at::Tensor velocity;
     const at::Tensor one_timestep = timesteps[step].narrow(0, 0, 1);
     const bool skip_layers = method.skips_layers_at(i, total);
+    dit::FirstBlockCache* full_cache = cache_for(expert, false);
+    dit::FirstBlockCache* skip_cache = cache_for(expert, true);
+    const std::vector<int> all_blocks;
     if (guidance == 1.0 && !trace) {
-      predictions = model->forward({input}, one_timestep, {context}, seq_len);
+      predictions = model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks, full_cache);
       velocity = predictions[0];
     } else if (skip_layers && method.kind == sampling::GuidanceKind::slg) {
-      predictions = {model->forward({input}, one_timestep, {context}, seq_len).front(),
-                     model->forward({input}, one_timestep, {context_null}, seq_len, nullptr, method.slg.layers).front()};
+      predictions = {
+          model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks, full_cache).front(),
+          model->forward({input}, one_timestep, {context_null}, seq_len, nullptr, method.slg.layers, skip_cache)
+              .front()};
       velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
     } else {
-      predictions = model->forward({input, input}, timesteps[step], contexts, seq_len);
+      predictions = model->forward({input, input}, timesteps[step], contexts, seq_len, nullptr, all_blocks, full_cache);
       if (zero_star) {
         velocity = sampling::cfg_zero_star(predictions[0], predictions[1], guidance);
       } else if (method.kind == sampling::GuidanceKind::apg) {
@@ -278,7 +302,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     }
     if (skip_layers && method.kind == sampling::GuidanceKind::slg_sd35) {
       const at::Tensor skipped =
-          model->forward({input}, one_timestep, {context}, seq_len, nullptr, method.slg.layers).front();
+          model->forward({input}, one_timestep, {context}, seq_len, nullptr, method.slg.layers, skip_cache).front();
       velocity = sampling::skip_layer_guidance(velocity, predictions[0], skipped, method.slg.scale);
     }
     // CFG-Zero*'s zero init: the first step of a render from noise moves
@@ -303,6 +327,11 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     }
   }
   guard.check();
+  last_cache_count_ = {};
+  for (const auto& [key, cache] : caches) {
+    last_cache_count_.passes += cache.passes();
+    last_cache_count_.reused += cache.reused();
+  }
   if (park_ && on_device_) {
     experts_[*on_device_].model->to(c10::Device(c10::kCPU));
     on_device_.reset();

@@ -38,6 +38,8 @@ struct SamplingSettings {
   // A --guidance-method text: cfg, cfg-zero-star, apg, slg or slg-sd35 with
   // their settings (sampling/guidance_method.h).
   std::string guidance_method = "cfg";
+  // A --cache text: none or fbcache[:THRESHOLD] (dit/first_block_cache.h).
+  std::string cache = "none";
 };
 
 // A DiT of the model and the timesteps it serves: t >= min_timestep. One
@@ -159,6 +161,13 @@ class VideoGenerator {
   // The first expert's DiT (the only one, or the high-noise expert), loading it if needed.
   const dit::WanModel& dit();
   const std::vector<DitExpert>& experts() const { return experts_; }
+  // DiT passes of the last denoise, and how many of them reused the step
+  // cache's residual (0 without --cache).
+  struct CacheCount {
+    int passes = 0;
+    int reused = 0;
+  };
+  CacheCount last_cache_count() const { return last_cache_count_; }
   // Frees the DiTs, then puts what `load` returns in their place: a request
   // with other LoRAs gets DiTs loaded with those merged.
   void reload_experts(const std::function<std::vector<DitExpert>()>& load);
@@ -172,6 +181,7 @@ class VideoGenerator {
   // Checks the order of `experts` and moves them in (and to the device unless parked).
   void take_experts(std::vector<DitExpert> experts);
 
+  CacheCount last_cache_count_;
   std::unique_ptr<text_encoder::TextEncoder> encoder_;
   std::vector<DitExpert> experts_;
   VideoVae vae_;

@@ -69,6 +69,7 @@ TEST(Cli, ImageFlagsAreCheckedAgainstTheModel) {
   // Wan's slg default (block 9) is past the default's few blocks.
   expect_usage_error("--prompt x --guidance-method slg",
                      "--guidance-method slg: block 9 to skip; this model's DiT has blocks 0..");
+  expect_usage_error("--prompt x --cache teacache", "--cache 'teacache': 'teacache': expected none or fbcache");
   expect_usage_error("--prompt x --guidance-method apg:eta=2x",
                      "--guidance-method 'apg:eta=2x': eta='2x' is not a number");
   expect_usage_error("--prompt x --image ''", "--image '': must name an image file");

@@ -250,6 +250,26 @@ TEST(DenoiseLoop, ApgWithTheWholeUpdateIsCfg) {
   EXPECT_FALSE(at::allclose(plain, projected, 1e-3, 1e-3));
 }
 
+// --cache fbcache: one DiT pass per step is counted; a threshold nothing
+// passes gives the plain render, a loose one reuses passes.
+TEST(DenoiseLoop, FirstBlockCacheCountsItsPasses) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 4);
+  const at::Tensor plain = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->last_cache_count().passes, 0);
+  loop.settings.cache = "fbcache:0.000001";
+  const at::Tensor tight = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->last_cache_count().passes, 4);
+  EXPECT_EQ(loop.t2v->last_cache_count().reused, 0);
+  EXPECT_TRUE(at::allclose(plain, tight, 1e-6, 1e-6));
+  loop.settings.cache = "fbcache:1";
+  const at::Tensor loose = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->last_cache_count().passes, 4);
+  EXPECT_GT(loop.t2v->last_cache_count().reused, 0);
+  EXPECT_FALSE(at::allclose(plain, loose, 1e-5, 1e-5));
+  EXPECT_TRUE(loose.isfinite().all().item<bool>());
+}
+
 TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {
   const c10::InferenceMode inference;
   Loop loop = golden_loop(c10::kCPU, 4);

@@ -8,6 +8,7 @@
 //   soragen-eval --split train --samples 4
 //   soragen-eval --model DIR --steps 30 --json results.json
 //   soragen-eval --guidance 7 --shift 5 --sampler euler   # sampler settings other than the model's
+//   soragen-eval --cache fbcache:0.1                       # what step caching costs in accuracy
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -87,10 +88,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000))->capture_default_str();
   app.add_option("--steps", steps, "sampling steps (0: the model's default)");
   std::optional<double> guidance, shift;
-  std::optional<std::string> sampler;
+  std::optional<std::string> sampler, guidance_method, cache;
   app.add_option("--guidance", guidance, "classifier-free guidance scale (default: the model's)");
   app.add_option("--shift", shift, "flow-matching sigma shift (default: the model's)");
   app.add_option("--sampler", sampler, "unipc | dpm++ | euler (default: the model's)");
+  app.add_option("--guidance-method", guidance_method, "as soragen's --guidance-method (default: the model's)");
+  app.add_option("--cache", cache, "step caching, as soragen's --cache (default: none)");
   app.add_option("--seed", seed, "seed of the scenes; render i uses seed + i")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
   app.add_option("--json", json_path, "also write the results here");
@@ -116,6 +119,8 @@ int main(int argc, char** argv) {
       request.guidance = guidance;
       request.shift = shift;
       request.sampler = sampler;
+      request.guidance_method = guidance_method;
+      request.cache = cache;
       const soragen::ResolvedRequest resolved = soragen::resolve_request(request, pipeline.defaults());
       const sw::Detection d = sw::detect(pipeline.generate(resolved, nullptr));
       overall.add(s, d);
