@@ -22,13 +22,17 @@ namespace soragen::cli {
 namespace {
 
 // A value each field accepts: the struct's own default where it has one,
-// else the first of a few small numbers (or a word, or true) its rule takes.
+// else the first of a few small numbers (or words, or true) its rule takes.
 template <typename T>
 T sample_value(const RequestField<T>& field) {
   if constexpr (std::is_same_v<T, std::string>) {
     const GenerationDefaults defaults;
-    return field.model_default && !(defaults.*field.model_default).empty() ? defaults.*field.model_default
-                                                                           : std::string("word");
+    if (field.model_default && !(defaults.*field.model_default).empty()) return defaults.*field.model_default;
+    // A word, or for a field with a vocabulary (--cache), a word of it.
+    for (const char* candidate : {"word", "fbcache"}) {
+      if (!field.rule || field.rule(candidate).empty()) return std::string(candidate);
+    }
+    return std::string("word");
   } else if constexpr (std::is_same_v<T, bool>) {
     return true;  // a flag given is true
   } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
