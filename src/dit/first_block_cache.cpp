@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "core/parse_rule.h"
+
 namespace soragen::dit {
 
 StepCacheSpec parse_step_cache(const std::string& text) {
@@ -25,14 +27,7 @@ StepCacheSpec parse_step_cache(const std::string& text) {
   return spec;
 }
 
-std::string step_cache_error(const std::string& text) {
-  try {
-    parse_step_cache(text);
-    return "";
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-}
+std::string step_cache_error(const std::string& text) { return core::parse_error(parse_step_cache, text); }
 
 bool FirstBlockCache::reusable(const at::Tensor& first_residual) {
   ++passes_;

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "core/parse_rule.h"
 #include "dit/lora.h"
 #include "io/tensor_source.h"
 #include "pipeline/model_family.h"
@@ -42,9 +43,8 @@ void check_resolved_for_model(const ResolvedRequest& request, const ModelInputs&
                      " takes no image (Wan2.2 TI2V-5B and I2V-A14B do)");
   }
   // The field's rule parsed the method; only the model knows its block count.
-  const std::string method_error = sampling::guidance_method_error(request.guidance_method);
-  if (!method_error.empty()) throw UsageError("--guidance-method " + request.guidance_method + ": " + method_error);
-  const sampling::GuidanceMethod method = sampling::parse_guidance_method(request.guidance_method);
+  const sampling::GuidanceMethod method =
+      core::parse_flag(sampling::parse_guidance_method, "--guidance-method", request.guidance_method);
   for (const int layer : method.slg.layers) {
     if (layer >= inputs.dit_blocks) {
       throw UsageError("--guidance-method " + request.guidance_method + ": block " + std::to_string(layer) +

@@ -8,6 +8,7 @@
 #include <tuple>
 #include <stdexcept>
 
+#include "core/parse_rule.h"
 #include "io/tensor_source.h"
 #include "sampling/guidance.h"
 #include "sampling/sampler.h"
@@ -35,24 +36,6 @@ class OnDevice {
   torch::nn::Module& module_;
   bool active_;
 };
-
-// The request field's rule has checked the text; a caller below the
-// pipeline (a test, a tool) gets its own message.
-sampling::GuidanceMethod guidance_method_of(const SamplingSettings& settings) {
-  try {
-    return sampling::parse_guidance_method(settings.guidance_method);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError("--guidance-method " + settings.guidance_method + ": " + e.what());
-  }
-}
-
-dit::StepCacheSpec step_cache_of(const SamplingSettings& settings) {
-  try {
-    return dit::parse_step_cache(settings.cache);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError("--cache " + settings.cache + ": " + e.what());
-  }
-}
 
 }  // namespace
 
@@ -245,13 +228,16 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
       timesteps.push_back(t.expand({2}));
     }
   }
-  const sampling::GuidanceMethod method = guidance_method_of(settings);
+  // The request field's rule has checked both texts; a caller below the
+  // pipeline (a test, a tool) gets the flag's message.
+  const sampling::GuidanceMethod method =
+      core::parse_flag(sampling::parse_guidance_method, "--guidance-method", settings.guidance_method);
   const bool zero_star = method.kind == sampling::GuidanceKind::cfg_zero_star;
   sampling::AdaptiveProjectedGuidance apg(method.apg);
   // One First-Block Cache per expert and kind of pass: the full one (a batch
   // of cond and uncond, or cond alone) and skip-layer guidance's pass with
   // blocks skipped, whose residuals differ.
-  const dit::StepCacheSpec cache_spec = step_cache_of(settings);
+  const dit::StepCacheSpec cache_spec = core::parse_flag(dit::parse_step_cache, "--cache", settings.cache);
   std::map<std::pair<std::size_t, bool>, dit::FirstBlockCache> caches;
   const auto cache_for = [&](std::size_t expert, bool skipping) -> dit::FirstBlockCache* {
     if (!cache_spec.enabled) return nullptr;

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "core/parse_rule.h"
+
 namespace soragen::sampling {
 namespace {
 
@@ -125,13 +127,6 @@ GuidanceMethod parse_guidance_method(const std::string& text) {
   return method;
 }
 
-std::string guidance_method_error(const std::string& text) {
-  try {
-    parse_guidance_method(text);
-    return "";
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  }
-}
+std::string guidance_method_error(const std::string& text) { return core::parse_error(parse_guidance_method, text); }
 
 }  // namespace soragen::sampling
