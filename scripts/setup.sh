@@ -36,6 +36,7 @@ packages=(
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg  # MP4 out; ffprobe for checks
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev
+  libgloo-dev               # the headers of c10d's Gloo process group: tensors between processes
 )
 if [ "$torch_choice" = debian ]; then
   packages+=(libtorch-dev)  # libtorch 1.13 (CPU)

@@ -19,7 +19,7 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 # The unit-labelled test binaries (tests/*/CMakeLists.txt) and what they run.
 targets=(test_core test_golden test_io test_tokenizer test_text_encoder test_dit_unit test_sampling_unit test_vae test_video
-         test_cli test_pipeline_model_files test_denoise_loop test_world test_train soragen_cli soragen-inspect
+         test_cli test_pipeline_model_files test_denoise_loop test_world test_train test_distributed soragen_cli soragen-inspect
          soragen_spm)
 say "building ${targets[*]}"
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"

@@ -16,6 +16,7 @@ enum class ExitCode : int {
   output = 4,        // the output could not be written
   batch_failed = 5,  // some items of a batch failed, the others were written
   internal = 6,      // a contract inside soragen broke (a shape its own code got wrong): a bug, please report it
+  rank_failed = 7,   // another process of a multi-process job failed or fell silent; this one stopped
   interrupted = 130, // Ctrl-C / SIGTERM: stopped, nothing partial written
 };
 
@@ -61,6 +62,13 @@ class InternalError : public Error {
 class InterruptedError : public Error {
  public:
   explicit InterruptedError(const std::string& message) : Error(ExitCode::interrupted, message) {}
+};
+
+// Another rank of a multi-process job failed or fell silent, so this one
+// stopped (or could not join the job at all).
+class RankFailedError : public Error {
+ public:
+  explicit RankFailedError(const std::string& message) : Error(ExitCode::rank_failed, message) {}
 };
 
 }  // namespace soragen

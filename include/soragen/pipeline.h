@@ -22,6 +22,8 @@
 
 namespace soragen {
 
+class ProcessGroup;
+
 // The stages a render goes through, in order.
 enum class Stage { load, encode_text, encode_image, encode_clip, denoise, decode, write };
 const char* stage_name(Stage stage);
@@ -126,6 +128,13 @@ class Pipeline {
   // current step with InterruptedError.
   VideoFrames generate(const ResolvedRequest& request, const ProgressCallback& progress,
                        const std::atomic<bool>* cancel = nullptr);
+
+  // CFG parallelism: from now on every render splits each guided DiT pass
+  // between the two ranks of `group` (rank 0 the conditional half, rank 1
+  // the unconditional), whose tensor channel is open. Both ranks call
+  // generate() with the same request and get the same frames. Throws
+  // UsageError unless the group has exactly 2 ranks.
+  void split_guidance_over(ProcessGroup& group);
 
  private:
   struct Impl;

@@ -43,6 +43,7 @@
 // [/example]
 #pragma once
 
+#include "soragen/distributed.h"
 #include "soragen/error.h"
 #include "soragen/log.h"
 #include "soragen/options.h"

@@ -1,11 +1,14 @@
 #include "cli/app.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <set>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -14,6 +17,7 @@
 #include "cli/batch.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "soragen/distributed.h"
 #include "soragen/error.h"
 #include "soragen/output.h"
 #include "soragen/pipeline.h"
@@ -25,9 +29,15 @@ namespace fs = std::filesystem;
 
 // Set by SIGINT/SIGTERM; the pipeline checks it between steps and the writer
 // between frames. The handler resets itself, so a second Ctrl-C kills at once.
+// In a multi-process job another rank's failure sets it too; the second flag
+// tells the two apart.
 std::atomic<bool> g_stop_requested{false};
+std::atomic<bool> g_signal_received{false};
 
-extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
+extern "C" void on_stop_signal(int) {
+  g_signal_received.store(true);
+  g_stop_requested.store(true);
+}
 
 void install_stop_handlers() {
   struct sigaction action {};
@@ -42,10 +52,12 @@ void install_stop_handlers() {
   signal(SIGXFSZ, SIG_IGN);
 }
 
-Logger make_logger(const CliOptions& options) {
+// In a multi-process job every line says which rank wrote it.
+Logger make_logger(const CliOptions& options, const LaunchEnvironment& launch) {
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   auto spd = std::make_shared<spdlog::logger>("soragen", sink);
-  spd->set_pattern("soragen: %^%l%$: %v");
+  const std::string rank = launch.several_processes() ? "rank " + std::to_string(launch.rank) + ": " : "";
+  spd->set_pattern("soragen: " + rank + "%^%l%$: %v");
   spd->set_level(spdlog::level::trace);
   LogLevel level = options.quiet ? LogLevel::error : options.verbosity >= 2 ? LogLevel::debug : LogLevel::info;
   return Logger(
@@ -60,9 +72,24 @@ Logger make_logger(const CliOptions& options) {
       level);
 }
 
-ProgressMode progress_mode(const CliOptions& options) {
-  if (options.quiet) return ProgressMode::quiet;
+// Rank 0 alone shows progress: several bars on one terminal would garble it.
+ProgressMode progress_mode(const CliOptions& options, const ProcessGroup* group) {
+  if (options.quiet || (group && group->rank() != 0)) return ProgressMode::quiet;
   return isatty(STDERR_FILENO) ? ProgressMode::bar : ProgressMode::lines;
+}
+
+// The -v timings line, with this process's peak resident memory: in a
+// multi-process job each rank reports its own.
+std::string timings_line(const ProgressReporter& progress) {
+  rusage usage{};
+  std::string line = "timings: " + progress.timings();
+  if (::getrusage(RUSAGE_SELF, &usage) == 0) {  // ru_maxrss is in KiB on Linux
+    char text[64];
+    std::snprintf(text, sizeof text, "; peak memory %.2f GiB resident",
+                  static_cast<double>(usage.ru_maxrss) / (1024.0 * 1024.0));
+    line += text;
+  }
+  return line;
 }
 
 // Everything decided before the weights load.
@@ -161,13 +188,76 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
   return jobs;
 }
 
-int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) {
-  Plan plan = make_plan(app, options, logger);
+// Every rank reads the same flags and prompt file, so every rank makes the
+// same job list; a rank started with other arguments would render items of
+// another batch into this one's names, so the lists are compared first.
+void check_same_jobs(ProcessGroup& group, const std::vector<BatchJob>& jobs) {
+  std::string list;
+  for (const BatchJob& job : jobs) list += std::to_string(job.index) + "=" + job.output.string() + "\n";
+  const std::vector<std::string> lists = group.all_gather("jobs", std::to_string(std::hash<std::string>{}(list)));
+  for (int r = 1; r < group.world_size(); ++r) {
+    if (lists[r] != lists[0]) {
+      throw UsageError("rank " + std::to_string(r) + "'s batch differs from rank 0's: every process must be "
+                       "started with the same flags and --prompt-file");
+    }
+  }
+}
+
+// Item k of the batch goes to rank k mod N: each output has one owner, so no
+// two ranks ever write one file, and --skip-existing resumes each share.
+std::vector<BatchJob> share_of_rank(const std::vector<BatchJob>& jobs, const ProcessGroup& group) {
+  std::vector<BatchJob> share;
+  for (std::size_t k = 0; k < jobs.size(); ++k) {
+    if (static_cast<int>(k % static_cast<std::size_t>(group.world_size())) == group.rank()) share.push_back(jobs[k]);
+  }
+  return share;
+}
+
+// The batch summary of all ranks: counts add up, the time is the slowest rank's.
+BatchSummary summary_of_all_ranks(ProcessGroup& group, const BatchSummary& mine) {
+  char text[96];
+  std::snprintf(text, sizeof text, "%d %d %d %.6f", mine.ok, mine.failed, mine.skipped, mine.seconds);
+  BatchSummary all;
+  for (const std::string& rank_summary : group.all_gather("summary", text)) {
+    BatchSummary one;
+    if (std::sscanf(rank_summary.c_str(), "%d %d %d %lf", &one.ok, &one.failed, &one.skipped, &one.seconds) != 4) {
+      throw InternalError("a rank sent the batch summary '" + rank_summary + "'");
+    }
+    all.ok += one.ok;
+    all.failed += one.failed;
+    all.skipped += one.skipped;
+    all.seconds = std::max(all.seconds, one.seconds);
+  }
+  return all;
+}
+
+// Ranks on one machine share its cores unless --threads says otherwise.
+int threads_for_rank(int threads, const LaunchEnvironment& launch) {
+  if (threads > 0 || launch.local_world_size <= 1) return threads;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(1, cores / launch.local_world_size);
+}
+
+int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, const LaunchEnvironment& launch,
+                ProcessGroup* group) {
+  // The prompt file's bad lines are the same on every rank: rank 0 says them.
+  const Logger silent;
+  const Logger& plan_logger = group && group->rank() != 0 ? silent : logger;
+  Plan plan = make_plan(app, options, plan_logger);
   ModelSpec spec = model_spec_from_flags(app, options);
+  // One render on several processes splits each guided DiT pass over two
+  // (CFG parallelism); a batch is shared among them instead.
+  const bool cfg_parallel = group && !plan.batch;
+  if (cfg_parallel && group->world_size() != 2) {
+    throw UsageError("--prompt on " + std::to_string(group->world_size()) +
+                     " processes: one render splits over 2 (CFG parallelism: the conditional and unconditional "
+                     "passes); sequence parallelism for more is not built yet, so start 2, or share a "
+                     "--prompt-file batch among them");
+  }
   RuntimeOptions runtime;
-  runtime.device = options.device;
+  runtime.device = group ? device_for_rank(options.device, launch) : options.device;
   runtime.dtype = options.dtype;
-  runtime.threads = options.threads;
+  runtime.threads = group ? threads_for_rank(options.threads, launch) : options.threads;
   runtime.text_encoder_device = options.text_encoder_device;
   runtime.offload = options.offload;
   runtime.vae_tile = options.vae_tile;
@@ -178,23 +268,51 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) 
   // here, before the weights load.
   const ModelInfo model = inspect_model(spec);
   std::vector<PromptLineError> bad_lines = plan.bad_lines;
-  const std::vector<BatchJob> jobs = make_jobs(plan, options, model, bad_lines, logger);
+  std::vector<BatchJob> jobs = make_jobs(plan, options, model, bad_lines, plan_logger);
+  if (group) check_same_jobs(*group, jobs);
   if (jobs.empty()) {  // every line of the batch was refused: nothing to load the weights for
-    logger.warn("batch done: 0 ok, " + std::to_string(bad_lines.size()) + " failed, 0 skipped, 0.0 s");
+    if (!group || group->rank() == 0) {
+      logger.warn("batch done: 0 ok, " + std::to_string(bad_lines.size()) + " failed, 0 skipped, 0.0 s");
+    }
     return static_cast<int>(ExitCode::batch_failed);
   }
+  if (cfg_parallel) {
+    // Before the weights load, whose time differs between ranks: the
+    // channel's connection has the rank timeout.
+    group->open_tensor_channel();
+  } else if (group) {
+    if (group->rank() == 0) {
+      logger.info("batch of " + std::to_string(jobs.size()) + " items over " + std::to_string(group->world_size()) +
+                  " processes (" + launcher_name(launch.launcher) + "): item k on rank k mod " +
+                  std::to_string(group->world_size()));
+    }
+    jobs = share_of_rank(jobs, *group);
+  }
 
-  // The DiT loads with the first item's LoRAs; an item with others reloads it.
-  spec.loras = jobs.front().request.lora;
   install_stop_handlers();
-  ProgressReporter progress(progress_mode(options), std::cerr, logger);
-  progress({Stage::load, 0, 1});
-  Pipeline pipeline = Pipeline::load(spec, runtime, logger);
-  progress({Stage::load, 1, 1});
+  ProgressReporter progress(progress_mode(options, group), std::cerr, logger);
+  // A rank whose share of the batch is empty loads no weights.
+  std::optional<Pipeline> loaded;
+  if (!jobs.empty()) {
+    // The DiT loads with the first item's LoRAs; an item with others reloads it.
+    spec.loras = jobs.front().request.lora;
+    progress({Stage::load, 0, 1});
+    loaded.emplace(Pipeline::load(spec, runtime, logger));
+    progress({Stage::load, 1, 1});
+  }
+  if (cfg_parallel) {
+    loaded->split_guidance_over(*group);
+    if (group->rank() == 0) {
+      logger.info("one render over 2 processes (CFG parallelism): rank 0 runs the conditional passes, rank 1 the "
+                  "unconditional; rank 0 writes the video");
+    }
+  }
 
   const RenderJob render = [&](const BatchJob& job) {
+    Pipeline& pipeline = *loaded;
     logger.info((plan.batch ? "item " + std::to_string(job.index) + ": " : std::string()) + describe(job.request, pipeline.inputs().two_experts));
     VideoFrames frames = pipeline.generate(job.request, std::ref(progress), &g_stop_requested);
+    if (cfg_parallel && group->rank() != 0) return;  // the same frames as rank 0's, which writes them
     OutputOptions output;
     output.fps = job.request.fps;
     output.crf = options.crf;
@@ -208,16 +326,19 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger) 
 
   if (!plan.batch) {
     render(jobs.front());
-    if (options.verbosity > 0) logger.info("timings: " + progress.timings());
+    if (options.verbosity > 0) logger.info(timings_line(progress));
     return 0;
   }
-  const BatchSummary summary = run_batch(jobs, options.skip_existing, render, &g_stop_requested, logger);
+  BatchSummary summary = run_batch(jobs, options.skip_existing, render, &g_stop_requested, logger);
+  if (group) summary = summary_of_all_ranks(*group, summary);
   const int failed = summary.failed + static_cast<int>(bad_lines.size());
-  char text[160];
+  char text[200];
   std::snprintf(text, sizeof text, "batch done: %d ok, %d failed, %d skipped, %.1f s", summary.ok, failed,
                 summary.skipped, summary.seconds);
-  (failed > 0 ? logger.warn(text) : logger.info(text));
-  if (options.verbosity > 0) logger.info("timings: " + progress.timings());
+  std::string line = text;
+  if (group) line += " (" + std::to_string(group->world_size()) + " processes)";
+  if (!group || group->rank() == 0) (failed > 0 ? logger.warn(line) : logger.info(line));
+  if (options.verbosity > 0) logger.info(timings_line(progress));
   return failed > 0 ? static_cast<int>(ExitCode::batch_failed) : 0;
 }
 
@@ -238,16 +359,48 @@ int run(int argc, char** argv) {
     return static_cast<int>(ExitCode::usage);
   }
 
-  const Logger logger = make_logger(options);
-  set_codec_log_level(options.verbosity >= 2 ? LogLevel::info : LogLevel::error);
+  LaunchEnvironment launch;
   try {
-    return run_checked(app, options, logger);
+    launch = launch_environment_of_process();
   } catch (const Error& e) {
-    logger.error(e.what());
+    std::cerr << "soragen: error: " << e.what() << "\n";
     return static_cast<int>(e.exit_code());
+  }
+  const Logger logger = make_logger(options, launch);
+  set_codec_log_level(options.verbosity >= 2 ? LogLevel::info : LogLevel::error);
+  std::unique_ptr<ProcessGroup> group;
+  // A rank that fails tells the others; a rank stopped by another's failure
+  // says whose, and exits with ExitCode::rank_failed.
+  const auto fail = [&](const std::string& message, ExitCode code) {
+    if (group) {
+      // Stopped by another rank: its failure ended a wait here, or set the
+      // stop flag that interrupted a render (no signal came to this process).
+      const std::optional<std::string> cause = group->failure();
+      if (code == ExitCode::rank_failed || (code == ExitCode::interrupted && cause && !g_signal_received.load())) {
+        logger.error("stopped: " + cause.value_or(message));
+        return static_cast<int>(ExitCode::rank_failed);
+      }
+      group->report_failure(message);
+    }
+    logger.error(message);
+    return static_cast<int>(code);
+  };
+  try {
+    if (launch.several_processes()) {
+      const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(options.rank_timeout * 1000));
+      group = ProcessGroup::join(launch, timeout, &g_stop_requested);
+      if (group->rank() == 0) {
+        logger.info(std::to_string(group->world_size()) + " processes joined through " + launcher_name(launch.launcher) +
+                    " at " + launch.master_addr + ":" + std::to_string(launch.master_port));
+      }
+    }
+    const int code = run_checked(app, options, logger, launch, group.get());
+    if (group) group->leave();
+    return code;
+  } catch (const Error& e) {
+    return fail(e.what(), e.exit_code());
   } catch (const std::exception& e) {
-    logger.error(std::string("unexpected error: ") + e.what());
-    return static_cast<int>(ExitCode::failure);
+    return fail(std::string("unexpected error: ") + e.what(), ExitCode::failure);
   }
 }
 

@@ -26,13 +26,21 @@ Exit codes:
   4  output error (the video could not be written)
   5  some items of a batch failed (the others were written)
   6  internal error: a contract inside soragen broke (a bug: please report it)
+  7  another process of a multi-process run failed or fell silent (its message is shown)
   1  any other unexpected failure (libtorch, out of memory)
   130 interrupted (Ctrl-C); nothing partial is written
 
 Examples:
   soragen --prompt "a small red circle moving to the right on a blue background" -o red.mp4
   soragen --model ~/Wan2.1-T2V-1.3B --prompt "a cat surfing" --seed 42 -o cat.mp4
-  soragen --prompt-file prompts.txt -o 'out/{index:04}-{slug}.mp4' --skip-existing)";
+  soragen --prompt-file prompts.txt -o 'out/{index:04}-{slug}.mp4' --skip-existing
+
+Several processes (torchrun, Slurm's srun, Open MPI's mpirun) share a batch:
+each renders every N-th item with its own copy of the model, and rank 0
+prints the summary of all of them. One --prompt on 2 processes splits each
+step's conditional and unconditional passes between them (CFG parallelism):
+  torchrun --nproc-per-node 4 --no-python soragen --prompt-file prompts.txt -o 'out/{index:04}.mp4'
+  torchrun --nproc-per-node 2 --no-python soragen --prompt "a cat surfing" -o cat.mp4)";
 
 namespace {
 
@@ -125,6 +133,11 @@ void add_options(CLI::App& app, CliOptions& o) {
       ->group("Memory");
   app.add_flag("--vae-tile", o.vae_tile, "Decode large frames in overlapping tiles to bound memory")
       ->group("Memory");
+
+  app.add_option("--rank-timeout", o.rank_timeout,
+                 "Under torchrun, srun or mpirun: seconds to wait for every process to join, and that a "
+                 "process may fall silent before the others stop")
+      ->check(CLI::Range(1.0, 86400.0))->capture_default_str()->group("Several processes");
 
   app.add_flag("-v,--verbose", o.verbosity, "More detail, and timings per stage (-vv: debug)")->group("Logging");
   app.add_flag("-q,--quiet", o.quiet, "Errors only")->group("Logging");

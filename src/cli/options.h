@@ -36,6 +36,10 @@ struct CliOptions {
   // given on the command line.
   GenerationRequest request;
 
+  // Multi-process jobs: how long the rendezvous may take, and how long a
+  // rank may send no heartbeat before the others stop.
+  double rank_timeout = 60;
+
   int verbosity = 0;  // -v count
   bool quiet = false;
 };

@@ -8,6 +8,7 @@
 #include "core/device_memory.h"
 #include "core/runtime.h"
 #include "core/torch_errors.h"
+#include "distributed/tensor_channel.h"
 #include "dit/lora.h"
 #include "io/tensor_source.h"
 #include "pipeline/clip_render.h"
@@ -15,6 +16,7 @@
 #include "pipeline/model_files.h"
 #include "pipeline/model_inputs.h"
 #include "pipeline/video_generator.h"
+#include "soragen/distributed.h"
 #include "soragen/error.h"
 #include "tokenizer/tokenizer.h"
 #include "vae/frames.h"
@@ -63,6 +65,15 @@ Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
 Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
 Pipeline::~Pipeline() = default;
+
+void Pipeline::split_guidance_over(ProcessGroup& group) {
+  if (group.world_size() != 2) {
+    throw UsageError("CFG parallelism splits each guided pass over 2 processes, not " +
+                     std::to_string(group.world_size()));
+  }
+  impl_->t2v->split_guidance(
+      {group.rank(), [&group](const at::Tensor& mine) { return distributed::all_gather(group, mine); }});
+}
 
 const ModelSource& Pipeline::source() const { return impl_->source; }
 const GenerationDefaults& Pipeline::defaults() const { return impl_->defaults; }

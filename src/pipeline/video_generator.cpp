@@ -267,24 +267,38 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     dit::FirstBlockCache* full_cache = cache_for(expert, false);
     dit::FirstBlockCache* skip_cache = cache_for(expert, true);
     const std::vector<int> all_blocks;
+    const bool slg_pair = skip_layers && method.kind == sampling::GuidanceKind::slg;
+    const auto guide = [&](const at::Tensor& cond, const at::Tensor& uncond) {
+      if (zero_star) return sampling::cfg_zero_star(cond, uncond, guidance);
+      if (method.kind == sampling::GuidanceKind::apg) return apg.guide_velocity(cond, uncond, latent, sigma_at(i), guidance);
+      return sampling::classifier_free_guidance(cond, uncond, guidance);
+    };
     if (guidance == 1.0 && !trace) {
       predictions = model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks, full_cache);
       velocity = predictions[0];
-    } else if (skip_layers && method.kind == sampling::GuidanceKind::slg) {
+    } else if (split_.gather) {
+      // CFG parallelism: this process's half of the pair, the other's
+      // through the gather.
+      const int half = split_.half;
+      const bool skipping = slg_pair && half == 1;
+      const at::Tensor mine = model
+                                  ->forward({input}, timesteps[step].narrow(0, half, 1), {contexts[half]}, seq_len,
+                                            nullptr, skipping ? method.slg.layers : all_blocks,
+                                            skipping ? skip_cache : full_cache)
+                                  .front();
+      predictions = split_.gather(mine);
+      if (predictions.size() != 2) throw InternalError("VideoGenerator: the CFG gather returned " +
+                                                       std::to_string(predictions.size()) + " halves, not 2");
+      velocity = guide(predictions[0], predictions[1]);
+    } else if (slg_pair) {
       predictions = {
           model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks, full_cache).front(),
           model->forward({input}, one_timestep, {context_null}, seq_len, nullptr, method.slg.layers, skip_cache)
               .front()};
-      velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
+      velocity = guide(predictions[0], predictions[1]);
     } else {
       predictions = model->forward({input, input}, timesteps[step], contexts, seq_len, nullptr, all_blocks, full_cache);
-      if (zero_star) {
-        velocity = sampling::cfg_zero_star(predictions[0], predictions[1], guidance);
-      } else if (method.kind == sampling::GuidanceKind::apg) {
-        velocity = apg.guide_velocity(predictions[0], predictions[1], latent, sigma_at(i), guidance);
-      } else {
-        velocity = sampling::classifier_free_guidance(predictions[0], predictions[1], guidance);
-      }
+      velocity = guide(predictions[0], predictions[1]);
     }
     if (skip_layers && method.kind == sampling::GuidanceKind::slg_sd35) {
       const at::Tensor skipped =

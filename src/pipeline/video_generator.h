@@ -132,6 +132,19 @@ class VideoGenerator {
                      const std::atomic<bool>* cancel = nullptr, const StepTraceHook& trace = nullptr,
                      const Conditioning& conditioning = {});
 
+  // CFG parallelism over two processes: each computes one half of every
+  // guided pass, `half` 0 the conditional and 1 the unconditional (with
+  // slg's skipped blocks on its steps), and `gather` returns both halves,
+  // {cond, uncond}, from the two. Both processes then guide and step alike,
+  // so their latents stay equal. Passes without a pair (guidance 1, slg-sd35's
+  // third pass) run on both. An empty gather (the default) runs the pair as
+  // one batch of 2 here.
+  struct GuidanceSplit {
+    int half = 0;
+    std::function<std::vector<at::Tensor>(const at::Tensor&)> gather;
+  };
+  void split_guidance(GuidanceSplit split) { split_ = std::move(split); }
+
   // video [3, F, H, W] in [-1, 1] -> its normalised latent [z_dim, f, h, w]
   // on the device (float32).
   at::Tensor encode_video(const at::Tensor& video);
@@ -182,6 +195,7 @@ class VideoGenerator {
   void take_experts(std::vector<DitExpert> experts);
 
   CacheCount last_cache_count_;
+  GuidanceSplit split_;
   std::unique_ptr<text_encoder::TextEncoder> encoder_;
   std::vector<DitExpert> experts_;
   VideoVae vae_;

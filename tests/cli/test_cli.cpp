@@ -27,9 +27,26 @@ TEST(Cli, HelpExplainsFlagsAndExitCodes) {
   for (const char* text : {"--prompt", "--prompt-file", "--negative-prompt", "--model", "--frames", "--width",
                            "--height", "--fps", "--steps", "--guidance", "--shift", "--sampler", "--seed",
                            "--device", "--dtype", "--threads", "--verbose", "--quiet", "--version",
-                           "--skip-existing", "--image", "--last-image", "--guidance-high", "Exit codes:", "5  some items of a batch failed"}) {
+                           "--skip-existing", "--image", "--last-image", "--guidance-high", "Exit codes:", "5  some items of a batch failed",
+                           "--rank-timeout", "7  another process of a multi-process run failed", "torchrun --nproc-per-node"}) {
     EXPECT_NE(result.output.find(text), std::string::npos) << text;
   }
+}
+
+// A launcher's variable soragen cannot use is one line naming it, before
+// anything waits for other processes.
+TEST(Cli, BadLauncherVariablesAreUsageErrors) {
+  const auto run = [](const std::string& environment) {
+    return test::run_command("env " + environment + " '" + (test::build_dir() / "soragen").string() +
+                             "' --prompt 'a red ball' </dev/null");
+  };
+  const test::CommandResult bad_rank = run("RANK=first WORLD_SIZE=2 MASTER_ADDR=127.0.0.1");
+  EXPECT_EQ(bad_rank.exit_code, 2) << bad_rank.output;
+  EXPECT_EQ(bad_rank.output, "soragen: error: environment variable RANK='first': expected a whole number\n");
+  const test::CommandResult no_master = run("-u MASTER_ADDR RANK=1 WORLD_SIZE=2");
+  EXPECT_EQ(no_master.exit_code, 2) << no_master.output;
+  EXPECT_NE(no_master.output.find("MASTER_ADDR is not"), std::string::npos) << no_master.output;
+  EXPECT_EQ(count_lines(no_master.output), 1) << no_master.output;
 }
 
 TEST(Cli, Version) {

@@ -1,0 +1,182 @@
+// c10d rendezvous, gathers and failures between ranks that are threads of
+// this process, each with its own TCPStore connection as a process would have.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <future>
+#include <thread>
+
+#include <ATen/ATen.h>
+
+#include "distributed/tensor_channel.h"
+#include "expect_throw.h"
+#include "free_port.h"
+#include "soragen/distributed.h"
+#include "soragen/error.h"
+
+namespace soragen {
+namespace {
+
+using namespace std::chrono_literals;
+
+LaunchEnvironment rank_of(int rank, int world_size, int port) {
+  LaunchEnvironment env;
+  env.launcher = Launcher::torchrun;
+  env.rank = rank;
+  env.world_size = world_size;
+  env.local_rank = rank;
+  env.local_world_size = world_size;
+  env.master_addr = "127.0.0.1";
+  env.master_port = port;
+  return env;
+}
+
+// Polls `done` for up to `seconds`.
+bool eventually(const std::function<bool()>& done, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return done();
+}
+
+TEST(ProcessGroup, RanksGatherEachOthersValuesInRankOrder) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  static constexpr int kRanks = 3;
+  std::vector<std::future<std::vector<std::vector<std::string>>>> ranks;
+  for (int r = 0; r < kRanks; ++r) {
+    ranks.push_back(std::async(std::launch::async, [r, port] {
+      std::atomic<bool> stop{false};
+      auto group = ProcessGroup::join(rank_of(r, kRanks, port), 20s, &stop);
+      EXPECT_EQ(group->rank(), r);
+      EXPECT_EQ(group->world_size(), kRanks);
+      std::vector<std::vector<std::string>> gathered;
+      gathered.push_back(group->all_gather("first", "value of " + std::to_string(r)));
+      gathered.push_back(group->all_gather("second", std::string(r + 1, 'x')));
+      EXPECT_FALSE(group->failure());
+      group->leave();
+      EXPECT_FALSE(stop.load());
+      return gathered;
+    }));
+  }
+  for (int r = 0; r < kRanks; ++r) {
+    const auto gathered = ranks[r].get();
+    ASSERT_EQ(gathered.size(), 2u);
+    EXPECT_EQ(gathered[0], (std::vector<std::string>{"value of 0", "value of 1", "value of 2"})) << "rank " << r;
+    EXPECT_EQ(gathered[1], (std::vector<std::string>{"x", "xx", "xxx"})) << "rank " << r;
+  }
+}
+
+TEST(ProcessGroup, AReportedFailureStopsTheOtherRanks) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::promise<void> joined;
+  auto failing = std::async(std::launch::async, [port, &joined] {
+    std::atomic<bool> stop{false};
+    auto group = ProcessGroup::join(rank_of(1, 2, port), 20s, &stop);
+    joined.set_value();
+    group->report_failure("weights 'dit.safetensors' are cut short");
+    EXPECT_FALSE(group->failure()) << "a rank's own report is not a failure of another";
+    EXPECT_FALSE(stop.load());
+  });
+  std::atomic<bool> stop{false};
+  auto group = ProcessGroup::join(rank_of(0, 2, port), 20s, &stop);
+  joined.get_future().wait();
+  // The stop flag is how a render in progress learns of it.
+  EXPECT_TRUE(eventually([&] { return stop.load(); }, 10));
+  ASSERT_TRUE(group->failure());
+  EXPECT_EQ(*group->failure(), "rank 1: weights 'dit.safetensors' are cut short");
+  // A collective after the failure ends at once with the cause.
+  SORAGEN_EXPECT_THROW_MESSAGE(group->all_gather("after", "x"), RankFailedError, "rank 1: weights", true);
+  failing.get();
+}
+
+TEST(ProcessGroup, ASilentRankEndsTheJobAfterTheTimeout) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::atomic<bool> stop0{false}, stop2{false};
+  std::promise<void> all_in;
+  auto silent = std::async(std::launch::async, [port, &all_in] {
+    std::atomic<bool> stop{false};
+    auto group = ProcessGroup::join(rank_of(1, 3, port), 20s, &stop);
+    all_in.get_future().wait();
+    // Dropped without leave(): its heartbeat stops, as a killed process's would.
+  });
+  auto other = std::async(std::launch::async, [port, &stop2] {
+    auto group = ProcessGroup::join(rank_of(2, 3, port), 1s, &stop2);
+    EXPECT_TRUE(eventually([&] { return stop2.load(); }, 20));
+    return group->failure().value_or("");
+  });
+  auto group = ProcessGroup::join(rank_of(0, 3, port), 1s, &stop0);
+  const auto silent_from = std::chrono::steady_clock::now();
+  all_in.set_value();
+  silent.get();
+  EXPECT_TRUE(eventually([&] { return stop0.load(); }, 20));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - silent_from).count();
+  EXPECT_GE(seconds, 0.9) << "stopped before the 1 s timeout";
+  ASSERT_TRUE(group->failure());
+  EXPECT_EQ(*group->failure(), "rank 1 sent no heartbeat for 1 s (killed, or its machine is gone)");
+  EXPECT_EQ(other.get(), *group->failure());
+}
+
+TEST(ProcessGroup, ARankThatNeverComesEndsTheRendezvous) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::atomic<bool> stop{false};
+  const auto start = std::chrono::steady_clock::now();
+  SORAGEN_EXPECT_THROW_MESSAGE(ProcessGroup::join(rank_of(0, 2, port), 1s, &stop), RankFailedError,
+                               "the job's 2 processes did not all join at 127.0.0.1:" + std::to_string(port) +
+                                   " within 1 s (1 did)",
+                               true);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10);
+}
+
+TEST(ProcessGroup, NoStoreToReachIsAnError) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::atomic<bool> stop{false};
+  SORAGEN_EXPECT_THROW_MESSAGE(ProcessGroup::join(rank_of(1, 2, port), 1s, &stop), RankFailedError,
+                               "rank 1 of 2 could not reach the job's store at 127.0.0.1:" + std::to_string(port), true);
+}
+
+// The tensor channel: every rank's tensor, in rank order, as each gave it.
+TEST(ProcessGroup, TensorsGoBetweenRanksThroughGloo) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::array<std::future<std::vector<at::Tensor>>, 2> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks[r] = std::async(std::launch::async, [r, port] {
+      std::atomic<bool> stop{false};
+      auto group = ProcessGroup::join(rank_of(r, 2, port), 20s, &stop);
+      group->open_tensor_channel();
+      const at::Tensor mine = at::arange(6, at::kFloat).reshape({2, 3}) + 10 * r;
+      std::vector<at::Tensor> gathered = distributed::all_gather(*group, mine.t());  // not contiguous
+      group->leave();
+      return gathered;
+    });
+  }
+  for (int r = 0; r < 2; ++r) {
+    const std::vector<at::Tensor> gathered = ranks[r].get();
+    ASSERT_EQ(gathered.size(), 2u);
+    for (int from = 0; from < 2; ++from) {
+      const at::Tensor expected = (at::arange(6, at::kFloat).reshape({2, 3}) + 10 * from).t();
+      EXPECT_TRUE(at::equal(gathered[from], expected)) << "rank " << r << " from rank " << from;
+    }
+  }
+}
+
+TEST(ProcessGroup, GatheringTensorsNeedsTheChannelOpen) {
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  LaunchEnvironment one = rank_of(0, 1, port);
+  std::atomic<bool> stop{false};
+  auto group = ProcessGroup::join(one, 20s, &stop);
+  SORAGEN_EXPECT_THROW_MESSAGE(distributed::all_gather(*group, at::ones({2})), InternalError,
+                               "the tensor channel is not open", true);
+  group->leave();
+}
+
+}  // namespace
+}  // namespace soragen
