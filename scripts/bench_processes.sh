@@ -74,7 +74,7 @@ compare() {
   local a b
   a=$(printf '%s\n' "${one[@]}" | median)
   b=$(printf '%s\n' "${many[@]}" | median)
-  printf '%-34s 1 process %7.2f s (denoising%s s) | %d processes %7.2f s (denoising per rank%s s) | %.2fx\n' \
+  printf '%-34s 1 process %7.2f s (denoising %s s) | %d processes %7.2f s (denoising per rank %s s) | %.2fx\n' \
     "$name" "$a" "$one_denoise" "$n" "$b" "$many_denoise" "$(awk "BEGIN { print $a / $b }")"
 }
 
