@@ -297,7 +297,10 @@ std::vector<at::Tensor> distributed::all_gather(ProcessGroup& group, const at::T
   // Gloo writes the outputs from its own worker thread, outside the
   // caller's InferenceMode: they must be normal tensors, not inference ones.
   const c10::InferenceMode normal_tensors(false);
-  std::vector<at::Tensor> inputs{mine.to(at::kCPU).clone(at::MemoryFormat::Contiguous)};
+  // Floating tensors travel as float32 (bf16 and fp16 widen exactly), so
+  // the exchange does not depend on Gloo's list of reduced types.
+  const at::ScalarType wire = at::isFloatingType(mine.scalar_type()) ? at::kFloat : mine.scalar_type();
+  std::vector<at::Tensor> inputs{mine.to(at::kCPU, wire).clone(at::MemoryFormat::Contiguous)};
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < s.env.world_size; ++r) outputs[0].push_back(at::empty_like(inputs[0]));
   try {
@@ -308,7 +311,7 @@ std::vector<at::Tensor> distributed::all_gather(ProcessGroup& group, const at::T
     throw RankFailedError("a tensor exchange between the ranks failed (" + std::string(e.what()).substr(0, 200) + ")");
   }
   std::vector<at::Tensor> gathered;
-  for (at::Tensor& tensor : outputs[0]) gathered.push_back(tensor.to(mine.device()));
+  for (at::Tensor& tensor : outputs[0]) gathered.push_back(tensor.to(mine.device(), mine.scalar_type()));
   return gathered;
 }
 #else

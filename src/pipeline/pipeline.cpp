@@ -2,6 +2,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <array>
 #include <functional>
 #include <optional>
 
@@ -59,7 +60,26 @@ struct Pipeline::Impl {
   // what the DiTs hold now (nullopt: no DiT, a reload failed).
   std::function<std::vector<pipeline::DitExpert>(const std::vector<std::string>&)> make_experts;
   std::optional<std::vector<std::string>> loras;
+  // CFG parallelism (split_guidance_over): the other rank of the pair.
+  ProcessGroup* guidance_group = nullptr;
 };
+
+namespace {
+
+// CFG parallelism: each rank encodes the prompt of its half (rank 0 the
+// prompt, rank 1 the negative prompt) and the two contexts cross the
+// channel, so the encoder runs once per prompt in the job. Their lengths
+// differ: the shorter travels zero-padded and is trimmed back.
+std::array<at::Tensor, 2> exchange_contexts(ProcessGroup& group, const at::Tensor& mine) {
+  const std::vector<at::Tensor> lengths = distributed::all_gather(group, at::full({1}, mine.size(0), at::kLong));
+  const int64_t rows[2] = {lengths[0].item<int64_t>(), lengths[1].item<int64_t>()};
+  at::Tensor padded = at::zeros({std::max(rows[0], rows[1]), mine.size(1)}, mine.options());
+  padded.narrow(0, 0, mine.size(0)).copy_(mine);
+  const std::vector<at::Tensor> both = distributed::all_gather(group, padded);
+  return {both[0].narrow(0, 0, rows[0]), both[1].narrow(0, 0, rows[1])};
+}
+
+}  // namespace
 
 Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
@@ -73,6 +93,7 @@ void Pipeline::split_guidance_over(ProcessGroup& group) {
   }
   impl_->t2v->split_guidance(
       {group.rank(), [&group](const at::Tensor& mine) { return distributed::all_gather(group, mine); }});
+  impl_->guidance_group = &group;
 }
 
 const ModelSource& Pipeline::source() const { return impl_->source; }
@@ -260,8 +281,17 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   if (!impl.t2v->has_text_encoder()) {
     throw UsageError("this pipeline freed its text encoder after the first request (free_text_encoder_after_use)");
   }
-  const at::Tensor context = encode(request.prompt).to(impl.t2v->device());
-  const at::Tensor context_null = encode(request.negative_prompt).to(impl.t2v->device());
+  at::Tensor context, context_null;
+  if (impl.guidance_group) {
+    const bool conditional_half = impl.guidance_group->rank() == 0;
+    const auto both = exchange_contexts(*impl.guidance_group,
+                                        encode(conditional_half ? request.prompt : request.negative_prompt));
+    context = both[0].to(impl.t2v->device());
+    context_null = both[1].to(impl.t2v->device());
+  } else {
+    context = encode(request.prompt).to(impl.t2v->device());
+    context_null = encode(request.negative_prompt).to(impl.t2v->device());
+  }
   if (impl.runtime.free_text_encoder_after_use) impl.t2v->release_text_encoder();
   report(Stage::encode_text, 1, 1);
   if (cancel && cancel->load()) throw InterruptedError("interrupted after text encoding");

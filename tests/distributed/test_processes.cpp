@@ -314,6 +314,24 @@ TEST_F(ShardedBatch, OneRenderOnTwoProcessesWritesWhatOneProcessWrites) {
   expect_parallel_render_as_one(*this, dir_.path(), {});
 }
 
+// Mid-exchange, the survivor learns of the loss from Gloo's broken pair at
+// once, without waiting for the heartbeat's timeout.
+TEST_F(ShardedBatch, KillingOneRankOfASplitRenderStopsTheOther) {
+  const std::vector<std::string> args{"--prompt", "a small red circle moving to the right on a blue background",
+                                      "--steps", "400", "--rank-timeout", "30", "-o", (out_ / "split.mp4").string()};
+  std::vector<Rank> ranks = start_all(2, args);
+  ASSERT_TRUE(wait_until([&] { return read_text(ranks[0].log).find("CFG parallelism") != std::string::npos; }, 120))
+      << read_text(ranks[0].log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // inside the steps
+  ::kill(ranks[1].pid, SIGKILL);
+  const auto killed_at = Clock::now();
+  EXPECT_EQ(wait_exit_code(ranks[1].pid), 128 + SIGKILL);
+  EXPECT_EQ(wait_exit_code(ranks[0].pid), 7) << read_text(ranks[0].log);
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - killed_at).count(), 20) << "well before the 30 s timeout";
+  EXPECT_NE(read_text(ranks[0].log).find("stopped: "), std::string::npos) << read_text(ranks[0].log);
+  EXPECT_EQ(outputs(), std::vector<std::string>{});
+}
+
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWithSkipLayerGuidance) {
   expect_parallel_render_as_one(*this, dir_.path(), {"--guidance-method", "slg:layers=1,start=0,end=1"});
 }
