@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/torch_compat.h"
+#include "core/torch_errors.h"
 #include "distributed/tensor_channel.h"
 #include "soragen/distributed.h"
 #include "soragen/error.h"
@@ -38,6 +39,10 @@ const std::string kFailedKey = "soragen/failed";
 std::vector<std::uint8_t> bytes(const std::string& text) { return {text.begin(), text.end()}; }
 std::string text(const std::vector<std::uint8_t>& data) { return {data.begin(), data.end()}; }
 std::string rank_key(const std::string& prefix, int rank) { return "soragen/" + prefix + "/" + std::to_string(rank); }
+
+// A store's or Gloo's exception in one line: libtorch 2.x appends a stack
+// trace after the first.
+std::string brief(const std::exception& e) { return core::first_line(e.what()).substr(0, 200); }
 
 std::string seconds_text(std::chrono::milliseconds timeout) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s";
@@ -127,7 +132,7 @@ struct ProcessGroup::State {
       } catch (const std::exception& e) {
         // Only the loss of the store's host (rank 0) makes a store call fail.
         fail("rank 0, which serves the job's store at " + env.master_addr + ":" + std::to_string(env.master_port) +
-             ", is gone (" + std::string(e.what()).substr(0, 200) + ")");
+             ", is gone (" + brief(e) + ")");
       }
       std::unique_lock<std::mutex> lock(mutex);
       if (wake.wait_for(lock, kHeartbeatPeriod, [this] { return stopping; })) return;
@@ -174,7 +179,7 @@ struct ProcessGroup::State {
         if (store->check(keys)) return;
       } catch (const std::exception& e) {
         fail("the job's store at " + env.master_addr + ":" + std::to_string(env.master_port) + " is gone (" +
-             std::string(e.what()).substr(0, 200) + ")");
+             brief(e) + ")");
         continue;
       }
       if (deadline && Clock::now() > *deadline) throw RankFailedError(what());
@@ -203,7 +208,7 @@ std::unique_ptr<ProcessGroup> ProcessGroup::join(const LaunchEnvironment& env, s
   } catch (const std::exception& e) {
     throw RankFailedError("rank " + std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
                           " could not " + (env.rank == 0 ? "serve" : "reach") + " the job's store at " + where +
-                          " within " + seconds_text(timeout) + " (" + std::string(e.what()).substr(0, 200) + ")");
+                          " within " + seconds_text(timeout) + " (" + brief(e) + ")");
   }
   state->heartbeat = std::thread([s = state.get()] { s->beat(); });
   auto group = std::unique_ptr<ProcessGroup>(new ProcessGroup(std::move(state)));
@@ -285,7 +290,7 @@ void ProcessGroup::open_tensor_channel() {
   } catch (const std::exception& e) {
     if (auto failed = s.current_failure()) throw RankFailedError(*failed);
     throw RankFailedError("rank " + std::to_string(s.env.rank) + " could not open the Gloo channel between the " +
-                          std::to_string(s.env.world_size) + " processes (" + std::string(e.what()).substr(0, 200) +
+                          std::to_string(s.env.world_size) + " processes (" + brief(e) +
                           "); set GLOO_SOCKET_IFNAME to the network interface that reaches the others");
   }
 }
@@ -308,7 +313,7 @@ std::vector<at::Tensor> distributed::all_gather(ProcessGroup& group, const at::T
   } catch (const std::exception& e) {
     // A rank gone mid-collective breaks Gloo's pairs; the heartbeat says whose.
     if (auto failed = s.current_failure()) throw RankFailedError(*failed);
-    throw RankFailedError("a tensor exchange between the ranks failed (" + std::string(e.what()).substr(0, 200) + ")");
+    throw RankFailedError("a tensor exchange between the ranks failed (" + brief(e) + ")");
   }
   std::vector<at::Tensor> gathered;
   for (at::Tensor& tensor : outputs[0]) gathered.push_back(tensor.to(mine.device(), mine.scalar_type()));
