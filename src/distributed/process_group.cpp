@@ -48,6 +48,15 @@ std::string seconds_text(std::chrono::milliseconds timeout) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s";
 }
 
+// Polls `done` until it holds or `deadline` passes; whether it held.
+bool poll_until(const std::function<bool()>& done, Clock::time_point deadline) {
+  while (!done()) {
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(kPollPeriod);
+  }
+  return true;
+}
+
 c10::intrusive_ptr<c10d::TCPStore> connect(const LaunchEnvironment& env, bool server,
                                            std::chrono::milliseconds timeout) {
   c10d::TCPStoreOptions options;
@@ -102,15 +111,13 @@ struct ProcessGroup::State {
   void linger_after_failure() {
     if (env.rank != 0 || (!current_failure() && own_report().empty())) return;
     const auto deadline = Clock::now() + std::min<std::chrono::milliseconds>(timeout, 5s);
-    for (int r = 1; r < env.world_size; ++r) {
-      try {
-        while (!store->check({rank_key("stopped", r)}) && !store->check({rank_key("left", r)}) &&
-               Clock::now() < deadline) {
-          std::this_thread::sleep_for(kPollPeriod);
-        }
-      } catch (const std::exception&) {
-        return;
+    try {
+      for (int r = 1; r < env.world_size; ++r) {
+        poll_until([&] { return store->check({rank_key("stopped", r)}) || store->check({rank_key("left", r)}); },
+                   deadline);
       }
+    } catch (const std::exception&) {
+      // The store is gone: nobody is left to read the report.
     }
   }
 
@@ -339,8 +346,7 @@ void ProcessGroup::leave() {
   // gather and left, or the timeout says they never will.
   std::vector<std::string> keys;
   for (int r = 0; r < s.env.world_size; ++r) keys.push_back(rank_key("left", r));
-  const auto deadline = Clock::now() + s.timeout;
-  while (!s.store->check(keys) && Clock::now() < deadline) std::this_thread::sleep_for(kPollPeriod);
+  poll_until([&] { return s.store->check(keys); }, Clock::now() + s.timeout);
 }
 
 }  // namespace soragen

@@ -112,6 +112,17 @@ class ShardedBatch : public ::testing::Test {
             "--frames", "5", "--seed", "3"};
   }
 
+  // Two ranks of a batch of long renders, so that a kill lands inside one,
+  // with a short timeout, so that a stale heartbeat shows soon; returned once
+  // rank 1 has started its first item (`inside` false if it never did).
+  std::vector<Rank> start_pair_inside_a_render(bool* inside) {
+    std::vector<std::string> args = batch_args(prompt_file(4), "400");
+    args.insert(args.end(), {"--rank-timeout", "3"});
+    std::vector<Rank> ranks = start_all(2, args);
+    *inside = wait_until([&] { return read_text(ranks[1].log).find("item 2:") != std::string::npos; }, 120);
+    return ranks;
+  }
+
   // Every name in the output folder: finished videos only, no temporaries.
   std::vector<std::string> outputs() const {
     std::vector<std::string> names;
@@ -177,17 +188,10 @@ TEST_F(ShardedBatch, SkipExistingResumesEachRanksShare) {
   EXPECT_NE(leader.find("batch done: 3 ok, 0 failed, 3 skipped"), std::string::npos) << leader;
 }
 
-// Long renders, so that the kill lands inside one; the timeout is short so
-// the test does not wait long for the heartbeat to go stale.
-std::vector<std::string> long_batch(std::vector<std::string> args) {
-  args.insert(args.end(), {"--rank-timeout", "3"});
-  return args;
-}
-
 TEST_F(ShardedBatch, AKilledRankStopsTheOthersWithinTheTimeout) {
-  std::vector<Rank> ranks = start_all(2, long_batch(batch_args(prompt_file(4), "400")));
-  ASSERT_TRUE(wait_until([&] { return read_text(ranks[1].log).find("item 2:") != std::string::npos; }, 120))
-      << read_text(ranks[1].log);
+  bool inside = false;
+  std::vector<Rank> ranks = start_pair_inside_a_render(&inside);
+  ASSERT_TRUE(inside) << read_text(ranks[1].log);
   ::kill(ranks[1].pid, SIGKILL);
   const auto killed_at = Clock::now();
   EXPECT_EQ(wait_exit_code(ranks[1].pid), 128 + SIGKILL);
@@ -202,9 +206,9 @@ TEST_F(ShardedBatch, AKilledRankStopsTheOthersWithinTheTimeout) {
 }
 
 TEST_F(ShardedBatch, AnInterruptedRankStopsTheOthersWithItsMessage) {
-  std::vector<Rank> ranks = start_all(2, long_batch(batch_args(prompt_file(4), "400")));
-  ASSERT_TRUE(wait_until([&] { return read_text(ranks[1].log).find("item 2:") != std::string::npos; }, 120))
-      << read_text(ranks[1].log);
+  bool inside = false;
+  std::vector<Rank> ranks = start_pair_inside_a_render(&inside);
+  ASSERT_TRUE(inside) << read_text(ranks[1].log);
   ::kill(ranks[1].pid, SIGINT);
   EXPECT_EQ(wait_exit_code(ranks[1].pid), 130) << read_text(ranks[1].log);
   EXPECT_EQ(wait_exit_code(ranks[0].pid), 7) << read_text(ranks[0].log);
@@ -214,9 +218,9 @@ TEST_F(ShardedBatch, AnInterruptedRankStopsTheOthersWithItsMessage) {
 }
 
 TEST_F(ShardedBatch, LosingRankZeroStopsTheOthers) {
-  std::vector<Rank> ranks = start_all(2, long_batch(batch_args(prompt_file(4), "400")));
-  ASSERT_TRUE(wait_until([&] { return read_text(ranks[1].log).find("item 2:") != std::string::npos; }, 120))
-      << read_text(ranks[1].log);
+  bool inside = false;
+  std::vector<Rank> ranks = start_pair_inside_a_render(&inside);
+  ASSERT_TRUE(inside) << read_text(ranks[1].log);
   ::kill(ranks[0].pid, SIGKILL);
   EXPECT_EQ(wait_exit_code(ranks[0].pid), 128 + SIGKILL);
   EXPECT_EQ(wait_exit_code(ranks[1].pid), 7) << read_text(ranks[1].log);

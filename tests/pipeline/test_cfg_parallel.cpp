@@ -13,8 +13,7 @@
 #include <map>
 #include <mutex>
 
-#include "golden_components.h"
-#include "golden_util.h"
+#include "golden_loop.h"
 #include "pipeline/video_generator.h"
 
 namespace soragen::pipeline {
@@ -41,31 +40,14 @@ class HalfExchange {
   std::map<int, std::array<at::Tensor, 2>> slots_;
 };
 
-struct Render {
-  std::unique_ptr<VideoGenerator> t2v;
-  at::Tensor noise, context, context_null;
-  SamplingSettings settings;
-};
-
-// The golden pipeline's tiny models and inputs, `steps` UniPC steps.
-Render golden_render(int steps, const std::string& guidance_method) {
-  const auto files = test::golden_files("pipeline");
-  if (files.empty()) throw std::runtime_error("no pipeline*.safetensors in " + test::golden_dir().string());
-  const test::GoldenFile golden(files.front());
-  Render render;
-  render.t2v = test::components_from_golden(golden.config(), c10::kCPU);
-  render.context = render.t2v->encode(golden.tensor("input.prompt_ids"), golden.tensor("input.prompt_mask"));
-  render.context_null = render.t2v->encode(golden.tensor("input.negative_ids"), golden.tensor("input.negative_mask"));
-  render.noise = golden.tensor("input.noise");
-  render.settings.sampler = "unipc";
-  render.settings.steps = steps;
-  render.settings.shift = golden.config().at("shift").get<double>();
-  render.settings.guidance = golden.config().at("guide_scale").get<double>();
+// The golden loop with `guidance_method`.
+test::Loop golden_render(int steps, const std::string& guidance_method) {
+  test::Loop render = test::golden_loop(c10::kCPU, steps);
   render.settings.guidance_method = guidance_method;
   return render;
 }
 
-at::Tensor denoise(Render& render) {
+at::Tensor denoise(test::Loop& render) {
   return render.t2v->denoise(render.noise, render.context, render.context_null, render.settings);
 }
 
@@ -74,7 +56,7 @@ void expect_split_equals_batch(const std::string& guidance_method) {
   at::Tensor whole;
   {
     const c10::InferenceMode inference;
-    Render one = golden_render(kSteps, guidance_method);
+    test::Loop one = golden_render(kSteps, guidance_method);
     whole = denoise(one);
   }
   HalfExchange exchange;
@@ -82,7 +64,7 @@ void expect_split_equals_batch(const std::string& guidance_method) {
   for (int half = 0; half < 2; ++half) {
     halves[half] = std::async(std::launch::async, [&, half] {
       const c10::InferenceMode inference;  // per thread
-      Render render = golden_render(kSteps, guidance_method);
+      test::Loop render = golden_render(kSteps, guidance_method);
       render.t2v->split_guidance({half, [&, half](const at::Tensor& mine) { return exchange.gather(half, mine); }});
       return denoise(render);
     });

@@ -25,8 +25,7 @@
 #endif
 
 #include "expect_throw.h"
-#include "golden_components.h"
-#include "golden_util.h"
+#include "golden_loop.h"
 #include "sampling/flow_math.h"
 #include "soragen/error.h"
 
@@ -69,30 +68,8 @@ class ScalarReadCounter {
   at::CallbackHandle handle_;
 };
 
-struct Loop {
-  std::unique_ptr<VideoGenerator> t2v;
-  at::Tensor noise, context, context_null;
-  SamplingSettings settings;
-};
-
-// The golden pipeline's tiny models and inputs, on `device`, with `steps`
-// UniPC steps (the sampler with the most host-side maths).
-Loop golden_loop(const c10::Device& device, int steps) {
-  const auto files = test::golden_files("pipeline");
-  if (files.empty()) throw std::runtime_error("no pipeline*.safetensors in " + test::golden_dir().string());
-  const std::filesystem::path& path = files.front();
-  const test::GoldenFile golden(path);
-  Loop loop;
-  loop.t2v = test::components_from_golden(golden.config(), device);
-  loop.context = loop.t2v->encode(golden.tensor("input.prompt_ids"), golden.tensor("input.prompt_mask"));
-  loop.context_null = loop.t2v->encode(golden.tensor("input.negative_ids"), golden.tensor("input.negative_mask"));
-  loop.noise = golden.tensor("input.noise").to(device);
-  loop.settings.sampler = "unipc";
-  loop.settings.steps = steps;
-  loop.settings.shift = golden.config().at("shift").get<double>();
-  loop.settings.guidance = golden.config().at("guide_scale").get<double>();
-  return loop;
-}
+using test::golden_loop;
+using test::Loop;
 
 int guard_reads(int steps) { return steps / NonFiniteGuard::kCheckEvery + 1; }
 
