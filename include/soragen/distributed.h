@@ -71,9 +71,11 @@ class ProcessGroup {
  public:
   // Rank 0 starts the store, the others connect to it; returns when all
   // world_size ranks are in. Throws Error naming the host and port when
-  // that does not happen within `timeout`.
+  // that does not happen within `timeout`. `silence` (default: `timeout`)
+  // is how long a rank may send no heartbeat.
   static std::unique_ptr<ProcessGroup> join(const LaunchEnvironment& env, std::chrono::milliseconds timeout,
-                                            std::atomic<bool>* stop);
+                                            std::atomic<bool>* stop,
+                                            std::optional<std::chrono::milliseconds> silence = std::nullopt);
   ~ProcessGroup();
   ProcessGroup(const ProcessGroup&) = delete;
   ProcessGroup& operator=(const ProcessGroup&) = delete;

@@ -73,6 +73,7 @@ c10::intrusive_ptr<c10d::TCPStore> connect(const LaunchEnvironment& env, bool se
 struct ProcessGroup::State {
   LaunchEnvironment env;
   std::chrono::milliseconds timeout{};
+  std::chrono::milliseconds silence{};  // the heartbeat's timeout
   std::atomic<bool>* stop = nullptr;
   c10::intrusive_ptr<c10d::TCPStore> store;    // the main thread's connection
   c10::intrusive_ptr<c10d::TCPStore> monitor;  // the heartbeat thread's own
@@ -158,8 +159,8 @@ struct ProcessGroup::State {
       if (beat != last_beat[r]) {
         last_beat[r] = beat;
         last_change[r] = now;
-      } else if (now - last_change[r] > timeout) {
-        const std::string message = "rank " + std::to_string(r) + " sent no heartbeat for " + seconds_text(timeout) +
+      } else if (now - last_change[r] > silence) {
+        const std::string message = "rank " + std::to_string(r) + " sent no heartbeat for " + seconds_text(silence) +
                                     " (killed, or its machine is gone)";
         monitor->set(kFailedKey, bytes(message));
         fail(message);
@@ -203,10 +204,12 @@ ProcessGroup::~ProcessGroup() {
 }
 
 std::unique_ptr<ProcessGroup> ProcessGroup::join(const LaunchEnvironment& env, std::chrono::milliseconds timeout,
-                                                 std::atomic<bool>* stop) {
+                                                 std::atomic<bool>* stop,
+                                                 std::optional<std::chrono::milliseconds> silence) {
   auto state = std::make_unique<State>();
   state->env = env;
   state->timeout = timeout;
+  state->silence = silence.value_or(timeout);
   state->stop = stop;
   const std::string where = env.master_addr + ":" + std::to_string(env.master_port);
   try {

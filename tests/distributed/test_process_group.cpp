@@ -105,11 +105,12 @@ TEST(ProcessGroup, ASilentRankEndsTheJobAfterTheTimeout) {
     // Dropped without leave(): its heartbeat stops, as a killed process's would.
   });
   auto other = std::async(std::launch::async, [port, &stop2] {
-    auto group = ProcessGroup::join(rank_of(2, 3, port), 1s, &stop2);
+    auto group = ProcessGroup::join(rank_of(2, 3, port), 20s, &stop2, 1s);
     EXPECT_TRUE(eventually([&] { return stop2.load(); }, 20));
     return group->failure().value_or("");
   });
-  auto group = ProcessGroup::join(rank_of(0, 3, port), 1s, &stop0);
+  // A rendezvous a loaded machine meets easily; a 1 s heartbeat timeout.
+  auto group = ProcessGroup::join(rank_of(0, 3, port), 20s, &stop0, 1s);
   const auto silent_from = std::chrono::steady_clock::now();
   all_in.set_value();
   silent.get();
