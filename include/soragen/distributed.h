@@ -62,6 +62,28 @@ std::string first_slurm_host(const std::string& node_list);
 // CPU elsewhere; "cpu" and "cuda:N" stay as they are.
 std::string device_for_rank(const std::string& device, const LaunchEnvironment& env);
 
+// How one render is split over the processes of a job (--parallel):
+// `ulysses` ranks share each DiT pass's tokens (sequence parallelism over
+// the attention heads), and `cfg` = 1 or 2 groups of them split CFG's
+// conditional and unconditional passes. ulysses * cfg is the world size.
+struct ParallelPlan {
+  int ulysses = 1;
+  int cfg = 1;
+};
+
+// "ulysses=U,cfg=C", either part optional (the other is then 1), or "auto"
+// (std::nullopt: automatic_parallel_plan of the world size). Throws
+// std::invalid_argument naming what is wrong.
+std::optional<ParallelPlan> parse_parallel(const std::string& text);
+// "ulysses=U,cfg=C".
+std::string parallel_text(const ParallelPlan& plan);
+// The plan for "auto": CFG over 2 ranks where the world size is even, and
+// Ulysses over the rest (2 -> cfg=2; 4 -> ulysses=2,cfg=2; 3 -> ulysses=3).
+ParallelPlan automatic_parallel_plan(int world_size);
+// Throws UsageError unless ulysses * cfg == world_size, cfg is 1 or 2 and
+// ulysses >= 1.
+void check_parallel_plan(const ParallelPlan& plan, int world_size);
+
 // The ranks of a job, joined through a c10d TCPStore. Every rank sends a
 // heartbeat; rank 0 watches them. A rank that reports a failure, or stops
 // sending heartbeats for `timeout`, ends the job: every other rank sees the
@@ -98,11 +120,6 @@ class ProcessGroup {
   // The last call of a rank that ends well: rank 0 keeps the store up until
   // every rank has left it (at most the timeout).
   void leave();
-
-  // Opens the channel that tensors take between the ranks: a c10d Gloo
-  // process group over the job's store (src/distributed/tensor_channel.h).
-  // Collective, once per job. Throws Error when this build has no Gloo.
-  void open_tensor_channel();
 
   struct State;
 

@@ -23,6 +23,7 @@
 namespace soragen {
 
 class ProcessGroup;
+struct ParallelPlan;
 
 // The stages a render goes through, in order.
 enum class Stage { load, encode_text, encode_image, encode_clip, denoise, decode, write };
@@ -129,12 +130,14 @@ class Pipeline {
   VideoFrames generate(const ResolvedRequest& request, const ProgressCallback& progress,
                        const std::atomic<bool>* cancel = nullptr);
 
-  // CFG parallelism: from now on every render splits each guided DiT pass
-  // between the two ranks of `group` (rank 0 the conditional half, rank 1
-  // the unconditional), whose tensor channel is open. Both ranks call
-  // generate() with the same request and get the same frames. Throws
-  // UsageError unless the group has exactly 2 ranks.
-  void split_guidance_over(ProcessGroup& group);
+  // Parallel denoising: from now on every render is split over the ranks
+  // of `group` as `plan` says (distributed.h: Ulysses over the tokens of
+  // each DiT pass, CFG over its conditional and unconditional halves). Every
+  // rank calls generate() with the same request and gets the same frames.
+  // Collective: opens the plan's tensor channels. Throws UsageError when the
+  // plan does not fit the group, or the model's attention heads do not
+  // divide over the Ulysses ranks.
+  void split_over(ProcessGroup& group, const ParallelPlan& plan);
 
  private:
   struct Impl;

@@ -191,6 +191,17 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
 // Every rank reads the same flags and prompt file, so every rank makes the
 // same job list; a rank started with other arguments would render items of
 // another batch into this one's names, so the lists are compared first.
+// "Ulysses over 2 x CFG over 2", in the log line of a split render.
+std::string describe_parallel(const ParallelPlan& plan) {
+  std::string text;
+  if (plan.ulysses > 1) text = "Ulysses sequence parallelism over " + std::to_string(plan.ulysses);
+  if (plan.cfg > 1) {
+    text += std::string(text.empty() ? "" : ", times ") +
+            "CFG parallelism: conditional and unconditional passes apart";
+  }
+  return text.empty() ? "not split" : text;
+}
+
 void check_same_jobs(ProcessGroup& group, const std::vector<BatchJob>& jobs) {
   std::string list;
   for (const BatchJob& job : jobs) list += std::to_string(job.index) + "=" + job.output.string() + "\n";
@@ -245,14 +256,16 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, 
   const Logger& plan_logger = group && group->rank() != 0 ? silent : logger;
   Plan plan = make_plan(app, options, plan_logger);
   ModelSpec spec = model_spec_from_flags(app, options);
-  // One render on several processes splits each guided DiT pass over two
-  // (CFG parallelism); a batch is shared among them instead.
-  const bool cfg_parallel = group && !plan.batch;
-  if (cfg_parallel && group->world_size() != 2) {
-    throw UsageError("--prompt on " + std::to_string(group->world_size()) +
-                     " processes: one render splits over 2 (CFG parallelism: the conditional and unconditional "
-                     "passes); sequence parallelism for more is not built yet, so start 2, or share a "
-                     "--prompt-file batch among them");
+  // One render on several processes is split over them (--parallel); a
+  // batch is shared among them instead.
+  const bool split_render = group && !plan.batch;
+  ParallelPlan parallel;
+  if (split_render) {
+    parallel = parse_parallel(options.parallel).value_or(automatic_parallel_plan(group->world_size()));
+    check_parallel_plan(parallel, group->world_size());
+  } else if (group && options.parallel != "auto") {
+    throw UsageError("--parallel splits one --prompt render; a --prompt-file batch is shared among the processes "
+                     "item by item");
   }
   RuntimeOptions runtime;
   runtime.device = group ? device_for_rank(options.device, launch) : options.device;
@@ -276,11 +289,7 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, 
     }
     return static_cast<int>(ExitCode::batch_failed);
   }
-  if (cfg_parallel) {
-    // Before the weights load, whose time differs between ranks: the
-    // channel's connection has the rank timeout.
-    group->open_tensor_channel();
-  } else if (group) {
+  if (group && !split_render) {
     if (group->rank() == 0) {
       logger.info("batch of " + std::to_string(jobs.size()) + " items over " + std::to_string(group->world_size()) +
                   " processes (" + launcher_name(launch.launcher) + "): item k on rank k mod " +
@@ -300,19 +309,17 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, 
     loaded.emplace(Pipeline::load(spec, runtime, logger));
     progress({Stage::load, 1, 1});
   }
-  if (cfg_parallel) {
-    loaded->split_guidance_over(*group);
-    if (group->rank() == 0) {
-      logger.info("one render over 2 processes (CFG parallelism): rank 0 runs the conditional passes, rank 1 the "
-                  "unconditional; rank 0 writes the video");
-    }
+  if (split_render) {
+    loaded->split_over(*group, parallel);
+    if (group->rank() == 0) logger.info("one render over " + std::to_string(group->world_size()) + " processes (" +
+                                        describe_parallel(parallel) + "); rank 0 writes the video");
   }
 
   const RenderJob render = [&](const BatchJob& job) {
     Pipeline& pipeline = *loaded;
     logger.info((plan.batch ? "item " + std::to_string(job.index) + ": " : std::string()) + describe(job.request, pipeline.inputs().two_experts));
     VideoFrames frames = pipeline.generate(job.request, std::ref(progress), &g_stop_requested);
-    if (cfg_parallel && group->rank() != 0) return;  // the same frames as rank 0's, which writes them
+    if (split_render && group->rank() != 0) return;  // the same frames as rank 0's, which writes them
     OutputOptions output;
     output.fps = job.request.fps;
     output.crf = options.crf;

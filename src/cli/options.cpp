@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <optional>
 
+#include "core/parse_rule.h"
+#include "soragen/distributed.h"
 #include "soragen/error.h"
 #include "soragen/request_fields.h"
 
@@ -134,6 +136,14 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_flag("--vae-tile", o.vae_tile, "Decode large frames in overlapping tiles to bound memory")
       ->group("Memory");
 
+  app.add_option("--parallel", o.parallel,
+                 "Under torchrun, srun or mpirun, how one --prompt render splits over the processes: "
+                 "ulysses=U,cfg=C with U*C processes (Ulysses: U share each DiT pass's tokens, U dividing the "
+                 "model's attention heads; cfg=2: the conditional and unconditional passes run apart), or auto: "
+                 "cfg=2 on an even count, the rest Ulysses. A --prompt-file batch is shared among the processes "
+                 "instead")
+      ->check([](const std::string& text) { return core::parse_error(parse_parallel, text); })
+      ->capture_default_str()->group("Several processes");
   app.add_option("--rank-timeout", o.rank_timeout,
                  "Under torchrun, srun or mpirun: seconds to wait for every process to join, and that a "
                  "process may fall silent before the others stop")

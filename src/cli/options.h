@@ -39,6 +39,7 @@ struct CliOptions {
   // Multi-process jobs: how long the rendezvous may take, and how long a
   // rank may send no heartbeat before the others stop.
   double rank_timeout = 60;
+  std::string parallel = "auto";  // --parallel: "auto" or "ulysses=U,cfg=C"
 
   int verbosity = 0;  // -v count
   bool quiet = false;

@@ -1,25 +1,19 @@
 // The ranks of a multi-process job, met through a c10d TCPStore: the
 // rendezvous, small all-gathers of text (job lists, batch summaries),
 // heartbeats and failure reports. Tensors do not go through the store.
-#include <c10/core/InferenceMode.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifndef SORAGEN_WITH_GLOO
-#error "src/distributed/CMakeLists.txt sets SORAGEN_WITH_GLOO to 0 or 1"
-#endif
-#if SORAGEN_WITH_GLOO
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#endif
 
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "core/torch_compat.h"
 #include "core/torch_errors.h"
-#include "distributed/tensor_channel.h"
+#include "distributed/process_group_internals.h"
 #include "soragen/distributed.h"
 #include "soragen/error.h"
 
@@ -40,7 +34,7 @@ std::vector<std::uint8_t> bytes(const std::string& text) { return {text.begin(),
 std::string text(const std::vector<std::uint8_t>& data) { return {data.begin(), data.end()}; }
 std::string rank_key(const std::string& prefix, int rank) { return "soragen/" + prefix + "/" + std::to_string(rank); }
 
-// A store's or Gloo's exception in one line: libtorch 2.x appends a stack
+// A store's exception in one line: libtorch 2.x appends a stack
 // trace after the first.
 std::string brief(const std::exception& e) { return core::first_line(e.what()).substr(0, 200); }
 
@@ -84,9 +78,9 @@ struct ProcessGroup::State {
   std::optional<std::string> failure;   // another rank's, guarded by mutex
   std::optional<std::string> reported;  // this rank's own report, guarded by mutex
   int gathers = 0;
-#if SORAGEN_WITH_GLOO
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;  // the tensor channel, once open
-#endif
+  // How many tensor channels (tensor_channel.cpp) were opened over each set
+  // of members.
+  std::map<std::string, int> channel_serials;
 
   void fail(const std::string& message) {
     {
@@ -267,78 +261,12 @@ void ProcessGroup::report_failure(const std::string& message) {
 
 std::optional<std::string> ProcessGroup::failure() const { return state_->current_failure(); }
 
-struct ProcessGroupInternals {
-  static ProcessGroup::State& state(ProcessGroup& group) { return *group.state_; }
-};
-
-#if SORAGEN_WITH_GLOO
-namespace {
-
-// The interface Gloo's pairs listen on: GLOO_SOCKET_IFNAME when set (as for
-// torch.distributed), the loopback for a job on one machine, else the
-// address this machine's host name resolves to.
-std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchEnvironment& env) {
-  if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface && *interface) {
-    return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
-  }
-  if (env.master_addr == "127.0.0.1" || env.master_addr == "localhost" || env.local_world_size == env.world_size) {
-    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
-  }
-  return c10d::ProcessGroupGloo::createDefaultDevice();
+c10::intrusive_ptr<c10d::Store> ProcessGroupInternals::store(ProcessGroup& group) { return group.state_->store; }
+std::chrono::milliseconds ProcessGroupInternals::timeout(const ProcessGroup& group) { return group.state_->timeout; }
+const LaunchEnvironment& ProcessGroupInternals::env(const ProcessGroup& group) { return group.state_->env; }
+int ProcessGroupInternals::next_channel_serial(ProcessGroup& group, const std::string& members) {
+  return group.state_->channel_serials[members]++;
 }
-
-}  // namespace
-
-void ProcessGroup::open_tensor_channel() {
-  State& s = *state_;
-  if (s.gloo) return;
-  try {
-    auto options = c10d::ProcessGroupGloo::Options::create(s.timeout);
-    options->devices.push_back(gloo_device(s.env));
-    const auto store = c10::make_intrusive<c10d::PrefixStore>("soragen/gloo", s.store);
-    s.gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, s.env.rank, s.env.world_size, options);
-  } catch (const std::exception& e) {
-    if (auto failed = s.current_failure()) throw RankFailedError(*failed);
-    throw RankFailedError("rank " + std::to_string(s.env.rank) + " could not open the Gloo channel between the " +
-                          std::to_string(s.env.world_size) + " processes (" + brief(e) +
-                          "); set GLOO_SOCKET_IFNAME to the network interface that reaches the others");
-  }
-}
-
-std::vector<at::Tensor> distributed::all_gather(ProcessGroup& group, const at::Tensor& mine) {
-  ProcessGroup::State& s = ProcessGroupInternals::state(group);
-  if (!s.gloo) throw InternalError("distributed::all_gather: the tensor channel is not open");
-  if (auto failed = s.current_failure()) throw RankFailedError(*failed);
-  // Gloo writes the outputs from its own worker thread, outside the
-  // caller's InferenceMode: they must be normal tensors, not inference ones.
-  const c10::InferenceMode normal_tensors(false);
-  // Floating tensors travel as float32 (bf16 and fp16 widen exactly), so
-  // the exchange does not depend on Gloo's list of reduced types.
-  const at::ScalarType wire = at::isFloatingType(mine.scalar_type()) ? at::kFloat : mine.scalar_type();
-  std::vector<at::Tensor> inputs{mine.to(at::kCPU, wire).clone(at::MemoryFormat::Contiguous)};
-  std::vector<std::vector<at::Tensor>> outputs(1);
-  for (int r = 0; r < s.env.world_size; ++r) outputs[0].push_back(at::empty_like(inputs[0]));
-  try {
-    s.gloo->allgather(outputs, inputs)->wait();
-  } catch (const std::exception& e) {
-    // A rank gone mid-collective breaks Gloo's pairs; the heartbeat says whose.
-    if (auto failed = s.current_failure()) throw RankFailedError(*failed);
-    throw RankFailedError("a tensor exchange between the ranks failed (" + brief(e) + ")");
-  }
-  std::vector<at::Tensor> gathered;
-  for (at::Tensor& tensor : outputs[0]) gathered.push_back(tensor.to(mine.device(), mine.scalar_type()));
-  return gathered;
-}
-#else
-void ProcessGroup::open_tensor_channel() {
-  throw UsageError("this soragen was built without Gloo (Debian's libgloo-dev), so its processes cannot exchange "
-                   "tensors: install libgloo-dev and rebuild");
-}
-
-std::vector<at::Tensor> distributed::all_gather(ProcessGroup&, const at::Tensor&) {
-  throw InternalError("distributed::all_gather: this build has no Gloo");
-}
-#endif
 
 void ProcessGroup::leave() {
   State& s = *state_;

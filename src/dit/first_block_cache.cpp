@@ -29,9 +29,16 @@ StepCacheSpec parse_step_cache(const std::string& text) {
 
 std::string step_cache_error(const std::string& text) { return core::parse_error(parse_step_cache, text); }
 
-bool FirstBlockCache::reusable(const at::Tensor& first_residual) {
+bool FirstBlockCache::reusable(const at::Tensor& first_residual,
+                               const std::function<at::Tensor(const at::Tensor&)>& sum_over_ranks) {
   ++passes_;
   if (!first_residual_.defined() || !first_residual_.sizes().equals(first_residual.sizes())) return false;
+  if (sum_over_ranks) {
+    // A ratio of means over the whole residual is the ratio of its sums.
+    const at::Tensor sums = sum_over_ranks(
+        at::stack({(first_residual - first_residual_).abs().sum(), first_residual_.abs().sum()}).to(at::kDouble));
+    return (sums[0] / sums[1].clamp_min(1e-12)).item<double>() < threshold_;
+  }
   const double change =
       ((first_residual - first_residual_).abs().mean() / first_residual_.abs().mean().clamp_min(1e-12))
           .item<double>();

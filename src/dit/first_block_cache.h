@@ -12,6 +12,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <string>
 
 namespace soragen::dit {
@@ -31,8 +32,11 @@ class FirstBlockCache {
   explicit FirstBlockCache(double threshold) : threshold_(threshold) {}
 
   // Whether the blocks after the first may be skipped, given this pass's
-  // first-block residual.
-  bool reusable(const at::Tensor& first_residual);
+  // first-block residual. Under sequence parallelism each rank passes its
+  // slice and `sum_over_ranks`, which adds a small tensor over the ranks, so
+  // that every rank takes the same decision from the whole residual.
+  bool reusable(const at::Tensor& first_residual,
+                const std::function<at::Tensor(const at::Tensor&)>& sum_over_ranks = nullptr);
   // The tokens after every block, from the first block's output.
   at::Tensor reuse(const at::Tensor& first_out);
   // After a pass that ran every block: its first-block residual and the

@@ -34,6 +34,14 @@ at::Tensor modulate(const at::Tensor& x, const at::Tensor& shift, const at::Tens
   return x * (1 + scale) + shift;
 }
 
+// x [B, L, ...] with zero rows appended up to `length` rows.
+at::Tensor pad_tokens(const at::Tensor& x, int64_t length) {
+  if (x.size(1) >= length) return x;
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape[1] = length - x.size(1);
+  return at::cat({x, at::zeros(shape, x.options())}, 1);
+}
+
 // Parameter-free LayerNorm (norm1, norm2, head.norm) in float32.
 at::Tensor plain_layer_norm(const at::Tensor& x, double eps) {
   return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, {}, {}, eps);
@@ -149,6 +157,7 @@ struct BlockInputs {
   const std::array<at::Tensor, 2>& rotations;  // RoPE, [B, L, 1, d/2] float64
   const at::Tensor& key_mask;                 // valid self-attention keys; undefined: all
   const at::Tensor& context;                  // [B, text_len, dim] compute dtype
+  SequenceParallel* sequence_parallel;        // null: every token is on this rank
 };
 
 // [B, L, dim] -> [B, L, heads, head_dim]
@@ -186,9 +195,17 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   const at::Tensor k_rot = apply_rope(k, in.rotations);
   emit("q_after_rope", q_rot);
   emit("k_after_rope", k_rot);
-  const at::Tensor self_out =
-      sa.o->forward(masked_attention(q_rot.to(dtype), k_rot.to(dtype), v, in.key_mask, run.attention).flatten(2),
-                    dtype);
+  at::Tensor attended;
+  if (SequenceParallel* group = in.sequence_parallel) {
+    // Every token of this rank's heads; the key mask covers the whole sequence.
+    attended = heads_to_tokens(masked_attention(tokens_to_heads(q_rot.to(dtype), *group),
+                                                tokens_to_heads(k_rot.to(dtype), *group),
+                                                tokens_to_heads(v, *group), in.key_mask, run.attention),
+                               *group);
+  } else {
+    attended = masked_attention(q_rot.to(dtype), k_rot.to(dtype), v, in.key_mask, run.attention);
+  }
+  const at::Tensor self_out = sa.o->forward(attended.flatten(2), dtype);
   emit("self_attn.out", self_out);
   x = x + self_out.to(at::kFloat) * e[2];
 
@@ -244,11 +261,16 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
                         std::to_string(seq_len) + "]");
   }
   const at::Device device = patch_embedding->weight.device();
+  SequenceParallel* sequence = run_options_.sequence_parallel.get();
+  if (sequence) check_sequence_parallel(c.num_heads, sequence->ranks());
+  // Under sequence parallelism the sequence is padded to a multiple of U;
+  // the extra tokens are masked as keys like the rest of the padding.
+  const int64_t length = sequence ? sequence->ranks() * tokens_per_rank(seq_len, sequence->ranks()) : seq_len;
 
   // Patchify each latent and pad the batch with zero tokens to seq_len.
   std::vector<Grid> grids;
   std::vector<int64_t> token_counts;
-  at::Tensor tokens = at::zeros({batch, seq_len, c.dim}, at::TensorOptions().dtype(at::kFloat).device(device));
+  at::Tensor tokens = at::zeros({batch, length, c.dim}, at::TensorOptions().dtype(at::kFloat).device(device));
   for (int64_t b = 0; b < batch; ++b) {
     const at::Tensor& latent = x[b];
     if (latent.dim() != 4 || latent.size(0) != c.in_dim) {
@@ -298,10 +320,23 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
       at::gelu(linear_at(text_embedding, 0).forward(padded, dtype), "tanh"), dtype);
   emit("context_emb", context_emb);
 
-  const std::array<at::Tensor, 2> rotations = rope_cache_->rotations(rope_, grids, seq_len, device);
+  std::array<at::Tensor, 2> rotations = rope_cache_->rotations(rope_, grids, length, device);
   // Keys past each sample's own tokens are padding (trap 7).
-  const at::Tensor self_key_mask = key_mask(token_counts, batch, seq_len, device);
-  const BlockInputs inputs{e0, rotations, self_key_mask, context_emb};
+  const at::Tensor self_key_mask = key_mask(token_counts, batch, length, device);
+  // Between the attention layers a rank holds its own slice of the tokens,
+  // with their rotations and, per token, their modulation.
+  at::Tensor own_e = e, own_e0 = e0;
+  int64_t own_valid_tokens = seq_len;  // of this rank's tokens, those below seq_len
+  if (sequence) {
+    tokens = own_tokens(tokens, *sequence);
+    rotations = {own_tokens(rotations[0], *sequence), own_tokens(rotations[1], *sequence)};
+    if (per_token) {
+      own_e = own_tokens(pad_tokens(e, length), *sequence);
+      own_e0 = own_tokens(pad_tokens(e0, length), *sequence);
+    }
+    own_valid_tokens = std::clamp<int64_t>(seq_len - sequence->rank() * tokens.size(1), 0, tokens.size(1));
+  }
+  const BlockInputs inputs{own_e0, rotations, self_key_mask, context_emb, sequence};
   const auto skipped = [&](size_t i) {
     return std::find(skip_blocks.begin(), skip_blocks.end(), static_cast<int>(i)) != skip_blocks.end();
   };
@@ -314,13 +349,20 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   while (first < blocks->size() && skipped(first)) ++first;
   if (cache && first < blocks->size()) {
     const at::Tensor first_out = run_block(blocks->at<WanBlockImpl>(first), c, run_options_, tokens, inputs, hook, first);
+    // The decision reads the residual of the tokens below seq_len, summed
+    // over the ranks under sequence parallelism, so that all ranks agree.
     const at::Tensor first_residual = first_out - tokens;
-    if (cache->reusable(first_residual)) {
+    const at::Tensor decided_on = first_residual.narrow(1, 0, own_valid_tokens);
+    const bool reuse = sequence ? cache->reusable(decided_on, [sequence](const at::Tensor& sums) {
+      return sum_over_ranks(sums, *sequence);
+    })
+                                : cache->reusable(decided_on);
+    if (reuse) {
       tokens = cache->reuse(first_out);
     } else {
       tokens = first_out;
       run_blocks_from(first + 1);
-      cache->store(first_residual, tokens - first_out);
+      cache->store(decided_on, tokens - first_out);
     }
   } else {
     run_blocks_from(0);
@@ -328,10 +370,12 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
 
   // Head: its own modulation with e (not e0), computed in float32.
   // modulation [1, 2, dim] + e [B, T, 1, dim], then shift and scale [B, T, dim].
-  std::vector<at::Tensor> shift_scale = (head->modulation.unsqueeze(0) + e.unsqueeze(2)).chunk(2, 2);
+  std::vector<at::Tensor> shift_scale = (head->modulation.unsqueeze(0) + own_e.unsqueeze(2)).chunk(2, 2);
   for (at::Tensor& part : shift_scale) part = part.squeeze(2);
-  const at::Tensor out =
+  at::Tensor out =
       head->head->forward(modulate(plain_layer_norm(tokens, c.eps), shift_scale[0], shift_scale[1]), at::kFloat);
+  // Every rank returns the whole prediction.
+  if (sequence) out = gather_tokens(out, *sequence).narrow(1, 0, seq_len);
   emit("head.out", out);
 
   // Unpatchify (trap 13): features are (pt, ph, pw, c) with c fastest.

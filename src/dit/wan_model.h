@@ -34,6 +34,7 @@
 #include "dit/first_block_cache.h"
 #include "dit/key_maps.h"
 #include "dit/rope.h"
+#include "dit/sequence_parallel.h"
 #include "soragen/log.h"
 
 namespace soragen::io {
@@ -159,6 +160,10 @@ struct DitRunOptions {
   // golden tensors, bf16 is the reference's GPU setting.
   at::ScalarType compute_dtype = at::kFloat;
   AttentionOptions attention;
+  // Ulysses sequence parallelism (dit/sequence_parallel.h): set, every rank
+  // of the group runs the same forward on 1/U of the tokens and returns the
+  // whole output; debug hooks then see this rank's slice. Null: one process.
+  std::shared_ptr<SequenceParallel> sequence_parallel;
 };
 
 class WanModelImpl : public torch::nn::Module {

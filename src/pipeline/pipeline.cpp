@@ -2,6 +2,7 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <optional>
@@ -9,7 +10,7 @@
 #include "core/device_memory.h"
 #include "core/runtime.h"
 #include "core/torch_errors.h"
-#include "distributed/tensor_channel.h"
+#include "distributed/ulysses.h"
 #include "dit/lora.h"
 #include "io/tensor_source.h"
 #include "pipeline/clip_render.h"
@@ -60,23 +61,29 @@ struct Pipeline::Impl {
   // what the DiTs hold now (nullopt: no DiT, a reload failed).
   std::function<std::vector<pipeline::DitExpert>(const std::vector<std::string>&)> make_experts;
   std::optional<std::vector<std::string>> loras;
-  // CFG parallelism (split_guidance_over): the other rank of the pair.
-  ProcessGroup* guidance_group = nullptr;
+  // Parallel denoising (split_over): this rank's Ulysses group and CFG pair.
+  distributed::RenderChannels channels;
 };
 
 namespace {
 
-// CFG parallelism: each rank encodes the prompt of its half (rank 0 the
-// prompt, rank 1 the negative prompt) and the two contexts cross the
-// channel, so the encoder runs once per prompt in the job. Their lengths
-// differ: the shorter travels zero-padded and is trimmed back.
-std::array<at::Tensor, 2> exchange_contexts(ProcessGroup& group, const at::Tensor& mine) {
-  const std::vector<at::Tensor> lengths = distributed::all_gather(group, at::full({1}, mine.size(0), at::kLong));
-  const int64_t rows[2] = {lengths[0].item<int64_t>(), lengths[1].item<int64_t>()};
-  at::Tensor padded = at::zeros({std::max(rows[0], rows[1]), mine.size(1)}, mine.options());
-  padded.narrow(0, 0, mine.size(0)).copy_(mine);
-  const std::vector<at::Tensor> both = distributed::all_gather(group, padded);
-  return {both[0].narrow(0, 0, rows[0]), both[1].narrow(0, 0, rows[1])};
+// Every member's rows [L_m, D_m] over `channel`; a member with nothing to
+// give passes [0, 0]. The rows travel zero-padded to the longest and are
+// trimmed back.
+std::vector<at::Tensor> gather_rows(distributed::TensorChannel& channel, const at::Tensor& mine) {
+  const std::vector<at::Tensor> shapes = channel.all_gather(at::tensor({mine.size(0), mine.size(1)}, at::kLong));
+  int64_t rows = 0, columns = 0;
+  for (const at::Tensor& shape : shapes) {
+    rows = std::max(rows, shape[0].item<int64_t>());
+    columns = std::max(columns, shape[1].item<int64_t>());
+  }
+  at::Tensor padded = at::zeros({rows, columns}, mine.options());
+  padded.narrow(0, 0, mine.size(0)).narrow(1, 0, mine.size(1)).copy_(mine);
+  std::vector<at::Tensor> gathered = channel.all_gather(padded);
+  for (size_t m = 0; m < gathered.size(); ++m) {
+    gathered[m] = gathered[m].narrow(0, 0, shapes[m][0].item<int64_t>()).narrow(1, 0, shapes[m][1].item<int64_t>());
+  }
+  return gathered;
 }
 
 }  // namespace
@@ -86,14 +93,18 @@ Pipeline::Pipeline(Pipeline&&) noexcept = default;
 Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
 Pipeline::~Pipeline() = default;
 
-void Pipeline::split_guidance_over(ProcessGroup& group) {
-  if (group.world_size() != 2) {
-    throw UsageError("CFG parallelism splits each guided pass over 2 processes, not " +
-                     std::to_string(group.world_size()));
+void Pipeline::split_over(ProcessGroup& group, const ParallelPlan& plan) {
+  check_parallel_plan(plan, group.world_size());
+  if (plan.ulysses > 1) dit::check_sequence_parallel(impl_->t2v->dit()->config().num_heads, plan.ulysses);
+  // The ranks loaded their weights in their own time: meet through the
+  // store, which waits as long as they are alive, before Gloo's
+  // connections, which wait only the rank timeout.
+  group.all_gather("split " + parallel_text(plan), "");
+  impl_->channels = distributed::open_render_channels(group, plan);
+  if (const auto& cfg = impl_->channels.cfg) {
+    impl_->t2v->split_guidance({cfg->rank(), [cfg](const at::Tensor& mine) { return cfg->all_gather(mine); }});
   }
-  impl_->t2v->split_guidance(
-      {group.rank(), [&group](const at::Tensor& mine) { return distributed::all_gather(group, mine); }});
-  impl_->guidance_group = &group;
+  impl_->t2v->split_sequence(impl_->channels.ulysses);
 }
 
 const ModelSource& Pipeline::source() const { return impl_->source; }
@@ -281,17 +292,28 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   if (!impl.t2v->has_text_encoder()) {
     throw UsageError("this pipeline freed its text encoder after the first request (free_text_encoder_after_use)");
   }
+  // Split over ranks, the encoder runs once per prompt in the job: member 0
+  // of a Ulysses group encodes for the group, and each half of a CFG pair
+  // encodes its own prompt (the pair's first the prompt, its second the
+  // negative prompt); the contexts then cross the channels.
+  const distributed::RenderChannels& channels = impl.channels;
+  const auto encode_once = [&](const std::string& text) {
+    if (!channels.ulysses) return encode(text);
+    const bool encoder = channels.ulysses->rank() == 0;
+    return gather_rows(channels.ulysses->channel(), encoder ? encode(text) : at::zeros({0, 0}))[0];
+  };
   at::Tensor context, context_null;
-  if (impl.guidance_group) {
-    const bool conditional_half = impl.guidance_group->rank() == 0;
-    const auto both = exchange_contexts(*impl.guidance_group,
-                                        encode(conditional_half ? request.prompt : request.negative_prompt));
-    context = both[0].to(impl.t2v->device());
-    context_null = both[1].to(impl.t2v->device());
+  if (channels.cfg) {
+    const bool conditional_half = channels.cfg->rank() == 0;
+    const auto both = gather_rows(*channels.cfg, encode_once(conditional_half ? request.prompt : request.negative_prompt));
+    context = both[0];
+    context_null = both[1];
   } else {
-    context = encode(request.prompt).to(impl.t2v->device());
-    context_null = encode(request.negative_prompt).to(impl.t2v->device());
+    context = encode_once(request.prompt);
+    context_null = encode_once(request.negative_prompt);
   }
+  context = context.to(impl.t2v->device());
+  context_null = context_null.to(impl.t2v->device());
   if (impl.runtime.free_text_encoder_after_use) impl.t2v->release_text_encoder();
   report(Stage::encode_text, 1, 1);
   if (cancel && cancel->load()) throw InterruptedError("interrupted after text encoding");

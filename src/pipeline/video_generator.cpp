@@ -147,6 +147,8 @@ dit::WanModel& VideoGenerator::ready(std::size_t index) {
     expert.model->to(device_);
     on_device_ = index;
   }
+  // Set on every use: a reload (other LoRAs) makes new models.
+  expert.model->run_options().sequence_parallel = sequence_;
   return expert.model;
 }
 

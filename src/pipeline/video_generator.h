@@ -144,6 +144,9 @@ class VideoGenerator {
     std::function<std::vector<at::Tensor>(const at::Tensor&)> gather;
   };
   void split_guidance(GuidanceSplit split) { split_ = std::move(split); }
+  // Ulysses sequence parallelism: every DiT pass runs on this rank's share
+  // of the tokens (dit/sequence_parallel.h). Null: every token here.
+  void split_sequence(std::shared_ptr<dit::SequenceParallel> group) { sequence_ = std::move(group); }
 
   // video [3, F, H, W] in [-1, 1] -> its normalised latent [z_dim, f, h, w]
   // on the device (float32).
@@ -196,6 +199,7 @@ class VideoGenerator {
 
   CacheCount last_cache_count_;
   GuidanceSplit split_;
+  std::shared_ptr<dit::SequenceParallel> sequence_;
   std::unique_ptr<text_encoder::TextEncoder> encoder_;
   std::vector<DitExpert> experts_;
   VideoVae vae_;

@@ -142,40 +142,65 @@ TEST(ProcessGroup, NoStoreToReachIsAnError) {
                                "rank 1 of 2 could not reach the job's store at 127.0.0.1:" + std::to_string(port), true);
 }
 
-// The tensor channel: every rank's tensor, in rank order, as each gave it.
+// Tensor channels: every member's tensor, in member order, as each gave it;
+// chunks swapped between members; a channel over some of the ranks.
 TEST(ProcessGroup, TensorsGoBetweenRanksThroughGloo) {
   const int port = test::free_loopback_port();
   ASSERT_GT(port, 0);
-  std::array<std::future<std::vector<at::Tensor>>, 2> ranks;
-  for (int r = 0; r < 2; ++r) {
+  struct Received {
+    std::vector<at::Tensor> gathered;
+    at::Tensor swapped;
+    std::vector<at::Tensor> pair;  // ranks 0 and 2 only
+  };
+  static constexpr int kRanks = 3;
+  std::array<std::future<Received>, kRanks> ranks;
+  for (int r = 0; r < kRanks; ++r) {
     ranks[r] = std::async(std::launch::async, [r, port] {
       std::atomic<bool> stop{false};
-      auto group = ProcessGroup::join(rank_of(r, 2, port), 20s, &stop);
-      group->open_tensor_channel();
+      auto group = ProcessGroup::join(rank_of(r, kRanks, port), 20s, &stop);
+      Received received;
+      const auto everyone = distributed::open_tensor_channel(*group, {0, 1, 2});
+      EXPECT_EQ(everyone->rank(), r);
+      EXPECT_EQ(everyone->size(), kRanks);
       const at::Tensor mine = at::arange(6, at::kFloat).reshape({2, 3}) + 10 * r;
-      std::vector<at::Tensor> gathered = distributed::all_gather(*group, mine.t());  // not contiguous
+      received.gathered = everyone->all_gather(mine.t());  // not contiguous
+      // Chunk j of rank r holds 100 r + j.
+      received.swapped = everyone->all_to_all(at::arange(kRanks, at::kLong).add(100 * r).view({kRanks, 1}));
+      if (r != 1) {
+        const auto pair = distributed::open_tensor_channel(*group, {0, 2});
+        EXPECT_EQ(pair->rank(), r / 2);
+        received.pair = pair->all_gather(at::full({1}, r, at::kBFloat16));
+      }
       group->leave();
-      return gathered;
+      return received;
     });
   }
-  for (int r = 0; r < 2; ++r) {
-    const std::vector<at::Tensor> gathered = ranks[r].get();
-    ASSERT_EQ(gathered.size(), 2u);
-    for (int from = 0; from < 2; ++from) {
+  for (int r = 0; r < kRanks; ++r) {
+    const Received received = ranks[r].get();
+    ASSERT_EQ(received.gathered.size(), 3u);
+    for (int from = 0; from < kRanks; ++from) {
       const at::Tensor expected = (at::arange(6, at::kFloat).reshape({2, 3}) + 10 * from).t();
-      EXPECT_TRUE(at::equal(gathered[from], expected)) << "rank " << r << " from rank " << from;
+      EXPECT_TRUE(at::equal(received.gathered[from], expected)) << "rank " << r << " from rank " << from;
+      // Chunk `from` came from rank `from`: its chunk r.
+      EXPECT_EQ(received.swapped[from].item<int64_t>(), 100 * from + r) << "rank " << r << " from rank " << from;
     }
+    if (r == 1) continue;
+    ASSERT_EQ(received.pair.size(), 2u);
+    EXPECT_EQ(received.pair[1].scalar_type(), at::kBFloat16);
+    EXPECT_EQ(received.pair[0].item<float>(), 0.0f);
+    EXPECT_EQ(received.pair[1].item<float>(), 2.0f);
   }
 }
 
-TEST(ProcessGroup, GatheringTensorsNeedsTheChannelOpen) {
+TEST(ProcessGroup, AChannelHoldsThisRank) {
   const int port = test::free_loopback_port();
   ASSERT_GT(port, 0);
-  LaunchEnvironment one = rank_of(0, 1, port);
   std::atomic<bool> stop{false};
-  auto group = ProcessGroup::join(one, 20s, &stop);
-  SORAGEN_EXPECT_THROW_MESSAGE(distributed::all_gather(*group, at::ones({2})), InternalError,
-                               "the tensor channel is not open", true);
+  auto group = ProcessGroup::join(rank_of(0, 1, port), 20s, &stop);
+  SORAGEN_EXPECT_THROW_MESSAGE(distributed::open_tensor_channel(*group, {1}), InternalError,
+                               "rank 0 of 1 opening a channel over ranks 1", true);
+  const auto alone = distributed::open_tensor_channel(*group, {0});
+  SORAGEN_EXPECT_THROW_MESSAGE(alone->all_to_all(at::ones({2, 3})), InternalError, "2 chunks for 1 members", true);
   group->leave();
 }
 

@@ -254,12 +254,28 @@ TEST_F(ShardedBatch, RanksStartedWithDifferentBatchesRefuseToRun) {
   EXPECT_EQ(outputs(), std::vector<std::string>{});
 }
 
-TEST_F(ShardedBatch, OnePromptOnThreeProcessesIsAUsageError) {
+// Three processes split one render three ways (Ulysses), which the
+// default's 4 attention heads do not allow: every rank says so after
+// loading, and nothing is written.
+TEST_F(ShardedBatch, OnePromptOnThreeProcessesNeedsHeadsThatDivide) {
   const std::vector<std::string> args{"--prompt", "a red ball", "-o", (out_ / "ball.mp4").string()};
   std::vector<Rank> ranks = start_all(3, args);
   for (const Rank& rank : ranks) {
     EXPECT_EQ(wait_exit_code(rank.pid), 2) << read_text(rank.log);
-    EXPECT_NE(read_text(rank.log).find("--prompt on 3 processes: one render splits over 2"), std::string::npos)
+    EXPECT_NE(read_text(rank.log).find("splits the 4 attention heads evenly, which 3 does not"), std::string::npos)
+        << read_text(rank.log);
+  }
+  EXPECT_EQ(outputs(), std::vector<std::string>{});
+}
+
+TEST_F(ShardedBatch, AParallelPlanForAnotherProcessCountIsAUsageError) {
+  const std::vector<std::string> args{"--prompt", "a red ball", "--parallel", "ulysses=2,cfg=2", "-o",
+                                      (out_ / "ball.mp4").string()};
+  std::vector<Rank> ranks = start_all(2, args);
+  for (const Rank& rank : ranks) {
+    EXPECT_EQ(wait_exit_code(rank.pid), 2) << read_text(rank.log);
+    EXPECT_NE(read_text(rank.log).find("--parallel ulysses=2,cfg=2 needs 4 processes; this job has 2"),
+              std::string::npos)
         << read_text(rank.log);
   }
   EXPECT_EQ(outputs(), std::vector<std::string>{});
@@ -277,9 +293,11 @@ std::vector<std::vector<std::uint8_t>> frames_in(const fs::path& folder) {
   return frames;
 }
 
-// One render on two processes, each running one half of every CFG pair,
-// against the same render in one process with its batch of 2.
-void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, const std::vector<std::string>& extra) {
+// One render split over `world` processes (by --parallel in `extra`, or
+// its default), against the same render in one process; `split` is how
+// rank 0's log describes the split.
+void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, int world,
+                                   const std::vector<std::string>& extra, const std::string& split) {
   std::vector<std::string> common{"--prompt", "a small red circle moving to the right on a blue background",
                                   "--seed", "5", "--steps", "6", "--frames", "9"};
   common.insert(common.end(), extra.begin(), extra.end());
@@ -294,18 +312,20 @@ void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, cons
 
   std::vector<std::string> args = common;
   args.insert(args.end(), {"-o", parallel.string()});
-  std::vector<Rank> ranks = test.start_all(2, args);
+  std::vector<Rank> ranks = test.start_all(world, args);
   for (const Rank& rank : ranks) ASSERT_EQ(wait_exit_code(rank.pid), 0) << read_text(rank.log);
   const std::string leader = read_text(ranks[0].log);
-  EXPECT_NE(leader.find("one render over 2 processes (CFG parallelism)"), std::string::npos) << leader;
-  EXPECT_EQ(read_text(ranks[1].log).find("wrote"), std::string::npos) << "rank 1 writes nothing";
+  EXPECT_NE(leader.find("one render over " + std::to_string(world) + " processes (" + split), std::string::npos)
+      << leader;
+  for (int r = 1; r < world; ++r) EXPECT_EQ(read_text(ranks[r].log).find("wrote"), std::string::npos) << "rank " << r;
 
   const auto expected = frames_in(single);
   const auto got = frames_in(parallel);
   ASSERT_EQ(got.size(), expected.size());
   ASSERT_EQ(expected.size(), 9u);
-  // The halves' batch-1 GEMMs round apart from the batch of 2 by ~1e-6, far
-  // below one step of 8-bit colour; a pixel on a rounding edge may move by 1.
+  // The halves' batch-1 GEMMs and the heads' smaller attention batches
+  // round apart from one process's by ~1e-6, far below one step of 8-bit
+  // colour; a pixel on a rounding edge may move by 1.
   int largest = 0;
   for (std::size_t f = 0; f < expected.size(); ++f) {
     ASSERT_EQ(got[f].size(), expected[f].size());
@@ -315,7 +335,17 @@ void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, cons
 }
 
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWritesWhatOneProcessWrites) {
-  expect_parallel_render_as_one(*this, dir_.path(), {});
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {}, "CFG parallelism");
+}
+
+TEST_F(ShardedBatch, OneRenderOnTwoProcessesWithUlyssesWritesWhatOneProcessWrites) {
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {"--parallel", "ulysses=2"},
+                                "Ulysses sequence parallelism over 2)");
+}
+
+TEST_F(ShardedBatch, OneRenderOnFourProcessesWritesWhatOneProcessWrites) {
+  expect_parallel_render_as_one(*this, dir_.path(), 4, {},
+                                "Ulysses sequence parallelism over 2, times CFG parallelism");
 }
 
 // Mid-exchange, the survivor learns of the loss from Gloo's broken pair at
@@ -337,7 +367,8 @@ TEST_F(ShardedBatch, KillingOneRankOfASplitRenderStopsTheOther) {
 }
 
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWithSkipLayerGuidance) {
-  expect_parallel_render_as_one(*this, dir_.path(), {"--guidance-method", "slg:layers=1,start=0,end=1"});
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {"--guidance-method", "slg:layers=1,start=0,end=1"},
+                                "CFG parallelism");
 }
 
 }  // namespace
