@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Several soragen processes on this machine against one, side by side, in
-# alternating runs: one render split over 2 processes (CFG parallelism)
-# against the same render in one, and a batch shared among N processes
+# alternating runs: one render split over 2 processes (CFG parallelism,
+# then Ulysses) against the same render in one, and a batch shared among N processes
 # against the same batch in one. Whole-process wall seconds (load included),
 # the median of the repeats, and each rank's denoising seconds from its -v
 # timings. The processes meet as torchrun starts them (RANK, WORLD_SIZE,
@@ -29,8 +29,9 @@ trap 'rm -rf "$scratch"' EXIT
 
 for i in $(seq 1 "$items"); do echo "$prompt $i"; done >"$scratch/prompts.txt"
 
-# run N ARGS...: N processes (1: a plain one); prints wall seconds, then each
-# rank's denoising seconds.
+# run N ARGS...: N processes (1: a plain one), the N with the flags in
+# `split`; prints wall seconds, then each rank's denoising seconds.
+split=()
 run() {
   local n=$1 start end port
   shift
@@ -43,7 +44,7 @@ run() {
     local pids=()
     for ((r = 0; r < n; r++)); do
       RANK=$r WORLD_SIZE=$n LOCAL_RANK=$r LOCAL_WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
-        "$build/soragen" --model "$model" "$@" "${extra[@]}" -v >"$scratch/rank$r.log" 2>&1 &
+        "$build/soragen" --model "$model" "$@" "${split[@]}" "${extra[@]}" -v >"$scratch/rank$r.log" 2>&1 &
       pids+=($!)
     done
     for pid in "${pids[@]}"; do wait "$pid"; done
@@ -80,5 +81,8 @@ compare() {
 
 echo "bench_processes: model $model, $(nproc) cores, $repeats repeats, median wall seconds"
 compare "one render, CFG-parallel" 2 --prompt "$prompt" --seed 1 -o "$scratch/out/one.mp4"
+split=(--parallel ulysses=2)
+compare "one render, Ulysses over 2" 2 --prompt "$prompt" --seed 1 -o "$scratch/out/one.mp4"
+split=()
 compare "batch of $items items, sharded" "$processes" --prompt-file "$scratch/prompts.txt" --seed 1 \
   -o "$scratch/out/{index:02}.mp4"

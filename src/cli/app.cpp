@@ -191,6 +191,23 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
 // Every rank reads the same flags and prompt file, so every rank makes the
 // same job list; a rank started with other arguments would render items of
 // another batch into this one's names, so the lists are compared first.
+// How one --prompt render splits over the job's processes (--parallel);
+// std::nullopt for one process or a --prompt-file batch, which is shared
+// item by item instead. Called before the rendezvous too, so that every rank
+// refuses a plan that does not fit alike, with no rank waiting on another.
+std::optional<ParallelPlan> render_split(const CliOptions& options, const LaunchEnvironment& launch) {
+  const std::optional<ParallelPlan> asked = parse_parallel(options.parallel);
+  const bool batch = !options.prompt_file.empty();
+  if (asked && batch && launch.several_processes()) {
+    throw UsageError("--parallel splits one --prompt render; a --prompt-file batch is shared among the processes "
+                     "item by item");
+  }
+  if (batch || (!launch.several_processes() && (!asked || asked->ulysses * asked->cfg == 1))) return std::nullopt;
+  const ParallelPlan plan = asked.value_or(automatic_parallel_plan(launch.world_size));
+  check_parallel_plan(plan, launch.world_size);
+  return plan;
+}
+
 // "Ulysses over 2 x CFG over 2", in the log line of a split render.
 std::string describe_parallel(const ParallelPlan& plan) {
   std::string text;
@@ -256,17 +273,8 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, 
   const Logger& plan_logger = group && group->rank() != 0 ? silent : logger;
   Plan plan = make_plan(app, options, plan_logger);
   ModelSpec spec = model_spec_from_flags(app, options);
-  // One render on several processes is split over them (--parallel); a
-  // batch is shared among them instead.
-  const bool split_render = group && !plan.batch;
-  ParallelPlan parallel;
-  if (split_render) {
-    parallel = parse_parallel(options.parallel).value_or(automatic_parallel_plan(group->world_size()));
-    check_parallel_plan(parallel, group->world_size());
-  } else if (group && options.parallel != "auto") {
-    throw UsageError("--parallel splits one --prompt render; a --prompt-file batch is shared among the processes "
-                     "item by item");
-  }
+  const std::optional<ParallelPlan> parallel = render_split(options, launch);
+  const bool split_render = parallel.has_value();
   RuntimeOptions runtime;
   runtime.device = group ? device_for_rank(options.device, launch) : options.device;
   runtime.dtype = options.dtype;
@@ -310,9 +318,9 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, 
     progress({Stage::load, 1, 1});
   }
   if (split_render) {
-    loaded->split_over(*group, parallel);
+    loaded->split_over(*group, *parallel);
     if (group->rank() == 0) logger.info("one render over " + std::to_string(group->world_size()) + " processes (" +
-                                        describe_parallel(parallel) + "); rank 0 writes the video");
+                                        describe_parallel(*parallel) + "); rank 0 writes the video");
   }
 
   const RenderJob render = [&](const BatchJob& job) {
@@ -394,6 +402,7 @@ int run(int argc, char** argv) {
   };
   try {
     if (launch.several_processes()) {
+      render_split(options, launch);
       const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(options.rank_timeout * 1000));
       group = ProcessGroup::join(launch, timeout, &g_stop_requested);
       if (group->rank() == 0) {

@@ -57,9 +57,12 @@ ParallelPlan automatic_parallel_plan(int world_size) {
 
 void check_parallel_plan(const ParallelPlan& plan, int world_size) {
   if (plan.ulysses < 1 || plan.cfg < 1 || plan.cfg > 2 || plan.ulysses * plan.cfg != world_size) {
-    throw UsageError("--parallel " + parallel_text(plan) + " needs " + std::to_string(plan.ulysses * plan.cfg) +
+    const int needed = plan.ulysses * plan.cfg;
+    throw UsageError("--parallel " + parallel_text(plan) + " needs " + std::to_string(needed) +
                      " processes; this job has " + std::to_string(world_size) +
-                     " (ulysses times cfg must be the number of processes)");
+                     (world_size == 1 ? " (start them with torchrun --nproc-per-node " + std::to_string(needed) +
+                                            " --no-python soragen ..., srun or mpirun)"
+                                      : " (ulysses times cfg must be the number of processes)"));
   }
 }
 

@@ -28,7 +28,7 @@ TEST(Cli, HelpExplainsFlagsAndExitCodes) {
                            "--height", "--fps", "--steps", "--guidance", "--shift", "--sampler", "--seed",
                            "--device", "--dtype", "--threads", "--verbose", "--quiet", "--version",
                            "--skip-existing", "--image", "--last-image", "--guidance-high", "Exit codes:", "5  some items of a batch failed",
-                           "--rank-timeout", "7  another process of a multi-process run failed", "torchrun --nproc-per-node"}) {
+                           "--rank-timeout", "--parallel", "ulysses=U,cfg=C", "7  another process of a multi-process run failed", "torchrun --nproc-per-node"}) {
     EXPECT_NE(result.output.find(text), std::string::npos) << text;
   }
 }
@@ -68,6 +68,9 @@ TEST(Cli, ValidationMessagesNameTheFlag) {
   expect_usage_error("--prompt x --crf 60", "--crf");
   expect_usage_error("--prompt x --dtype fp8", "--dtype 'fp8': expected auto, bf16, fp16 or fp32");
   expect_usage_error("--prompt x --device gpu", "--device 'gpu'");
+  expect_usage_error("--prompt x --parallel cfg=3", "cfg=1 or cfg=2");
+  expect_usage_error("--prompt x --parallel ulysses=2",
+                     "--parallel ulysses=2,cfg=1 needs 2 processes; this job has 1 (start them with torchrun");
   expect_usage_error("--prompt x --bogus", "--bogus");
   expect_usage_error("--prompt x -o clip.avi", "-o 'clip.avi': an MP4 output needs a name ending in .mp4");
   expect_usage_error("--prompt x --model no-such-model", "--model 'no-such-model': not a directory and not a bundled model");

@@ -11,6 +11,7 @@
 #include "distributed/tensor_channel.h"
 #include "expect_throw.h"
 #include "free_port.h"
+#include "loopback_rank.h"
 #include "soragen/distributed.h"
 #include "soragen/error.h"
 
@@ -18,18 +19,6 @@ namespace soragen {
 namespace {
 
 using namespace std::chrono_literals;
-
-LaunchEnvironment rank_of(int rank, int world_size, int port) {
-  LaunchEnvironment env;
-  env.launcher = Launcher::torchrun;
-  env.rank = rank;
-  env.world_size = world_size;
-  env.local_rank = rank;
-  env.local_world_size = world_size;
-  env.master_addr = "127.0.0.1";
-  env.master_port = port;
-  return env;
-}
 
 // Polls `done` for up to `seconds`.
 bool eventually(const std::function<bool()>& done, double seconds) {
@@ -49,7 +38,7 @@ TEST(ProcessGroup, RanksGatherEachOthersValuesInRankOrder) {
   for (int r = 0; r < kRanks; ++r) {
     ranks.push_back(std::async(std::launch::async, [r, port] {
       std::atomic<bool> stop{false};
-      auto group = ProcessGroup::join(rank_of(r, kRanks, port), 20s, &stop);
+      auto group = ProcessGroup::join(test::loopback_rank(r, kRanks, port), 20s, &stop);
       EXPECT_EQ(group->rank(), r);
       EXPECT_EQ(group->world_size(), kRanks);
       std::vector<std::vector<std::string>> gathered;
@@ -75,14 +64,14 @@ TEST(ProcessGroup, AReportedFailureStopsTheOtherRanks) {
   std::promise<void> joined;
   auto failing = std::async(std::launch::async, [port, &joined] {
     std::atomic<bool> stop{false};
-    auto group = ProcessGroup::join(rank_of(1, 2, port), 20s, &stop);
+    auto group = ProcessGroup::join(test::loopback_rank(1, 2, port), 20s, &stop);
     joined.set_value();
     group->report_failure("weights 'dit.safetensors' are cut short");
     EXPECT_FALSE(group->failure()) << "a rank's own report is not a failure of another";
     EXPECT_FALSE(stop.load());
   });
   std::atomic<bool> stop{false};
-  auto group = ProcessGroup::join(rank_of(0, 2, port), 20s, &stop);
+  auto group = ProcessGroup::join(test::loopback_rank(0, 2, port), 20s, &stop);
   joined.get_future().wait();
   // The stop flag is how a render in progress learns of it.
   EXPECT_TRUE(eventually([&] { return stop.load(); }, 10));
@@ -100,17 +89,17 @@ TEST(ProcessGroup, ASilentRankEndsTheJobAfterTheTimeout) {
   std::promise<void> all_in;
   auto silent = std::async(std::launch::async, [port, &all_in] {
     std::atomic<bool> stop{false};
-    auto group = ProcessGroup::join(rank_of(1, 3, port), 20s, &stop);
+    auto group = ProcessGroup::join(test::loopback_rank(1, 3, port), 20s, &stop);
     all_in.get_future().wait();
     // Dropped without leave(): its heartbeat stops, as a killed process's would.
   });
   auto other = std::async(std::launch::async, [port, &stop2] {
-    auto group = ProcessGroup::join(rank_of(2, 3, port), 20s, &stop2, 1s);
+    auto group = ProcessGroup::join(test::loopback_rank(2, 3, port), 20s, &stop2, 1s);
     EXPECT_TRUE(eventually([&] { return stop2.load(); }, 20));
     return group->failure().value_or("");
   });
   // A rendezvous a loaded machine meets easily; a 1 s heartbeat timeout.
-  auto group = ProcessGroup::join(rank_of(0, 3, port), 20s, &stop0, 1s);
+  auto group = ProcessGroup::join(test::loopback_rank(0, 3, port), 20s, &stop0, 1s);
   const auto silent_from = std::chrono::steady_clock::now();
   all_in.set_value();
   silent.get();
@@ -127,7 +116,7 @@ TEST(ProcessGroup, ARankThatNeverComesEndsTheRendezvous) {
   ASSERT_GT(port, 0);
   std::atomic<bool> stop{false};
   const auto start = std::chrono::steady_clock::now();
-  SORAGEN_EXPECT_THROW_MESSAGE(ProcessGroup::join(rank_of(0, 2, port), 1s, &stop), RankFailedError,
+  SORAGEN_EXPECT_THROW_MESSAGE(ProcessGroup::join(test::loopback_rank(0, 2, port), 1s, &stop), RankFailedError,
                                "the job's 2 processes did not all join at 127.0.0.1:" + std::to_string(port) +
                                    " within 1 s (1 did)",
                                true);
@@ -138,7 +127,7 @@ TEST(ProcessGroup, NoStoreToReachIsAnError) {
   const int port = test::free_loopback_port();
   ASSERT_GT(port, 0);
   std::atomic<bool> stop{false};
-  SORAGEN_EXPECT_THROW_MESSAGE(ProcessGroup::join(rank_of(1, 2, port), 1s, &stop), RankFailedError,
+  SORAGEN_EXPECT_THROW_MESSAGE(ProcessGroup::join(test::loopback_rank(1, 2, port), 1s, &stop), RankFailedError,
                                "rank 1 of 2 could not reach the job's store at 127.0.0.1:" + std::to_string(port), true);
 }
 
@@ -157,7 +146,7 @@ TEST(ProcessGroup, TensorsGoBetweenRanksThroughGloo) {
   for (int r = 0; r < kRanks; ++r) {
     ranks[r] = std::async(std::launch::async, [r, port] {
       std::atomic<bool> stop{false};
-      auto group = ProcessGroup::join(rank_of(r, kRanks, port), 20s, &stop);
+      auto group = ProcessGroup::join(test::loopback_rank(r, kRanks, port), 20s, &stop);
       Received received;
       const auto everyone = distributed::open_tensor_channel(*group, {0, 1, 2});
       EXPECT_EQ(everyone->rank(), r);
@@ -196,7 +185,7 @@ TEST(ProcessGroup, AChannelHoldsThisRank) {
   const int port = test::free_loopback_port();
   ASSERT_GT(port, 0);
   std::atomic<bool> stop{false};
-  auto group = ProcessGroup::join(rank_of(0, 1, port), 20s, &stop);
+  auto group = ProcessGroup::join(test::loopback_rank(0, 1, port), 20s, &stop);
   SORAGEN_EXPECT_THROW_MESSAGE(distributed::open_tensor_channel(*group, {1}), InternalError,
                                "rank 0 of 1 opening a channel over ranks 1", true);
   const auto alone = distributed::open_tensor_channel(*group, {0});

@@ -293,11 +293,12 @@ std::vector<std::vector<std::uint8_t>> frames_in(const fs::path& folder) {
   return frames;
 }
 
-// One render split over `world` processes (by --parallel in `extra`, or
-// its default), against the same render in one process; `split` is how
-// rank 0's log describes the split.
+// One render split over `world` processes (by `parallel`, the processes'
+// flags, or by default), against the same render in one process with the
+// `extra` flags both get; `split` is how rank 0's log describes the split.
 void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, int world,
-                                   const std::vector<std::string>& extra, const std::string& split) {
+                                   const std::vector<std::string>& extra, const std::vector<std::string>& parallel_flags,
+                                   const std::string& split) {
   std::vector<std::string> common{"--prompt", "a small red circle moving to the right on a blue background",
                                   "--seed", "5", "--steps", "6", "--frames", "9"};
   common.insert(common.end(), extra.begin(), extra.end());
@@ -311,6 +312,7 @@ void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, int 
   ASSERT_EQ(one.exit_code, 0) << one.output;
 
   std::vector<std::string> args = common;
+  args.insert(args.end(), parallel_flags.begin(), parallel_flags.end());
   args.insert(args.end(), {"-o", parallel.string()});
   std::vector<Rank> ranks = test.start_all(world, args);
   for (const Rank& rank : ranks) ASSERT_EQ(wait_exit_code(rank.pid), 0) << read_text(rank.log);
@@ -335,16 +337,16 @@ void expect_parallel_render_as_one(ShardedBatch& test, const fs::path& dir, int 
 }
 
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWritesWhatOneProcessWrites) {
-  expect_parallel_render_as_one(*this, dir_.path(), 2, {}, "CFG parallelism");
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {}, {}, "CFG parallelism");
 }
 
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWithUlyssesWritesWhatOneProcessWrites) {
-  expect_parallel_render_as_one(*this, dir_.path(), 2, {"--parallel", "ulysses=2"},
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {}, {"--parallel", "ulysses=2"},
                                 "Ulysses sequence parallelism over 2)");
 }
 
 TEST_F(ShardedBatch, OneRenderOnFourProcessesWritesWhatOneProcessWrites) {
-  expect_parallel_render_as_one(*this, dir_.path(), 4, {},
+  expect_parallel_render_as_one(*this, dir_.path(), 4, {}, {},
                                 "Ulysses sequence parallelism over 2, times CFG parallelism");
 }
 
@@ -367,7 +369,7 @@ TEST_F(ShardedBatch, KillingOneRankOfASplitRenderStopsTheOther) {
 }
 
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWithSkipLayerGuidance) {
-  expect_parallel_render_as_one(*this, dir_.path(), 2, {"--guidance-method", "slg:layers=1,start=0,end=1"},
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {"--guidance-method", "slg:layers=1,start=0,end=1"}, {},
                                 "CFG parallelism");
 }
 

@@ -17,6 +17,7 @@
 #include "expect_throw.h"
 #include "free_port.h"
 #include "golden_util.h"
+#include "loopback_rank.h"
 #include "soragen/distributed.h"
 #include "soragen/error.h"
 
@@ -25,18 +26,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-LaunchEnvironment rank_of(int rank, int world_size, int port) {
-  LaunchEnvironment env;
-  env.launcher = Launcher::torchrun;
-  env.rank = rank;
-  env.world_size = world_size;
-  env.local_rank = rank;
-  env.local_world_size = world_size;
-  env.master_addr = "127.0.0.1";
-  env.master_port = port;
-  return env;
-}
 
 std::vector<fs::path> dit_golden_files() {
   std::vector<fs::path> files = test::golden_files("dit");
@@ -58,7 +47,7 @@ auto run_ranks(int world, const ParallelPlan& plan, Body body) {
   for (int r = 0; r < world; ++r) {
     ranks.push_back(std::async(std::launch::async, [r, world, port, plan, &body] {
       std::atomic<bool> stop{false};
-      auto group = ProcessGroup::join(rank_of(r, world, port), 30s, &stop);
+      auto group = ProcessGroup::join(test::loopback_rank(r, world, port), 30s, &stop);
       distributed::RenderChannels channels = distributed::open_render_channels(*group, plan);
       Result result = body(channels);
       channels = {};
