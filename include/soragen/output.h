@@ -29,6 +29,9 @@ OutputFormat output_format_for(const std::string& target, const std::string& for
 // Checks, before any work, that the target's directory exists and is
 // writable, and that a PNG target is not a file. Throws OutputError.
 void check_output_target(const std::filesystem::path& target, OutputFormat format);
+// For a single render, also that a PNG target is not a directory with files
+// in it, which writing would refuse after the whole render. Throws OutputError.
+void check_fresh_output_target(const std::filesystem::path& target, OutputFormat format);
 
 // Writes atomically: an error or cancellation leaves no partial output and
 // never replaces an existing good file. Throws OutputError / InterruptedError.

@@ -111,7 +111,7 @@ Plan make_plan(const CLI::App& app, const CliOptions& options, const Logger& log
 
   if (has_prompt) {
     validate_request(base);
-    check_output_target(options.output, plan.format);
+    check_fresh_output_target(options.output, plan.format);
     plan.items.push_back({0, base, std::nullopt});
     return plan;
   }

@@ -12,8 +12,8 @@ RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& pla
   check_parallel_plan(plan, group.world_size());
   const int rank = group.rank();
   RenderChannels channels;
-  // The Ulysses groups first, then the CFG pairs: each set is disjoint, so
-  // every member meets its group at the same step.
+  // The Ulysses groups first, then the CFG pairs (each set disjoint, so
+  // every member meets its group at the same step), then every rank.
   if (plan.ulysses > 1) {
     std::vector<int> members;
     const int first = rank / plan.ulysses * plan.ulysses;
@@ -24,6 +24,9 @@ RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& pla
     const int position = rank % plan.ulysses;
     channels.cfg = open_tensor_channel(group, {position, position + plan.ulysses});
   }
+  std::vector<int> everyone;
+  for (int r = 0; r < group.world_size(); ++r) everyone.push_back(r);
+  channels.everyone = open_tensor_channel(group, everyone);
   return channels;
 }
 

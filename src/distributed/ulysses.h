@@ -30,6 +30,7 @@ class UlyssesGroup : public dit::SequenceParallel {
 struct RenderChannels {
   std::shared_ptr<UlyssesGroup> ulysses;  // null when U = 1
   std::shared_ptr<TensorChannel> cfg;     // null when C = 1
+  std::shared_ptr<TensorChannel> everyone;  // every rank: the tiles of a split VAE decode
 };
 
 // Opens this rank's channels for `plan` (U * C = the world size, checked by

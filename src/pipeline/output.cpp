@@ -64,6 +64,14 @@ void check_output_target(const fs::path& target, OutputFormat format) {
   }
 }
 
+void check_fresh_output_target(const fs::path& target, OutputFormat format) {
+  check_output_target(target, format);
+  std::error_code ec;
+  if (format == OutputFormat::png && fs::is_directory(target, ec) && !fs::is_empty(target, ec)) {
+    throw OutputError("-o '" + target.string() + "': directory is not empty; PNG frames need a new or empty one");
+  }
+}
+
 void write_video_file(const fs::path& target, const VideoFrames& frames, OutputFormat format,
                       const OutputOptions& options) {
   video::WriteOptions write;

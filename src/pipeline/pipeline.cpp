@@ -105,6 +105,12 @@ void Pipeline::split_over(ProcessGroup& group, const ParallelPlan& plan) {
     impl_->t2v->split_guidance({cfg->rank(), [cfg](const at::Tensor& mine) { return cfg->all_gather(mine); }});
   }
   impl_->t2v->split_sequence(impl_->channels.ulysses);
+  const auto& everyone = impl_->channels.everyone;
+  impl_->t2v->split_decode({everyone->rank(), everyone->size(), [everyone](const at::Tensor& share) {
+                              at::Tensor sum = at::zeros_like(share);
+                              for (const at::Tensor& part : everyone->all_gather(share)) sum.add_(part);
+                              return sum;
+                            }});
 }
 
 const ModelSource& Pipeline::source() const { return impl_->source; }

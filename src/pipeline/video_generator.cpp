@@ -376,6 +376,8 @@ at::Tensor VideoGenerator::decode(const at::Tensor& latent, const vae::TileOptio
   const int64_t frames = (latent.size(1) - 1) * vae_.temporal_factor() + 1;
   const int64_t factor = vae_.spatial_factor();
   at::Tensor video = at::empty({3, frames, latent.size(2) * factor, latent.size(3) * factor}, at::kFloat);
+  vae::TileOptions tiles = tiling;
+  if (tiles.enabled()) tiles.share = decode_share_;
   int64_t filled = 0;
   vae_.decode_frames(
       latent.unsqueeze(0).to(device_, at::kFloat),
@@ -388,7 +390,7 @@ at::Tensor VideoGenerator::decode(const at::Tensor& latent, const vae::TileOptio
         video.narrow(1, first, chunk.size(2)).copy_(chunk.squeeze(0));
         filled = first + chunk.size(2);
       },
-      tiling);
+      tiles);
   if (filled != frames) {
     throw InternalError("VAE decode produced " + std::to_string(filled) + " frames, expected " +
                         std::to_string(frames));

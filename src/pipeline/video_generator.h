@@ -147,6 +147,9 @@ class VideoGenerator {
   // Ulysses sequence parallelism: every DiT pass runs on this rank's share
   // of the tokens (dit/sequence_parallel.h). Null: every token here.
   void split_sequence(std::shared_ptr<dit::SequenceParallel> group) { sequence_ = std::move(group); }
+  // A tiled decode shares its tiles among the ranks of a split render
+  // (vae::TileShare); an untiled one runs whole on every rank.
+  void split_decode(vae::TileShare share) { decode_share_ = std::move(share); }
 
   // video [3, F, H, W] in [-1, 1] -> its normalised latent [z_dim, f, h, w]
   // on the device (float32).
@@ -200,6 +203,7 @@ class VideoGenerator {
   CacheCount last_cache_count_;
   GuidanceSplit split_;
   std::shared_ptr<dit::SequenceParallel> sequence_;
+  vae::TileShare decode_share_;
   std::unique_ptr<text_encoder::TextEncoder> encoder_;
   std::vector<DitExpert> experts_;
   VideoVae vae_;

@@ -12,13 +12,25 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace soragen::vae {
 
+// A tiled decode split over the ranks of a job (one render on several
+// processes): rank r decodes tiles r, r + ranks, ... of every frame into its
+// share of the blend, and `sum` adds the shares over the ranks, so that every
+// rank gets the whole frame, the one a single process blends to rounding.
+struct TileShare {
+  int rank = 0;
+  int ranks = 1;
+  std::function<at::Tensor(const at::Tensor&)> sum;  // collective; unset with one rank
+};
+
 struct TileOptions {
   int64_t tile = 0;     // tile side in latent pixels (x8 in output pixels); 0 disables tiling
   int64_t overlap = 8;  // latent pixels shared by neighbouring tiles (blended), < tile
+  TileShare share;      // default: this process decodes every tile
 
   bool enabled() const { return tile > 0; }
   // 256-pixel tiles with 64-pixel overlaps (the same geometry as diffusers'

@@ -132,33 +132,43 @@ void WanVAEImpl::decode_tiled(const at::Tensor& x, const TileOptions& tiling, co
     at::Tensor weight;  // [1, 1, 1, rows*8, cols*8]
     FeatureCache cache;
   };
+  // Every tile's ramps make the blend's divisor; this rank keeps only its
+  // own tiles (and their caches).
+  const TileShare& share = tiling.share;
   std::vector<Tile> tiles;
   at::Tensor weight_sum = at::zeros({1, 1, 1, x.size(3) * factor, x.size(4) * factor}, at::kFloat);
+  int64_t index = 0;
   for (size_t r = 0; r < rows.size(); ++r) {
-    for (size_t c = 0; c < cols.size(); ++c) {
+    for (size_t c = 0; c < cols.size(); ++c, ++index) {
       const at::Tensor w = at::outer(axis_ramp(rows, r, factor), axis_ramp(cols, c, factor)).view(
           {1, 1, 1, rows[r].size() * factor, cols[c].size() * factor});
       weight_sum.narrow(3, rows[r].begin * factor, rows[r].size() * factor)
           .narrow(4, cols[c].begin * factor, cols[c].size() * factor)
           .add_(w);
+      if (index % share.ranks != share.rank) continue;
       tiles.push_back(Tile{rows[r], cols[c], w.to(x.device()), FeatureCache(decoder->cache_slots())});
     }
   }
   weight_sum = weight_sum.to(x.device());
   for (int64_t i = 0; i < x.size(2); ++i) {
     const at::Tensor frame = x.narrow(2, i, 1);
-    at::Tensor blended;
+    // The first latent frame decodes to one frame, each later one to
+    // temporal_factor frames (a rank without tiles still adds its zeros).
+    const int64_t frames = i == 0 ? 1 : config_.temporal_factor();
+    at::Tensor blended = at::zeros({x.size(0), 3, frames, x.size(3) * factor, x.size(4) * factor},
+                                   x.options().dtype(at::kFloat));
     for (Tile& tile : tiles) {
       const at::Tensor input = frame.narrow(3, tile.row.begin, tile.row.size()).narrow(4, tile.col.begin, tile.col.size());
       const at::Tensor out = decoder->forward(input, tile.cache).to(at::kFloat);
-      if (!blended.defined()) {
-        blended = at::zeros({out.size(0), out.size(1), out.size(2), x.size(3) * factor, x.size(4) * factor},
-                            out.options());
+      if (out.size(2) != frames) {
+        throw InternalError("VAE tiled decode: latent frame " + std::to_string(i) + " gave " +
+                            std::to_string(out.size(2)) + " frames, expected " + std::to_string(frames));
       }
       blended.narrow(3, tile.row.begin * factor, tile.row.size() * factor)
           .narrow(4, tile.col.begin * factor, tile.col.size() * factor)
           .add_(out * tile.weight);
     }
+    if (share.ranks > 1) blended = share.sum(blended);
     emit(blended.div_(weight_sum), 0);
   }
 }

@@ -119,6 +119,17 @@ TEST(Cli, OutputDirectoryMustExist) {
   EXPECT_NE(file_parent.output.find("is not a directory"), std::string::npos) << file_parent.output;
 }
 
+// Writing PNG frames refuses a folder with files in it: say so before the render.
+TEST(Cli, APngFolderWithFilesIsRefusedBeforeTheRender) {
+  test::TempDir dir;
+  std::ofstream(dir / "frame_00000.png") << "an earlier render";
+  const test::CommandResult result = soragen("--prompt x -o '" + dir.path().string() + "/'");
+  EXPECT_EQ(result.exit_code, 4) << result.output;
+  EXPECT_NE(result.output.find("directory is not empty; PNG frames need a new or empty one"), std::string::npos)
+      << result.output;
+  EXPECT_EQ(count_lines(result.output), 1) << result.output;
+}
+
 TEST(Cli, UnwritableOutputDirectory) {
   test::TempDir dir;
   std::filesystem::permissions(dir.path(), std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec |
