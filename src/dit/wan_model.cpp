@@ -4,6 +4,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 
 #include "io/state_dict.h"
@@ -353,11 +354,9 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
     // over the ranks under sequence parallelism, so that all ranks agree.
     const at::Tensor first_residual = first_out - tokens;
     const at::Tensor decided_on = first_residual.narrow(1, 0, own_valid_tokens);
-    const bool reuse = sequence ? cache->reusable(decided_on, [sequence](const at::Tensor& sums) {
-      return sum_over_ranks(sums, *sequence);
-    })
-                                : cache->reusable(decided_on);
-    if (reuse) {
+    std::function<at::Tensor(const at::Tensor&)> over_ranks;
+    if (sequence) over_ranks = [sequence](const at::Tensor& sums) { return sum_over_ranks(sums, *sequence); };
+    if (cache->reusable(decided_on, over_ranks)) {
       tokens = cache->reuse(first_out);
     } else {
       tokens = first_out;
