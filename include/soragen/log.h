@@ -33,4 +33,10 @@ class Logger {
   LogLevel min_level_ = LogLevel::info;
 };
 
+// libtorch's own log lines on stderr, process-wide: c10d logs a failed store
+// connection through glog (Debian's libtorch) or c10's logger (PyTorch's)
+// before soragen's one-line error says the same. Lines below `level` are
+// dropped; LogLevel::debug restores libtorch's defaults.
+void set_libtorch_log_level(LogLevel level);
+
 }  // namespace soragen

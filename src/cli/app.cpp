@@ -383,6 +383,7 @@ int run(int argc, char** argv) {
   }
   const Logger logger = make_logger(options, launch);
   set_codec_log_level(options.verbosity >= 2 ? LogLevel::info : LogLevel::error);
+  set_libtorch_log_level(options.verbosity >= 2 ? LogLevel::debug : LogLevel::off);
   std::unique_ptr<ProcessGroup> group;
   // A rank that fails tells the others; a rank stopped by another's failure
   // says whose, and exits with ExitCode::rank_failed.

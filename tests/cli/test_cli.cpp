@@ -49,6 +49,18 @@ TEST(Cli, BadLauncherVariablesAreUsageErrors) {
   EXPECT_EQ(count_lines(no_master.output), 1) << no_master.output;
 }
 
+// A store nobody serves (nothing listens on port 1): one line from soragen,
+// none from libtorch's own logger, and exit code 7.
+TEST(Cli, AnUnreachableStoreIsOneLine) {
+  const test::CommandResult result =
+      test::run_command("env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 '" +
+                        (test::build_dir() / "soragen").string() + "' --prompt 'a red ball' --rank-timeout 1 </dev/null");
+  EXPECT_EQ(result.exit_code, 7) << result.output;
+  EXPECT_NE(result.output.find("rank 1 of 2 could not reach the job's store at 127.0.0.1:1"), std::string::npos)
+      << result.output;
+  EXPECT_EQ(count_lines(result.output), 1) << result.output;
+}
+
 TEST(Cli, Version) {
   const test::CommandResult result = soragen("--version");
   EXPECT_EQ(result.exit_code, 0);
