@@ -188,9 +188,6 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
   return jobs;
 }
 
-// Every rank reads the same flags and prompt file, so every rank makes the
-// same job list; a rank started with other arguments would render items of
-// another batch into this one's names, so the lists are compared first.
 // How one --prompt render splits over the job's processes (--parallel);
 // std::nullopt for one process or a --prompt-file batch, which is shared
 // item by item instead. Called before the rendezvous too, so that every rank
@@ -208,7 +205,8 @@ std::optional<ParallelPlan> render_split(const CliOptions& options, const Launch
   return plan;
 }
 
-// "Ulysses over 2 x CFG over 2", in the log line of a split render.
+// How rank 0 names the split in its log ("Ulysses sequence parallelism
+// over 2, times CFG parallelism: ...").
 std::string describe_parallel(const ParallelPlan& plan) {
   std::string text;
   if (plan.ulysses > 1) text = "Ulysses sequence parallelism over " + std::to_string(plan.ulysses);
@@ -219,6 +217,9 @@ std::string describe_parallel(const ParallelPlan& plan) {
   return text.empty() ? "not split" : text;
 }
 
+// Every rank reads the same flags and prompt file, so every rank makes the
+// same job list; a rank started with other arguments would render items of
+// another batch into this one's names, so the lists are compared first.
 void check_same_jobs(ProcessGroup& group, const std::vector<BatchJob>& jobs) {
   std::string list;
   for (const BatchJob& job : jobs) list += std::to_string(job.index) + "=" + job.output.string() + "\n";
