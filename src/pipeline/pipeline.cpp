@@ -63,6 +63,9 @@ struct Pipeline::Impl {
   std::optional<std::vector<std::string>> loras;
   // Parallel denoising (split_over): this rank's Ulysses group and CFG pair.
   distributed::RenderChannels channels;
+  // Whether this rank runs the text encoder: not the later members of a
+  // Ulysses group, which receive the first member's contexts.
+  bool encodes_prompts = true;
 };
 
 namespace {
@@ -105,6 +108,12 @@ void Pipeline::split_over(ProcessGroup& group, const ParallelPlan& plan) {
     impl_->t2v->split_guidance({cfg->rank(), [cfg](const at::Tensor& mine) { return cfg->all_gather(mine); }});
   }
   impl_->t2v->split_sequence(impl_->channels.ulysses);
+  impl_->encodes_prompts = !impl_->channels.ulysses || impl_->channels.ulysses->rank() == 0;
+  if (!impl_->encodes_prompts) {
+    // umT5-XXL is 11 GB in bf16: the denoising gets that memory back.
+    impl_->t2v->release_text_encoder();
+    impl_->logger.debug("the first rank of this Ulysses group encodes the prompts: text encoder freed here");
+  }
   const auto& everyone = impl_->channels.everyone;
   impl_->t2v->split_decode({everyone->rank(), everyone->size(), [everyone](const at::Tensor& share) {
                               at::Tensor sum = at::zeros_like(share);
@@ -295,7 +304,7 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
                                        : impl.tokenizer->encode(text);
     return impl.t2v->encode(tokens_tensor(tokens.ids), tokens_tensor(tokens.mask));
   };
-  if (!impl.t2v->has_text_encoder()) {
+  if (impl.encodes_prompts && !impl.t2v->has_text_encoder()) {
     throw UsageError("this pipeline freed its text encoder after the first request (free_text_encoder_after_use)");
   }
   // Split over ranks, the encoder runs once per prompt in the job: member 0
@@ -320,7 +329,7 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
   }
   context = context.to(impl.t2v->device());
   context_null = context_null.to(impl.t2v->device());
-  if (impl.runtime.free_text_encoder_after_use) impl.t2v->release_text_encoder();
+  if (impl.runtime.free_text_encoder_after_use && impl.t2v->has_text_encoder()) impl.t2v->release_text_encoder();
   report(Stage::encode_text, 1, 1);
   if (cancel && cancel->load()) throw InterruptedError("interrupted after text encoding");
 

@@ -340,9 +340,16 @@ TEST_F(ShardedBatch, OneRenderOnTwoProcessesWritesWhatOneProcessWrites) {
   expect_parallel_render_as_one(*this, dir_.path(), 2, {}, {}, "CFG parallelism");
 }
 
+// Rank 1 receives rank 0's contexts and frees its own text encoder (-vv
+// says so).
 TEST_F(ShardedBatch, OneRenderOnTwoProcessesWithUlyssesWritesWhatOneProcessWrites) {
-  expect_parallel_render_as_one(*this, dir_.path(), 2, {}, {"--parallel", "ulysses=2"},
+  expect_parallel_render_as_one(*this, dir_.path(), 2, {}, {"--parallel", "ulysses=2", "-vv"},
                                 "Ulysses sequence parallelism over 2)");
+  std::string rank1;
+  for (const auto& entry : fs::directory_iterator(dir_.path())) {
+    if (entry.path().filename().string().rfind("rank1-", 0) == 0) rank1 += read_text(entry.path());
+  }
+  EXPECT_NE(rank1.find("text encoder freed here"), std::string::npos) << rank1;
 }
 
 TEST_F(ShardedBatch, OneRenderOnFourProcessesWritesWhatOneProcessWrites) {
