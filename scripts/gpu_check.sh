@@ -29,8 +29,8 @@
 #
 # run: needs python3 with torch 2.11 (CUDA) and nvidia-smi; nothing else is
 # installed. GPUS (default 1) is the number of GPUs to use; the checks here
-# use one, and the multi-GPU runs of the distributed issue take the count
-# from it. Budget: about 8 minutes on one H100/H200 (5 for Wan2.1, 3 for the Wan2.2 steps). The official model's
+# use one, and with GPUS > 1 step 6 times one Wan2.1 1.3B CFG step on 1 GPU
+# and with Ulysses over GPUS (bench_dit under torchrun). Budget: about 8 minutes on one H100/H200 (5 for Wan2.1, 3 for the Wan2.2 steps). The official model's
 # attention is patched in memory to torch's scaled_dot_product_attention
 # (flash-attn is not installed there) and its diffusers base classes are
 # stubbed (scripts/gpu_check/official_dit_step.py says how); the scheduler
@@ -226,7 +226,30 @@ for model in models:
           f"({official['tokens']} tokens): official/soragen = {official['step_seconds_median'] / step:.2f}x")
 PY
 
-  # 6. The summary.
+  # 6. With GPUS > 1 (or a dry run, on 2 CPU processes): one CFG step of
+  #    Wan2.1 1.3B at the check's size, on 1 process and with Ulysses over
+  #    1..GPUS (bench_dit under torchrun), for docs/multi_gpu_scaling.md's
+  #    table. Gloo carries the all-to-alls through host memory.
+  local ranks=$gpus multi_extra=(--dtype bf16)
+  if [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ]; then
+    ranks=2
+    multi_extra=(--dtype fp32 --layers 1 --threads 1)
+  fi
+  if [ "$ranks" -gt 1 ]; then
+    for n in 1 "$ranks"; do
+      "$python" -m torch.distributed.run --standalone --nproc-per-node "$n" --no-python "$bin/bench_dit" \
+        --device "$device" "${size[@]}" "${multi_extra[@]}" --warmup 1 --repeat 3 2>&1 | tee "$out/bench_dit_ulysses$n.log"
+    done
+    "$python" - "$out" "$ranks" <<'PY' | tee -a "$summary"
+import re, sys, pathlib
+out, n = pathlib.Path(sys.argv[1]), sys.argv[2]
+step = lambda k: float(re.search(r"seconds per step: ([0-9.]+)", (out / f"bench_dit_ulysses{k}.log").read_text()).group(1))
+one, many = step(1), step(n)
+print(f"ulysses wan2.1 1.3B: 1 GPU {one:.3f} s per CFG step, {n} GPUs {many:.3f} s: {one / many:.2f}x")
+PY
+  fi
+
+  # 7. The summary.
   "$python" - "$out" "$gemm" "${official_dtypes[@]}" <<'PY' | tee -a "$summary"
 import json, sys, pathlib
 out, gemm, dtypes = pathlib.Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]

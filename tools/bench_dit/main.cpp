@@ -22,6 +22,11 @@
 // the figures are the real model's cost. FLOP/s counts the matrix products
 // of dit_forward_flops for a batch of 2 (its text rows are the padded
 // text_len, as the model computes them).
+//
+// Under torchrun (or srun, mpirun) the step runs with Ulysses sequence
+// parallelism over every process, as `soragen --parallel ulysses=N` runs it;
+// rank 0 prints, and its step time is the job's:
+//   torchrun --nproc-per-node 8 --no-python bench_dit --device cuda --dtype bf16 --frames 81 --height 480 --width 832
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
@@ -32,6 +37,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,10 +45,12 @@
 
 #include "bench_common/random_weights.h"
 #include "core/runtime.h"
+#include "distributed/ulysses.h"
 #include "io/tensor_source.h"
 #include "dit/config.h"
 #include "dit/flops.h"
 #include "dit/wan_model.h"
+#include "soragen/distributed.h"
 #include "soragen/error.h"
 
 namespace {
@@ -92,7 +100,15 @@ double peak_rss_mib() {
 
 int run(const Options& o) {
   using clock = std::chrono::steady_clock;
-  const c10::Device device = soragen::core::parse_device(o.device);
+  const soragen::LaunchEnvironment launch = soragen::launch_environment_of_process();
+  std::unique_ptr<soragen::ProcessGroup> group;
+  if (launch.several_processes()) {
+    group = soragen::ProcessGroup::join(launch, std::chrono::minutes(5), nullptr);
+    // Rank 0 reports; the others' lines would interleave with its.
+    if (group->rank() != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;
+  }
+  const c10::Device device =
+      soragen::core::parse_device(group ? soragen::device_for_rank(o.device, launch) : o.device);
   const at::ScalarType dtype = soragen::core::parse_dtype(o.dtype, device);
   const at::ScalarType compute =
       o.compute_dtype.empty() ? dtype : soragen::core::parse_dtype(o.compute_dtype, device);
@@ -133,6 +149,14 @@ int run(const Options& o) {
     model->to(device);
   }
   model->run_options().compute_dtype = compute;
+  if (group) {
+    std::vector<int> everyone;
+    for (int r = 0; r < group->world_size(); ++r) everyone.push_back(r);
+    model->run_options().sequence_parallel =
+        std::make_shared<soragen::distributed::UlyssesGroup>(soragen::distributed::open_tensor_channel(*group, everyone));
+    std::printf("Ulysses sequence parallelism over %d processes (%s), %s on rank 0\n", group->world_size(),
+                soragen::launcher_name(launch.launcher).c_str(), device.str().c_str());
+  }
   int64_t parameters = 0, bytes = 0;
   for (const auto& p : model->parameters()) {
     parameters += p.numel();
@@ -201,6 +225,10 @@ int run(const Options& o) {
                 static_cast<long long>(config.num_layers));
   }
   std::printf("peak RSS: %.0f MiB (host memory)\n", peak_rss_mib());
+  if (group) {
+    model->run_options().sequence_parallel.reset();  // its channel before the group
+    group->leave();
+  }
   return 0;
 }
 
