@@ -67,22 +67,19 @@ void expect_split_as_one(const at::Tensor& z, const vae::TileOptions& tiling, in
   }
 }
 
-TEST(SplitDecode, TwelveTilesOverTwoAndThreeRanksBlendAsOneProcess) {
-  at::manual_seed(4);
-  const at::Tensor z = at::randn({1, 16, 2, 16, 20});
+// A seeded latent of two frames (the first decodes to one frame, the second
+// to four) with the tiny VAE's z_dim, tiled 8/4, over each of `worlds`.
+void expect_split_tiles(int64_t height, int64_t width, size_t tiles, const std::vector<int>& worlds) {
+  at::manual_seed(static_cast<uint64_t>(height * 100 + width));
+  const at::Tensor z = at::randn({1, vae::test::tiny_config().z_dim, 2, height, width});
   const vae::TileOptions tiling{8, 4};
-  ASSERT_EQ(vae::tile_spans(16, 8, 4).size() * vae::tile_spans(20, 8, 4).size(), 12u);
-  expect_split_as_one(z, tiling, 2);
-  expect_split_as_one(z, tiling, 3);
+  ASSERT_EQ(vae::tile_spans(height, 8, 4).size() * vae::tile_spans(width, 8, 4).size(), tiles);
+  for (const int world : worlds) expect_split_as_one(z, tiling, world);
 }
 
-TEST(SplitDecode, ARankWithoutTilesAddsNothing) {
-  at::manual_seed(5);
-  const at::Tensor z = at::randn({1, 16, 2, 8, 12});
-  const vae::TileOptions tiling{8, 4};
-  ASSERT_EQ(vae::tile_spans(8, 8, 4).size() * vae::tile_spans(12, 8, 4).size(), 2u);
-  expect_split_as_one(z, tiling, 3);
-}
+TEST(SplitDecode, TwelveTilesOverTwoAndThreeRanksBlendAsOneProcess) { expect_split_tiles(16, 20, 12, {2, 3}); }
+
+TEST(SplitDecode, ARankWithoutTilesAddsNothing) { expect_split_tiles(8, 12, 2, {3}); }
 
 }  // namespace
 }  // namespace soragen
