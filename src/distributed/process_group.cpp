@@ -172,18 +172,19 @@ struct ProcessGroup::State {
   }
 
   // Polls until every key is in the store, the job fails, or (with a
-  // deadline) time runs out.
+  // deadline) time runs out. Keys that are all in count even when a rank
+  // failed meanwhile: a gather complete before a rank refused its result
+  // (another batch, say) lets this rank find the same fault itself.
   void wait_for(const std::vector<std::string>& keys, std::optional<Clock::time_point> deadline,
                 const std::function<std::string()>& what = nullptr) {
     for (;;) {
-      if (auto failed = current_failure()) throw RankFailedError(*failed);
       try {
         if (store->check(keys)) return;
       } catch (const std::exception& e) {
         fail("the job's store at " + env.master_addr + ":" + std::to_string(env.master_port) + " is gone (" +
              brief(e) + ")");
-        continue;
       }
+      if (auto failed = current_failure()) throw RankFailedError(*failed);
       if (deadline && Clock::now() > *deadline) throw RankFailedError(what());
       std::this_thread::sleep_for(kPollPeriod);
     }
