@@ -34,10 +34,6 @@ std::vector<std::uint8_t> bytes(const std::string& text) { return {text.begin(),
 std::string text(const std::vector<std::uint8_t>& data) { return {data.begin(), data.end()}; }
 std::string rank_key(const std::string& prefix, int rank) { return "soragen/" + prefix + "/" + std::to_string(rank); }
 
-// A store's exception in one line: libtorch 2.x appends a stack
-// trace after the first.
-std::string brief(const std::exception& e) { return core::first_line(e.what()).substr(0, 200); }
-
 std::string seconds_text(std::chrono::milliseconds timeout) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) + " s";
 }

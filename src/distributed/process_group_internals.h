@@ -6,12 +6,18 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include <chrono>
+#include <exception>
 #include <memory>
 #include <string>
 
+#include "core/torch_errors.h"
 #include "soragen/distributed.h"
 
 namespace soragen {
+
+// A store's or Gloo's exception in one line: libtorch 2.x appends a stack
+// trace after the first.
+inline std::string brief(const std::exception& e) { return core::first_line(e.what()).substr(0, 200); }
 
 struct ProcessGroupInternals {
   static c10::intrusive_ptr<c10d::Store> store(ProcessGroup& group);

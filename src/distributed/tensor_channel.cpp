@@ -27,9 +27,6 @@ std::string members_text(const std::vector<int>& members) {
   return text;
 }
 
-// A Gloo exception in one line: libtorch 2.x appends a stack trace.
-std::string brief(const std::exception& e) { return core::first_line(e.what()).substr(0, 200); }
-
 // What a floating tensor travels as (see the header).
 at::Tensor on_the_wire(const at::Tensor& tensor) {
   const at::ScalarType wire = at::isFloatingType(tensor.scalar_type()) ? at::kFloat : tensor.scalar_type();
@@ -64,6 +61,18 @@ TensorChannel::TensorChannel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 TensorChannel::~TensorChannel() = default;
 int TensorChannel::rank() const { return impl_->rank; }
 int TensorChannel::size() const { return impl_->size; }
+
+at::Tensor TensorChannel::sum(const at::Tensor& mine) {
+  at::Tensor total = at::zeros_like(mine);
+  for (const at::Tensor& part : all_gather(mine)) total.add_(part);
+  return total;
+}
+
+std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group) {
+  std::vector<int> everyone(static_cast<size_t>(group.world_size()));
+  for (int r = 0; r < group.world_size(); ++r) everyone[static_cast<size_t>(r)] = r;
+  return open_tensor_channel(group, everyone);
+}
 
 #if SORAGEN_WITH_GLOO
 namespace {

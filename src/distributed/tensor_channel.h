@@ -32,6 +32,9 @@ class TensorChannel {
   // chunks [size, ...]: chunk j goes to member j; returns [size, ...] whose
   // chunk i came from member i.
   at::Tensor all_to_all(const at::Tensor& chunks);
+  // Every member's `mine` added up in member order, so that every member
+  // gets the same sum.
+  at::Tensor sum(const at::Tensor& mine);
 
  private:
   std::unique_ptr<Impl> impl_;
@@ -43,5 +46,7 @@ class TensorChannel {
 // members do not meet within the group's timeout, UsageError when this build
 // has no Gloo.
 std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group, const std::vector<int>& members);
+// The channel over every rank of the job.
+std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group);
 
 }  // namespace soragen::distributed

@@ -24,9 +24,7 @@ RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& pla
     const int position = rank % plan.ulysses;
     channels.cfg = open_tensor_channel(group, {position, position + plan.ulysses});
   }
-  std::vector<int> everyone;
-  for (int r = 0; r < group.world_size(); ++r) everyone.push_back(r);
-  channels.everyone = open_tensor_channel(group, everyone);
+  channels.everyone = open_tensor_channel(group);
   return channels;
 }
 

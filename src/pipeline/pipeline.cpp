@@ -115,11 +115,8 @@ void Pipeline::split_over(ProcessGroup& group, const ParallelPlan& plan) {
     impl_->logger.debug("the first rank of this Ulysses group encodes the prompts: text encoder freed here");
   }
   const auto& everyone = impl_->channels.everyone;
-  impl_->t2v->split_decode({everyone->rank(), everyone->size(), [everyone](const at::Tensor& share) {
-                              at::Tensor sum = at::zeros_like(share);
-                              for (const at::Tensor& part : everyone->all_gather(share)) sum.add_(part);
-                              return sum;
-                            }});
+  impl_->t2v->split_decode(
+      {everyone->rank(), everyone->size(), [everyone](const at::Tensor& share) { return everyone->sum(share); }});
 }
 
 const ModelSource& Pipeline::source() const { return impl_->source; }

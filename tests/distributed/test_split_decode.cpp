@@ -30,18 +30,12 @@ std::vector<at::Tensor> split_decode(const at::Tensor& z, const vae::TileOptions
     ranks.push_back(std::async(std::launch::async, [&, r] {
       std::atomic<bool> stop{false};
       auto group = ProcessGroup::join(test::loopback_rank(r, world, port), 30s, &stop);
-      std::vector<int> everyone;
-      for (int m = 0; m < world; ++m) everyone.push_back(m);
-      const auto channel = distributed::open_tensor_channel(*group, everyone);
+      const auto channel = distributed::open_tensor_channel(*group);
       vae::WanVAE model = vae::test::tiny_vae();
       const c10::InferenceMode inference;
       vae::DecodeOptions options;
       options.tiling = tiling;
-      options.tiling.share = {r, world, [&](const at::Tensor& share) {
-                                at::Tensor sum = at::zeros_like(share);
-                                for (const at::Tensor& part : channel->all_gather(share)) sum.add_(part);
-                                return sum;
-                              }};
+      options.tiling.share = {r, world, [&](const at::Tensor& share) { return channel->sum(share); }};
       at::Tensor frames = model->decode(z, options);
       group->leave();
       return frames;

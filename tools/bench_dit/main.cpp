@@ -150,10 +150,8 @@ int run(const Options& o) {
   }
   model->run_options().compute_dtype = compute;
   if (group) {
-    std::vector<int> everyone;
-    for (int r = 0; r < group->world_size(); ++r) everyone.push_back(r);
     model->run_options().sequence_parallel =
-        std::make_shared<soragen::distributed::UlyssesGroup>(soragen::distributed::open_tensor_channel(*group, everyone));
+        std::make_shared<soragen::distributed::UlyssesGroup>(soragen::distributed::open_tensor_channel(*group));
     std::printf("Ulysses sequence parallelism over %d processes (%s), %s on rank 0\n", group->world_size(),
                 soragen::launcher_name(launch.launcher).c_str(), device.str().c_str());
   }
