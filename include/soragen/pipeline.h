@@ -84,6 +84,11 @@ struct ModelInputs {
   int patch = 2;               // latents per DiT token side
   int size_multiple = 16;      // --width/--height of a text-to-video render: vae_stride x patch
   int dit_blocks = 30;         // DiT blocks (num_layers): what skip-layer guidance may skip
+  // Step caching (--cache): the tables TeaCache and MagCache need, published
+  // for the recognised Wan models or the model's own.
+  std::string step_cache_model = "this DiT";  // the name those tables go by
+  bool teacache = false;
+  bool magcache = false;
 };
 
 struct ModelInfo {
@@ -138,6 +143,15 @@ class Pipeline {
   // plan does not fit the group, or the model's attention heads do not
   // divide over the Ulysses ranks.
   void split_over(ProcessGroup& group, const ParallelPlan& plan);
+
+  // Step-cache calibration, for a model without published TeaCache and
+  // MagCache tables: from begin_step_cache_calibration() on, every render
+  // runs every DiT block and records how the blocks' residual changes from
+  // step to step; step_cache_calibration() fits the tables to what was
+  // recorded and returns them as model.json's "step_cache" object (JSON
+  // text), and ends the calibration. Throws UsageError when no render ran.
+  void begin_step_cache_calibration();
+  std::string step_cache_calibration();
 
  private:
   struct Impl;

@@ -10,49 +10,31 @@
 // reads one scalar from the device per pass.
 #pragma once
 
-#include <ATen/core/Tensor.h>
-
-#include <functional>
-#include <string>
+#include "dit/step_cache.h"
 
 namespace soragen::dit {
 
-// --cache: "none", or "fbcache[:THRESHOLD]" with 0 < THRESHOLD <= 1.
-struct StepCacheSpec {
-  bool enabled = false;
-  double threshold = 0.1;
-};
-// Throws std::invalid_argument naming what is wrong.
-StepCacheSpec parse_step_cache(const std::string& text);
-// The request field's rule: "" when `text` parses, else the reason.
-std::string step_cache_error(const std::string& text);
-
-class FirstBlockCache {
+class FirstBlockCache : public StepCache {
  public:
-  explicit FirstBlockCache(double threshold) : threshold_(threshold) {}
+  static constexpr double kDefaultThreshold = 0.1;
+  explicit FirstBlockCache(double threshold = kDefaultThreshold) : threshold_(threshold) {}
 
-  // Whether the blocks after the first may be skipped, given this pass's
-  // first-block residual. Under sequence parallelism each rank passes its
-  // slice and `sum_over_ranks`, which adds a small tensor over the ranks, so
-  // that every rank takes the same decision from the whole residual.
-  bool reusable(const at::Tensor& first_residual,
-                const std::function<at::Tensor(const at::Tensor&)>& sum_over_ranks = nullptr);
-  // The tokens after every block, from the first block's output.
-  at::Tensor reuse(const at::Tensor& first_out);
-  // After a pass that ran every block: its first-block residual and the
-  // residual of the blocks after it (tokens out - first_out).
-  void store(const at::Tensor& first_residual, const at::Tensor& rest_residual);
-
-  int reused() const { return reused_; }
-  int passes() const { return passes_; }
+  bool decides_after_first_block() const override { return true; }
+  // After a pass that ran every block: the residual of the blocks after the
+  // first (tokens out - first_out); the first block's residual of the same
+  // pass, given to decide(), becomes the reference.
+  void store(const at::Tensor& rest_residual, int64_t valid_tokens) override;
   double threshold() const { return threshold_; }
+
+ protected:
+  // Under sequence parallelism each rank passes its slice and
+  // `sum_over_ranks`, so that every rank decides alike from the whole residual.
+  bool reusable(const at::Tensor& first_residual, const SumOverRanks& sum_over_ranks, bool ready) override;
 
  private:
   double threshold_;
-  at::Tensor first_residual_;
-  at::Tensor rest_residual_;
-  int reused_ = 0;
-  int passes_ = 0;
+  at::Tensor first_residual_;  // of the last pass that ran every block
+  at::Tensor candidate_;       // of this pass
 };
 
 }  // namespace soragen::dit

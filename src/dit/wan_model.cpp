@@ -238,7 +238,7 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
 std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
                                               const std::vector<at::Tensor>& context, int64_t seq_len,
                                               const DebugHook& hook, const std::vector<int>& skip_blocks,
-                                              FirstBlockCache* cache) const {
+                                              StepCache* cache) const {
   const DitConfig& c = config_;
   for (const int skipped : skip_blocks) {
     if (skipped < 0 || static_cast<size_t>(skipped) >= blocks->size()) {
@@ -348,20 +348,30 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   };
   size_t first = 0;
   while (first < blocks->size() && skipped(first)) ++first;
-  if (cache && first < blocks->size()) {
+  std::function<at::Tensor(const at::Tensor&)> over_ranks;
+  if (sequence) over_ranks = [sequence](const at::Tensor& sums) { return sum_over_ranks(sums, *sequence); };
+  if (cache && first < blocks->size() && cache->decides_after_first_block()) {
     const at::Tensor first_out = run_block(blocks->at<WanBlockImpl>(first), c, run_options_, tokens, inputs, hook, first);
     // The decision reads the residual of the tokens below seq_len, summed
     // over the ranks under sequence parallelism, so that all ranks agree.
     const at::Tensor first_residual = first_out - tokens;
     const at::Tensor decided_on = first_residual.narrow(1, 0, own_valid_tokens);
-    std::function<at::Tensor(const at::Tensor&)> over_ranks;
-    if (sequence) over_ranks = [sequence](const at::Tensor& sums) { return sum_over_ranks(sums, *sequence); };
-    if (cache->reusable(decided_on, over_ranks)) {
+    if (cache->decide(decided_on, first_out, over_ranks)) {
       tokens = cache->reuse(first_out);
     } else {
       tokens = first_out;
       run_blocks_from(first + 1);
-      cache->store(decided_on, tokens - first_out);
+      cache->store(tokens - first_out, own_valid_tokens);
+    }
+  } else if (cache && first < blocks->size()) {
+    // Decided before any block, from the whole sequence's e0 (the same on
+    // every rank); each rank keeps the residual of its own tokens.
+    if (cache->decide(e0, tokens, over_ranks)) {
+      tokens = cache->reuse(tokens);
+    } else {
+      const at::Tensor before = tokens;
+      run_blocks_from(0);
+      cache->store(tokens - before, own_valid_tokens);
     }
   } else {
     run_blocks_from(0);

@@ -31,7 +31,7 @@
 
 #include "dit/attention.h"
 #include "dit/config.h"
-#include "dit/first_block_cache.h"
+#include "dit/step_cache.h"
 #include "dit/key_maps.h"
 #include "dit/rope.h"
 #include "dit/sequence_parallel.h"
@@ -179,12 +179,12 @@ class WanModelImpl : public torch::nn::Module {
   // [out_dim, F, H, W] float32. Batching B samples equals B separate calls.
   // The blocks in `skip_blocks` pass their tokens through unchanged
   // (skip-layer guidance); each index must be below num_layers. With a
-  // `cache`, the blocks after the first one run may be replaced by the
-  // cached residual (dit/first_block_cache.h).
+  // `cache` (dit/step_cache.h), the blocks it covers (every block, or those
+  // after the first one run) may be replaced by its stored residual.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
                                   const std::vector<at::Tensor>& context, int64_t seq_len,
                                   const DebugHook& hook = nullptr, const std::vector<int>& skip_blocks = {},
-                                  FirstBlockCache* cache = nullptr) const;
+                                  StepCache* cache = nullptr) const;
 
   const DitConfig& config() const { return config_; }
   const RopeTable& rope() const { return rope_; }

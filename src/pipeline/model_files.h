@@ -4,9 +4,11 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "dit/config.h"
+#include "dit/step_cache_tables.h"
 #include "soragen/options.h"
 #include "soragen/pipeline.h"
 #include "text_encoder/umt5_config.h"
@@ -32,9 +34,16 @@ struct ModelFiles {
   AnyVaeConfig vae_config;          // the Wan2.1 or the Wan2.2 VAE's
   GenerationDefaults defaults;
   std::string notice;               // said once when the model loads (e.g. "untrained")
+  // A bundled model's own TeaCache/MagCache tables (model.json "step_cache");
+  // unset: the published ones of the DiT, if any (step_cache_tables()).
+  std::optional<dit::StepCacheTables> step_cache;
 
   bool two_experts() const { return !low_noise_dit.empty(); }
 };
+
+// What TeaCache and MagCache know of the model: its own tables, else the
+// published ones its DiT's shape is recognised by.
+dit::StepCacheTables step_cache_tables(const ModelFiles& files);
 
 // The Wan2.1 T2V defaults (wan/configs/shared_config.py, generate.py).
 GenerationDefaults wan_t2v_defaults();

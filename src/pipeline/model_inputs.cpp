@@ -5,6 +5,7 @@
 
 #include "core/parse_rule.h"
 #include "dit/lora.h"
+#include "dit/step_cache_factory.h"
 #include "io/tensor_source.h"
 #include "pipeline/model_family.h"
 #include "soragen/error.h"
@@ -33,6 +34,10 @@ ModelInputs model_inputs(const ModelFiles& files) {
   inputs.patch = static_cast<int>(files.dit_config.patch_size[1]);
   inputs.size_multiple = inputs.vae_stride * inputs.patch;
   inputs.dit_blocks = static_cast<int>(files.dit_config.num_layers);
+  const dit::StepCacheTables tables = step_cache_tables(files);
+  inputs.step_cache_model = tables.model;
+  inputs.teacache = tables.teacache.has_value();
+  inputs.magcache = tables.magcache.has_value();
   return inputs;
 }
 
@@ -51,6 +56,12 @@ void check_resolved_for_model(const ResolvedRequest& request, const ModelInputs&
                        " to skip; this model's DiT has blocks 0.." + std::to_string(inputs.dit_blocks - 1));
     }
   }
+  // TeaCache and MagCache need the model's tables.
+  dit::StepCacheTables tables;
+  tables.model = inputs.step_cache_model;
+  if (inputs.teacache) tables.teacache = dit::TeaCacheTable{};
+  if (inputs.magcache) tables.magcache = dit::MagCacheTable{};
+  dit::check_step_cache_for_model(request.cache, tables);
   // Before the image rules: a clip may give the first frame instead.
   const ClipPlan plan = plan_clip_request(request, inputs);
   const bool clip_gives_frames = plan.mode != ClipMode::text && plan.mode != ClipMode::loop;

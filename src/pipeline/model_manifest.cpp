@@ -123,6 +123,12 @@ ModelFiles manifest_files(const json& model, const fs::path& directory, const fs
     throw ModelError(where + ": " + e.what());
   }
   files.defaults = parse_defaults(model.value("defaults", json::object()), manifest);
+  if (model.contains("step_cache")) {
+    const std::string name = model.contains("name") && model.at("name").is_string()
+                                 ? "the bundled model '" + model.at("name").get<std::string>() + "'"
+                                 : "the bundled model";
+    files.step_cache = dit::step_cache_tables_from_json(model.at("step_cache"), name, where);
+  }
   return files;
 }
 

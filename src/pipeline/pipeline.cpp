@@ -66,6 +66,8 @@ struct Pipeline::Impl {
   // Whether this rank runs the text encoder: not the later members of a
   // Ulysses group, which receive the first member's contexts.
   bool encodes_prompts = true;
+  // While calibrating the step caches: what the renders recorded.
+  std::shared_ptr<dit::StepCacheCalibration> calibration;
 };
 
 namespace {
@@ -95,6 +97,22 @@ Pipeline::Pipeline(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
 Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
 Pipeline::~Pipeline() = default;
+
+void Pipeline::begin_step_cache_calibration() {
+  if (impl_->channels.ulysses || impl_->channels.cfg) {
+    throw UsageError("step-cache calibration runs in one process, not in a split render");
+  }
+  impl_->calibration = std::make_shared<dit::StepCacheCalibration>();
+  impl_->t2v->calibrate_step_cache(impl_->calibration);
+}
+
+std::string Pipeline::step_cache_calibration() {
+  if (!impl_->calibration) throw UsageError("step-cache calibration was not begun");
+  const std::shared_ptr<dit::StepCacheCalibration> calibration = std::move(impl_->calibration);
+  impl_->t2v->calibrate_step_cache(nullptr);
+  std::string model = impl_->source.name;
+  return dit::to_json(calibration->tables(model)).dump(2);
+}
 
 void Pipeline::split_over(ProcessGroup& group, const ParallelPlan& plan) {
   check_parallel_plan(plan, group.world_size());
@@ -254,6 +272,7 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   impl->inputs = pipeline::model_inputs(files);
   impl->t2v = std::make_unique<pipeline::VideoGenerator>(std::move(encoder), std::move(experts), std::move(vae),
                                                          device, runtime.offload, encoder_device);
+  impl->t2v->set_step_cache_tables(pipeline::step_cache_tables(files));
   return Pipeline(std::move(impl));
 }
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "dit/first_block_cache.h"
+#include "dit/step_cache.h"
 #include "dit/lora.h"
 #include "sampling/guidance_method.h"
 
@@ -146,10 +146,14 @@ const std::vector<AnyRequestField>& request_fields() {
       RequestField<std::uint64_t>{"seed", "--seed", "--seed", "Noise seed; random when not given, and always logged",
                                   "Sampling", &R::seed, nullptr, &V::seed, nullptr},
       RequestField<std::string>{"cache", "--cache", "--cache",
-                                "Step caching: none, or fbcache[:THRESHOLD] (First-Block Cache: when the first "
-                                "DiT block's residual changed by less than THRESHOLD, relative, since the last "
-                                "full step, the other blocks' residual of that step is reused) [default: none; "
-                                "fbcache alone: 0.1]",
+                                "Step caching, which reuses DiT blocks' residual from an earlier step: none; "
+                                "fbcache[:THRESHOLD] (First-Block Cache: when the first block's residual changed "
+                                "by less than THRESHOLD, relative, since the last full step; default 0.1); "
+                                "teacache[:THRESHOLD] (TeaCache: the timestep embedding's rescaled change, "
+                                "accumulated; Wan2.1 T2V); magcache[:THRESHOLD][,k=K][,retention=R] (MagCache: "
+                                "the model's residual magnitude ratios, accumulated; Wan2.1 T2V and Wan2.2). "
+                                "teacache and magcache take their defaults from the model's published tables "
+                                "[default: none]",
                                 "Sampling", &R::cache, nullptr, &V::cache, cache_rule},
       RequestField<std::string>{"image", "--image", "--image",
                                 "First frame, a PNG, JPEG or WebP file (TI2V-5B, I2V-A14B). The video takes the "

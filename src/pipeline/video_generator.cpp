@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "core/parse_rule.h"
+#include "dit/step_cache_factory.h"
 #include "io/tensor_source.h"
 #include "sampling/guidance.h"
 #include "sampling/sampler.h"
@@ -236,15 +237,31 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
       core::parse_flag(sampling::parse_guidance_method, "--guidance-method", settings.guidance_method);
   const bool zero_star = method.kind == sampling::GuidanceKind::cfg_zero_star;
   sampling::AdaptiveProjectedGuidance apg(method.apg);
-  // One First-Block Cache per expert and kind of pass: the full one (a batch
-  // of cond and uncond, or cond alone) and skip-layer guidance's pass with
-  // blocks skipped, whose residuals differ.
+  // One step cache per expert and kind of pass: the full one (a batch of
+  // cond and uncond, or cond alone) and skip-layer guidance's pass with
+  // blocks skipped, whose residuals differ. MagCache's serves every expert,
+  // as its counters run over the whole schedule in the reference.
   const dit::StepCacheSpec cache_spec = core::parse_flag(dit::parse_step_cache, "--cache", settings.cache);
-  std::map<std::pair<std::size_t, bool>, dit::FirstBlockCache> caches;
-  const auto cache_for = [&](std::size_t expert, bool skipping) -> dit::FirstBlockCache* {
-    if (!cache_spec.enabled) return nullptr;
-    return &caches.try_emplace({expert, skipping}, cache_spec.threshold).first->second;
+  dit::StepCacheRender cache_render;
+  cache_render.steps = total;
+  cache_render.from_image = conditioning.first_frame.defined();
+  if (experts_.size() > 1) {
+    for (const int64_t timestep : sampler->timesteps()) cache_render.high_noise_steps += expert_for(timestep) == 0;
+  }
+  std::map<std::pair<std::size_t, bool>, std::unique_ptr<dit::StepCache>> caches;
+  const auto cache_for = [&](std::size_t expert, bool skipping, int step,
+                             std::vector<dit::PassRow> rows) -> dit::StepCache* {
+    if (!cache_spec.enabled() && !calibration_) return nullptr;
+    const std::size_t owner = dit::shared_across_experts(cache_spec) ? 0 : expert;
+    auto& cache = caches[{owner, skipping}];
+    if (!cache) {
+      cache = calibration_ ? calibration_->recorder(total)
+                           : dit::make_step_cache(cache_spec, step_cache_tables_, cache_render);
+    }
+    cache->begin_pass(step, std::move(rows));
+    return cache.get();
   };
+  using dit::PassRow;
   NonFiniteGuard guard(device_, total);
   for (int i = start; i < total; ++i) {
     const std::size_t step = static_cast<std::size_t>(i);
@@ -266,8 +283,6 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     at::Tensor velocity;
     const at::Tensor one_timestep = timesteps[step].narrow(0, 0, 1);
     const bool skip_layers = method.skips_layers_at(i, total);
-    dit::FirstBlockCache* full_cache = cache_for(expert, false);
-    dit::FirstBlockCache* skip_cache = cache_for(expert, true);
     const std::vector<int> all_blocks;
     const bool slg_pair = skip_layers && method.kind == sampling::GuidanceKind::slg;
     const auto guide = [&](const at::Tensor& cond, const at::Tensor& uncond) {
@@ -276,35 +291,44 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
       return sampling::classifier_free_guidance(cond, uncond, guidance);
     };
     if (guidance == 1.0 && !trace) {
-      predictions = model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks, full_cache);
+      predictions = model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks,
+                                   cache_for(expert, false, i, {PassRow::cond}));
       velocity = predictions[0];
     } else if (split_.gather) {
       // CFG parallelism: this process's half of the pair, the other's
       // through the gather.
       const int half = split_.half;
       const bool skipping = slg_pair && half == 1;
-      const at::Tensor mine = model
-                                  ->forward({input}, timesteps[step].narrow(0, half, 1), {contexts[half]}, seq_len,
-                                            nullptr, skipping ? method.slg.layers : all_blocks,
-                                            skipping ? skip_cache : full_cache)
-                                  .front();
+      const at::Tensor mine =
+          model
+              ->forward({input}, timesteps[step].narrow(0, half, 1), {contexts[half]}, seq_len, nullptr,
+                        skipping ? method.slg.layers : all_blocks,
+                        cache_for(expert, skipping, i, {half == 0 ? PassRow::cond : PassRow::uncond}))
+              .front();
       predictions = split_.gather(mine);
       if (predictions.size() != 2) throw InternalError("VideoGenerator: the CFG gather returned " +
                                                        std::to_string(predictions.size()) + " halves, not 2");
       velocity = guide(predictions[0], predictions[1]);
     } else if (slg_pair) {
-      predictions = {
-          model->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks, full_cache).front(),
-          model->forward({input}, one_timestep, {context_null}, seq_len, nullptr, method.slg.layers, skip_cache)
-              .front()};
+      predictions = {model
+                         ->forward({input}, one_timestep, {context}, seq_len, nullptr, all_blocks,
+                                   cache_for(expert, false, i, {PassRow::cond}))
+                         .front(),
+                     model
+                         ->forward({input}, one_timestep, {context_null}, seq_len, nullptr, method.slg.layers,
+                                   cache_for(expert, true, i, {PassRow::uncond}))
+                         .front()};
       velocity = guide(predictions[0], predictions[1]);
     } else {
-      predictions = model->forward({input, input}, timesteps[step], contexts, seq_len, nullptr, all_blocks, full_cache);
+      predictions = model->forward({input, input}, timesteps[step], contexts, seq_len, nullptr, all_blocks,
+                                   cache_for(expert, false, i, {PassRow::cond, PassRow::uncond}));
       velocity = guide(predictions[0], predictions[1]);
     }
     if (skip_layers && method.kind == sampling::GuidanceKind::slg_sd35) {
-      const at::Tensor skipped =
-          model->forward({input}, one_timestep, {context}, seq_len, nullptr, method.slg.layers, skip_cache).front();
+      const at::Tensor skipped = model
+                                     ->forward({input}, one_timestep, {context}, seq_len, nullptr, method.slg.layers,
+                                               cache_for(expert, true, i, {PassRow::cond}))
+                                     .front();
       velocity = sampling::skip_layer_guidance(velocity, predictions[0], skipped, method.slg.scale);
     }
     // CFG-Zero*'s zero init: the first step of a render from noise moves
@@ -331,8 +355,8 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
   guard.check();
   last_cache_count_ = {};
   for (const auto& [key, cache] : caches) {
-    last_cache_count_.passes += cache.passes();
-    last_cache_count_.reused += cache.reused();
+    last_cache_count_.passes += cache->passes();
+    last_cache_count_.reused += cache->reused();
   }
   if (park_ && on_device_) {
     experts_[*on_device_].model->to(c10::Device(c10::kCPU));

@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "dit/step_cache_calibration.h"
+#include "dit/step_cache_tables.h"
 #include "dit/wan_model.h"
 #include "pipeline/conditioning.h"
 #include "pipeline/video_vae.h"
@@ -38,7 +40,8 @@ struct SamplingSettings {
   // A --guidance-method text: cfg, cfg-zero-star, apg, slg or slg-sd35 with
   // their settings (sampling/guidance_method.h).
   std::string guidance_method = "cfg";
-  // A --cache text: none or fbcache[:THRESHOLD] (dit/first_block_cache.h).
+  // A --cache text: none, fbcache, teacache or magcache with settings
+  // (dit/step_cache.h).
   std::string cache = "none";
 };
 
@@ -187,6 +190,14 @@ class VideoGenerator {
     int reused = 0;
   };
   CacheCount last_cache_count() const { return last_cache_count_; }
+  // What TeaCache and MagCache know of this model (published or bundled).
+  void set_step_cache_tables(dit::StepCacheTables tables) { step_cache_tables_ = std::move(tables); }
+  const dit::StepCacheTables& step_cache_tables() const { return step_cache_tables_; }
+  // While set, every render runs every block and records into `calibration`
+  // instead of caching (dit/step_cache_calibration.h); null ends it.
+  void calibrate_step_cache(std::shared_ptr<dit::StepCacheCalibration> calibration) {
+    calibration_ = std::move(calibration);
+  }
   // Frees the DiTs, then puts what `load` returns in their place: a request
   // with other LoRAs gets DiTs loaded with those merged.
   void reload_experts(const std::function<std::vector<DitExpert>()>& load);
@@ -201,6 +212,8 @@ class VideoGenerator {
   void take_experts(std::vector<DitExpert> experts);
 
   CacheCount last_cache_count_;
+  dit::StepCacheTables step_cache_tables_;
+  std::shared_ptr<dit::StepCacheCalibration> calibration_;
   GuidanceSplit split_;
   std::shared_ptr<dit::SequenceParallel> sequence_;
   vae::TileShare decode_share_;

@@ -247,6 +247,30 @@ TEST(DenoiseLoop, FirstBlockCacheCountsItsPasses) {
   EXPECT_TRUE(loose.isfinite().all().item<bool>());
 }
 
+// --cache magcache and teacache read the model's tables: without them the
+// render is refused; with a flat MagCache table and K 1, every other pass
+// after the first reuses; a TeaCache polynomial of 0 reuses every pass
+// after its retention step.
+TEST(DenoiseLoop, MagCacheAndTeaCacheFollowTheModelsTables) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 4);
+  loop.settings.cache = "magcache";
+  SORAGEN_EXPECT_THROW_MESSAGE(loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings),
+                               UsageError, "has no MagCache ratios", false);
+  dit::StepCacheTables tables;
+  tables.model = "the golden DiT";
+  tables.magcache = dit::MagCacheTable{std::vector<double>(6, 1.0), 0.5, 1, 0.0};
+  tables.teacache = dit::TeaCacheTable{{0, 0, 0, 0, 0}, 1, 0.5};
+  loop.t2v->set_step_cache_tables(tables);
+  loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->last_cache_count().passes, 4);
+  EXPECT_EQ(loop.t2v->last_cache_count().reused, 2) << "steps 1 and 3";
+  loop.settings.cache = "teacache";
+  const at::Tensor tea = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  EXPECT_EQ(loop.t2v->last_cache_count().reused, 3);
+  EXPECT_TRUE(tea.isfinite().all().item<bool>());
+}
+
 TEST(DenoiseLoop, BuildsTheRopeRotationsOncePerShape) {
   const c10::InferenceMode inference;
   Loop loop = golden_loop(c10::kCPU, 4);

@@ -9,6 +9,10 @@
 //   soragen-eval --model DIR --steps 30 --json results.json
 //   soragen-eval --guidance 7 --shift 5 --sampler euler   # sampler settings other than the model's
 //   soragen-eval --cache fbcache:0.1                       # what step caching costs in accuracy
+//   soragen-eval --phrasing other                          # prompts worded as training's other phrasings
+//   soragen-eval --split train --calibrate-cache tables.json
+//       # renders without caching and fits TeaCache's polynomial and MagCache's
+//       # ratios to the model: model.json's "step_cache" object
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -77,7 +81,7 @@ std::vector<sw::Scene> evaluation_scenes(const std::string& split, int samples, 
 int main(int argc, char** argv) {
   CLI::App app{"Scores how well a model follows prompts of soragen's procedural world."};
   soragen::ModelSpec model;
-  std::string split = "held-out", json_path;
+  std::string split = "held-out", phrasing = "plain", json_path, calibration_path;
   int samples = 8, steps = 0, threads = 0;
   std::uint64_t seed = 7;
   bool verbose = false;
@@ -86,6 +90,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"held-out", "train"}))->capture_default_str();
   app.add_option("--samples", samples, "renders per held-out triple (train: 8 x this many scenes)")
       ->check(CLI::Range(1, 1000))->capture_default_str();
+  app.add_option("--phrasing", phrasing,
+                 "plain: \"a small red circle moving to the right on a blue background\"; other: one of the "
+                 "world's other phrasings of the scene (\"red ball slides right, blue backdrop\", ...)")
+      ->check(CLI::IsMember({"plain", "other"}))->capture_default_str();
   app.add_option("--steps", steps, "sampling steps (0: the model's default)");
   std::optional<double> guidance, shift;
   std::optional<std::string> sampler, guidance_method, cache;
@@ -97,6 +105,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the scenes; render i uses seed + i")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
   app.add_option("--json", json_path, "also write the results here");
+  app.add_option("--calibrate-cache", calibration_path,
+                 "render without step caching and write the TeaCache and MagCache tables fitted to these renders "
+                 "here (model.json's \"step_cache\" object)");
   app.add_flag("-v,--verbose", verbose, "print every render's prompt and what was detected");
   CLI11_PARSE(app, argc, argv);
 
@@ -106,6 +117,10 @@ int main(int argc, char** argv) {
     runtime.threads = threads;
     soragen::Pipeline pipeline = soragen::Pipeline::load(model, runtime, quiet);
     const std::vector<sw::Scene> scenes = evaluation_scenes(split, samples, seed);
+    if (!calibration_path.empty()) {
+      if (cache && *cache != "none") throw soragen::UsageError("--calibrate-cache: renders without --cache");
+      pipeline.begin_step_cache_calibration();
+    }
 
     Tally overall;
     std::map<std::string, Tally> per_triple;
@@ -113,7 +128,13 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < scenes.size(); ++i) {
       const sw::Scene& s = scenes[i];
       soragen::GenerationRequest request;
-      request.prompt = sw::plain_prompt(s, i % 2 == 0);
+      if (phrasing == "plain") {
+        request.prompt = sw::plain_prompt(s, i % 2 == 0);
+      } else {
+        // describe() lists the two plain phrasings first; the others in turn.
+        const std::vector<std::string> all = sw::describe(s);
+        request.prompt = all[2 + i % (all.size() - 2)];
+      }
       request.seed = seed + i;
       if (steps > 0) request.steps = steps;
       request.guidance = guidance;
@@ -137,14 +158,23 @@ int main(int argc, char** argv) {
                   Tally::pct(t.shape, t.total), Tally::pct(t.all, t.total));
     }
     const Tally& t = overall;
-    std::printf("%-24s %7d %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%%\n", ("overall (" + split + ")").c_str(), t.total,
+    std::printf("%-24s %7d %6.1f%% %6.1f%% %6.1f%% %6.1f%% %6.1f%%\n", ("overall (" + split + ", " + phrasing + ")").c_str(), t.total,
                 Tally::pct(t.colour, t.total), Tally::pct(t.background, t.total), Tally::pct(t.direction, t.total),
                 Tally::pct(t.shape, t.total), Tally::pct(t.all, t.total));
     std::printf("%zu renders in %.1f s (%.2f s each)\n", scenes.size(), secs, secs / static_cast<double>(scenes.size()));
     if (!json_path.empty()) {
-      nlohmann::json out = {{"split", split}, {"overall", t.json()}, {"seconds_per_render", secs / scenes.size()}};
+      nlohmann::json out = {{"split", split},
+                             {"phrasing", phrasing},
+                             {"overall", t.json()},
+                             {"seconds_per_render", secs / scenes.size()}};
       for (const auto& [name, tally] : per_triple) out["triples"][name] = tally.json();
       std::ofstream(json_path) << out.dump(2) << "\n";
+    }
+    if (!calibration_path.empty()) {
+      std::ofstream file(calibration_path);
+      file << pipeline.step_cache_calibration() << "\n";
+      if (!file) throw soragen::UsageError("--calibrate-cache '" + calibration_path + "': cannot write the file");
+      std::printf("step-cache tables fitted to %zu renders: %s\n", scenes.size(), calibration_path.c_str());
     }
   } catch (const soragen::Error& e) {
     std::fprintf(stderr, "soragen-eval: %s\n", e.what());

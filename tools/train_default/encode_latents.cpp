@@ -65,7 +65,7 @@ void encode_latents(const StageOptions& o, int clips) {
   std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 40);
   std::vector<world::Scene> scenes;
   std::vector<at::Tensor> mus, objects;
-  int checked = 0, colour_ok = 0, background_ok = 0, direction_ok = 0;
+  int checked = 0, colour_ok = 0, background_ok = 0, direction_ok = 0, shape_ok = 0;
   const int chunk = 16;
   for (int start = 0; start < clips; start += chunk) {
     const int count = std::min(chunk, clips - start);
@@ -85,6 +85,7 @@ void encode_latents(const StageOptions& o, int clips) {
         colour_ok += d.colour == s.colour;
         background_ok += d.background == s.background;
         direction_ok += d.direction && *d.direction == s.direction;
+        shape_ok += d.shape && *d.shape == s.shape;
       }
     }
     if ((start / chunk) % 32 == 0) {
@@ -106,8 +107,10 @@ void encode_latents(const StageOptions& o, int clips) {
   std::printf("latents: %d clips; latent mean/std per channel:", clips);
   for (size_t c = 0; c < std_values.size(); ++c) std::printf(" %.2f/%.2f", mean_values[c], std_values[c]);
   std::printf("\n");
-  std::printf("VAE reconstructions read back (%d clips): colour %.1f%%, background %.1f%%, direction %.1f%%\n",
-              checked, 100.0 * colour_ok / checked, 100.0 * background_ok / checked, 100.0 * direction_ok / checked);
+  std::printf(
+      "VAE reconstructions read back (%d clips): colour %.1f%%, background %.1f%%, direction %.1f%%, shape %.1f%%\n",
+      checked, 100.0 * colour_ok / checked, 100.0 * background_ok / checked, 100.0 * direction_ok / checked,
+      100.0 * shape_ok / checked);
 }
 
 // Stage 2b: transitions (world::random_transition), encoded as the latents
