@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "io/scaled_fp8.h"
 #include "io/state_dict.h"
 #include "io/tensor_source.h"
 #include "soragen/error.h"
@@ -405,16 +406,15 @@ WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source,
 
 WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitConfig& config, const Logger& log,
                   const DitLoadOptions& options) {
+  // Comfy's scaled fp8 files: each weight is read as weight * scale_weight
+  // (float32) and stored in the weight dtype, as any other checkpoint.
+  if (io::is_scaled_fp8(source)) {
+    log.debug(source.error_prefix() + "scaled fp8: weights dequantized with their scale_weight");
+    return load_dit(*io::scaled_fp8_view(source), layout, config, log, options);
+  }
   const io::KeyMap& key_map = dit_key_map(layout);
   for (const auto& [name, info] : source.infos()) {
-    // ComfyUI "fp8 scaled" files store per-tensor scales next to float8
-    // weights; loading the weights alone would silently give wrong values.
     const std::optional<std::string> internal = key_map.apply(name);
-    if (internal && (*internal == "scaled_fp8" || internal->find(".scale_weight") != std::string::npos)) {
-      throw ModelError(source.error_prefix() + "tensor '" + name +
-                       "' marks a scaled-fp8 checkpoint, which is not supported; use a plain fp8_e4m3fn, bf16, "
-                       "fp16 or fp32 file");
-    }
     // Wan2.1 I2V/FLF2V (in_dim 36, as Wan2.2 I2V-A14B) feeds a CLIP image
     // embedding through img_emb and k_img/v_img; run as Wan2.2's i2v without
     // them, it would make a video, wrongly. (Under a t2v config the in_dim

@@ -6,6 +6,7 @@
 #include "dit/config.h"
 #include "dit/key_maps.h"
 #include "dit/wan_model.h"
+#include "io/scaled_fp8.h"
 #include "io/tensor_source.h"
 #include "pipeline/families/wan21_diffusers.h"
 #include "pipeline/families/wan21_shared.h"
@@ -163,7 +164,7 @@ std::optional<ComponentMatch> identify_component(const io::TensorSource& source)
   try {
     const text_encoder::TextEncoderLayout layout = text_encoder::detect_text_encoder_layout(source);
     return ComponentMatch{Component::text_encoder, std::string(text_encoder::layout_name(layout)) +
-                                                       (text_encoder::is_scaled_fp8(source) ? " (scaled fp8)" : "")};
+                                                       (io::is_scaled_fp8(source) ? " (scaled fp8)" : "")};
   } catch (const ModelError&) {
   }
   try {

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/scaled_fp8.h"
 #include "soragen/error.h"
 
 namespace soragen::text_encoder {
@@ -39,60 +40,6 @@ const std::vector<io::KeyRename>& hf_bare_renames() {
   return renames;
 }
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-constexpr const char* kScaleWeight = ".scale_weight";
-constexpr const char* kScaleInput = ".scale_input";
-constexpr const char* kScaledMarker = "scaled_fp8";
-
-// Comfy's scaled fp8 (comfy/utils.py convert_old_quants, comfy/ops.py): the
-// real weight is weight * scale_weight; scale_input only matters for fp8
-// matmuls, which we do not do.
-class ScaledFp8Source final : public io::TensorSource {
- public:
-  explicit ScaledFp8Source(std::unique_ptr<io::TensorSource> inner)
-      : io::TensorSource(inner->path()), inner_(std::move(inner)) {
-    metadata_ = inner_->metadata();
-    for (const auto& [name, info] : inner_->infos()) {
-      if (ends_with(name, kScaledMarker) || ends_with(name, kScaleWeight) || ends_with(name, kScaleInput)) continue;
-      infos_[name] = info;
-      if (!ends_with(name, ".weight")) continue;
-      const std::string scale = name.substr(0, name.size() - 7) + kScaleWeight;
-      if (!inner_->contains(scale)) continue;
-      scales_[name] = scale;
-      infos_[name].dtype = "F32";
-    }
-  }
-
-  std::string format() const override { return inner_->format(); }
-
-  at::Tensor load(const std::string& name) const override {
-    info(name);  // hidden or unknown names throw here
-    const auto it = scales_.find(name);
-    if (it == scales_.end()) return inner_->load(name);
-    const at::Tensor weight = inner_->load(name).to(at::kFloat);
-    at::Tensor scale = inner_->load(it->second).to(at::kFloat);
-    if (scale.numel() == 1) {
-      scale = scale.reshape({});
-    } else if (weight.dim() >= 1 && scale.numel() == weight.size(0)) {
-      // One scale per output row.
-      std::vector<int64_t> shape(static_cast<size_t>(weight.dim()), 1);
-      shape[0] = weight.size(0);
-      scale = scale.reshape(shape);
-    } else {
-      throw ModelError(error_prefix() + "tensor '" + it->second + "' has shape " + io::format_shape(scale.sizes()) +
-                       ", which does not scale '" + name + "' " + io::format_shape(weight.sizes()));
-    }
-    return weight * scale;
-  }
-
- private:
-  std::unique_ptr<io::TensorSource> inner_;
-  std::map<std::string, std::string> scales_;  // weight name -> its scale_weight
-};
-
 }  // namespace
 
 const char* layout_name(TextEncoderLayout layout) {
@@ -126,17 +73,6 @@ io::KeyMap text_encoder_key_map(TextEncoderLayout layout, const io::TensorSource
   return map;
 }
 
-bool is_scaled_fp8(const io::TensorSource& source) {
-  for (const auto& entry : source.infos()) {
-    if (ends_with(entry.first, kScaledMarker) || ends_with(entry.first, kScaleWeight)) return true;
-  }
-  return false;
-}
-
-std::unique_ptr<io::TensorSource> dequantize_scaled_fp8(std::unique_ptr<io::TensorSource> source) {
-  return std::make_unique<ScaledFp8Source>(std::move(source));
-}
-
 std::unique_ptr<io::TensorSource> open_text_encoder_weights(const std::filesystem::path& path) {
   std::filesystem::path file = path;
   std::error_code ec;
@@ -157,7 +93,7 @@ std::unique_ptr<io::TensorSource> open_text_encoder_weights(const std::filesyste
 }
 
 std::unique_ptr<io::TensorSource> text_encoder_view(std::unique_ptr<io::TensorSource> source) {
-  return is_scaled_fp8(*source) ? dequantize_scaled_fp8(std::move(source)) : std::move(source);
+  return io::is_scaled_fp8(*source) ? io::dequantize_scaled_fp8(std::move(source)) : std::move(source);
 }
 
 }  // namespace soragen::text_encoder

@@ -10,7 +10,7 @@
 //
 // Comfy's "scaled" fp8 files store each Linear weight as float8_e4m3fn with a
 // per-tensor `<layer>.scale_weight` (plus `<layer>.scale_input` and a
-// top-level `scaled_fp8` marker); wrap them with dequantize_scaled_fp8().
+// top-level `scaled_fp8` marker); they are read through io/scaled_fp8.h.
 #pragma once
 
 #include <filesystem>
@@ -40,22 +40,13 @@ TextEncoderLayout detect_text_encoder_layout(const io::TensorSource& source);
 // copy is read. Decoder and LM-head tensors of a full T5 are dropped.
 io::KeyMap text_encoder_key_map(TextEncoderLayout layout, const io::TensorSource& source);
 
-// True when the source holds Comfy scaled-fp8 tensors (a `scaled_fp8` marker
-// or any `*.scale_weight`).
-bool is_scaled_fp8(const io::TensorSource& source);
-
-// A view of `source` in which every `X.weight` with an `X.scale_weight` loads
-// as float32 weight * scale, and the scale tensors and marker are hidden.
-// Other tensors pass through unchanged.
-std::unique_ptr<io::TensorSource> dequantize_scaled_fp8(std::unique_ptr<io::TensorSource> source);
-
 // Opens a weights file, or a directory holding one (diffusers text_encoder/:
 // model.safetensors.index.json or model.safetensors), and wraps scaled fp8
-// files with dequantize_scaled_fp8().
+// files with io::dequantize_scaled_fp8().
 std::unique_ptr<io::TensorSource> open_text_encoder_weights(const std::filesystem::path& path);
 
 // An opened source as the encoder reads it: scaled fp8 files wrapped with
-// dequantize_scaled_fp8(), others as they are.
+// io::dequantize_scaled_fp8(), others as they are.
 std::unique_ptr<io::TensorSource> text_encoder_view(std::unique_ptr<io::TensorSource> source);
 
 }  // namespace soragen::text_encoder

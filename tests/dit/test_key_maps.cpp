@@ -91,11 +91,34 @@ TEST(DitKeyMaps, DetectsTheLayout) {
   EXPECT_STREQ(layout_name(DitLayout::diffusers), "diffusers");
 }
 
-TEST(DitKeyMaps, RefusesScaledFp8) {
+// Comfy's scaled fp8 (wan2.1_t2v_14B_fp8_scaled.safetensors): a weight
+// beside its scale_weight, one value or one per output row, and a marker;
+// the model holds weight * scale, and the scales are not parameters.
+TEST(DitKeyMaps, DequantizesScaledFp8) {
   auto tensors = zero_checkpoint(tiny_config());
-  tensors["blocks.0.ffn.0.scale_weight"] = at::ones({1});
+  at::manual_seed(3);
+  const at::Tensor ffn = at::randn(tensors.at("blocks.0.ffn.0.weight").sizes());
+  const at::Tensor q = at::randn(tensors.at("blocks.1.self_attn.q.weight").sizes());
+  const at::Tensor row_scales = at::rand({q.size(0)}) + 0.5;
+  tensors["blocks.0.ffn.0.weight"] = ffn;
+  tensors["blocks.0.ffn.0.scale_weight"] = at::full({1}, 0.25);
+  tensors["blocks.0.ffn.0.scale_input"] = at::ones({1});
+  tensors["blocks.1.self_attn.q.weight"] = q;
+  tensors["blocks.1.self_attn.q.scale_weight"] = row_scales;
+  tensors["scaled_fp8"] = at::empty({0}, at::kByte);
   const io::MemorySource source("scaled.safetensors", tensors);
-  EXPECT_THROW_WITH(load_wan_model(tiny_config(), source, Logger()), ModelError, "scaled-fp8");
+  DitLoadOptions strict;
+  strict.strict_weights = true;  // the scales and the marker are not unexpected tensors
+  const WanModel model = load_wan_model(tiny_config(), source, Logger(), strict);
+  const auto params = model->named_parameters();
+  EXPECT_TRUE(at::allclose(params["blocks.0.ffn.0.weight"], ffn * 0.25));
+  EXPECT_TRUE(at::allclose(params["blocks.1.self_attn.q.weight"], q * row_scales.view({-1, 1})));
+  // A scale that fits neither form names both tensors.
+  tensors["blocks.1.self_attn.q.scale_weight"] = at::ones({3});
+  const io::MemorySource bad("scaled.safetensors", tensors);
+  EXPECT_THROW_WITH(load_wan_model(tiny_config(), bad, Logger()), ModelError,
+                    "tensor 'blocks.1.self_attn.q.scale_weight' has shape [3], which does not scale "
+                    "'blocks.1.self_attn.q.weight'");
 }
 
 }  // namespace
