@@ -17,7 +17,7 @@ set(SORAGEN_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/soragen)
 file(RELATIVE_PATH SORAGEN_BIN_TO_LIB
   ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR} ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR})
 set(SORAGEN_INSTALLED_PROGRAMS)
-foreach(program soragen_cli soragen-inspect soragen-make-model)
+foreach(program soragen_cli soragen-inspect soragen-make-model soragen-convert)
   if(TARGET ${program})
     list(APPEND SORAGEN_INSTALLED_PROGRAMS ${program})
   endif()

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "core/torch_compat.h"
 #include "soragen/error.h"
 
 namespace soragen::io {
@@ -25,6 +26,10 @@ const char* safetensors_dtype(at::ScalarType type, const std::string& name, cons
     case at::kChar: return "I8";
     case at::kByte: return "U8";
     case at::kBool: return "BOOL";
+#if SORAGEN_TORCH_HAS_FLOAT8
+    case at::kFloat8_e4m3fn: return "F8_E4M3";
+    case at::kFloat8_e5m2: return "F8_E5M2";
+#endif
     default:
       throw ModelError("weights '" + path.string() + "': tensor '" + name + "' has dtype " +
                        c10::toString(type) + ", which safetensors cannot store");
@@ -34,7 +39,8 @@ const char* safetensors_dtype(at::ScalarType type, const std::string& name, cons
 }  // namespace
 
 void save_safetensors(const std::filesystem::path& path, const std::map<std::string, at::Tensor>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata,
+                      const std::set<std::string>& float8_e4m3) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<at::Tensor> blobs;
@@ -42,7 +48,11 @@ void save_safetensors(const std::filesystem::path& path, const std::map<std::str
   for (const auto& [name, tensor] : tensors) {
     const at::Tensor data = tensor.detach().to(at::kCPU).contiguous();
     const int64_t bytes = data.numel() * static_cast<int64_t>(data.element_size());
-    header[name] = {{"dtype", safetensors_dtype(data.scalar_type(), name, path)},
+    const bool codes = float8_e4m3.count(name) != 0;
+    if (codes && data.scalar_type() != at::kByte) {
+      throw InternalError("weights '" + path.string() + "': tensor '" + name + "' as F8_E4M3 codes is not uint8");
+    }
+    header[name] = {{"dtype", codes ? "F8_E4M3" : safetensors_dtype(data.scalar_type(), name, path)},
                     {"shape", data.sizes().vec()},
                     {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;

@@ -1,0 +1,128 @@
+// soragen-convert run as a program on a small DiT: the fp8 and int8 files
+// load through the engine (strictly: the scales are not parameters) within
+// each format's error of the original weights; other tensors are copied
+// bit-exactly; bad inputs and an existing output are one-line errors.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <fstream>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "dit/config.h"
+#include "dit/wan_model.h"
+#include "io/safetensors_writer.h"
+#include "io/tensor_source.h"
+#include "soragen/log.h"
+#include "test_util.h"
+
+namespace {
+
+using soragen::test::TempDir;
+
+soragen::dit::DitConfig small_dit() {
+  const nlohmann::json json = {{"model_type", "t2v"}, {"patch_size", {1, 2, 2}}, {"text_len", 16}, {"in_dim", 4},
+                               {"dim", 64}, {"ffn_dim", 128}, {"freq_dim", 32}, {"text_dim", 32}, {"out_dim", 4},
+                               {"num_heads", 4}, {"num_layers", 2}, {"window_size", {-1, -1}}, {"qk_norm", true},
+                               {"cross_attn_norm", true}, {"eps", 1e-6}};
+  return soragen::dit::DitConfig::from_json(json, "small");
+}
+
+// A bf16 checkpoint in the official names, with random weights.
+std::map<std::string, at::Tensor> write_checkpoint(const std::filesystem::path& path) {
+  soragen::dit::WanModel model(small_dit());
+  at::manual_seed(5);
+  std::map<std::string, at::Tensor> tensors;
+  for (const auto& item : model->named_parameters()) {
+    tensors[item.key()] = (at::randn(item.value().sizes()) * 0.05).to(at::kBFloat16);
+  }
+  soragen::io::save_safetensors(path, tensors);
+  return tensors;
+}
+
+std::string convert(const std::string& args) {
+  return (soragen::test::build_dir() / "soragen-convert").string() + " " + args;
+}
+
+void expect_loads_close(const std::filesystem::path& file, const std::map<std::string, at::Tensor>& original,
+                        double relative) {
+  soragen::dit::DitLoadOptions strict;
+  strict.strict_weights = true;
+  const auto source = soragen::io::open_weights(file);
+  const soragen::dit::WanModel model = soragen::dit::load_wan_model(small_dit(), *source, soragen::Logger(), strict);
+  int quantized = 0;
+  for (const auto& item : model->named_parameters()) {
+    const at::Tensor want = original.at(item.key()).to(at::kFloat);
+    const at::Tensor got = item.value().to(at::kFloat);
+    if (item.key().rfind("blocks.", 0) == 0 && want.dim() == 2) {
+      ++quantized;
+      const double error = ((got - want).abs().max() / want.abs().max()).item<double>();
+      EXPECT_LE(error, relative) << item.key();
+      EXPECT_GT(error, 0) << item.key() << " was not quantized";
+    } else {
+      EXPECT_TRUE(at::equal(got, want)) << item.key() << " is copied as stored";
+    }
+  }
+  EXPECT_GT(quantized, 10);
+}
+
+TEST(Convert, Fp8AndInt8FilesLoadWithinTheirStep) {
+  TempDir dir;
+  const auto original = write_checkpoint(dir / "dit.safetensors");
+  auto result = soragen::test::run_command(
+      convert("--to fp8 " + (dir / "dit.safetensors").string() + " " + (dir / "fp8.safetensors").string()));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("weights quantized to fp8"), std::string::npos) << result.output;
+  {
+    const auto fp8 = soragen::io::open_weights(dir / "fp8.safetensors");
+    EXPECT_EQ(fp8->info("blocks.0.self_attn.q.weight").dtype, "F8_E4M3");
+    EXPECT_EQ(fp8->info("blocks.0.self_attn.q.scale_weight").shape, std::vector<int64_t>{1});
+    EXPECT_TRUE(fp8->contains("scaled_fp8"));
+    EXPECT_EQ(fp8->info("head.head.weight").dtype, "BF16") << "outside the blocks: as stored";
+  }
+  // A step of e4m3 is 2^-3 of its binade: half of it relative to the largest weight, at most.
+  expect_loads_close(dir / "fp8.safetensors", original, 1.0 / 16);
+
+  result = soragen::test::run_command(
+      convert("--to int8 " + (dir / "dit.safetensors").string() + " " + (dir / "int8.safetensors").string()));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  {
+    const auto int8 = soragen::io::open_weights(dir / "int8.safetensors");
+    EXPECT_EQ(int8->info("blocks.1.ffn.0.weight").dtype, "I8");
+    EXPECT_EQ(int8->info("blocks.1.ffn.0.scale_weight").shape, std::vector<int64_t>{128});
+    EXPECT_FALSE(int8->contains("scaled_fp8"));
+  }
+  expect_loads_close(dir / "int8.safetensors", original, 0.5 / 127 + 1e-6);
+
+  // Converted again from the fp8 file: its values, requantized.
+  result = soragen::test::run_command(
+      convert("--to int8 " + (dir / "fp8.safetensors").string() + " " + (dir / "again.safetensors").string()));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+TEST(Convert, RefusesAnExistingOutputAndAFileWithoutBlocks) {
+  TempDir dir;
+  write_checkpoint(dir / "dit.safetensors");
+  const std::string in = (dir / "dit.safetensors").string();
+  auto result = soragen::test::run_command(convert("--to fp8 " + in + " " + in));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("exists; --force replaces it"), std::string::npos) << result.output;
+  soragen::io::save_safetensors(dir / "vae.safetensors", {{"decoder.conv1.weight", at::ones({4, 4})}});
+  result = soragen::test::run_command(
+      convert("--to fp8 " + (dir / "vae.safetensors").string() + " " + (dir / "out.safetensors").string()));
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  EXPECT_NE(result.output.find("not a DiT checkpoint"), std::string::npos) << result.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.safetensors"));
+  result = soragen::test::run_command(convert("--to fp8 " + (dir / "missing.safetensors").string() + " " +
+                                              (dir / "out.safetensors").string()));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("missing.safetensors"), std::string::npos) << result.output;
+  result = soragen::test::run_command(convert("--to fp8 " + in + " " + (dir / "no" / "out.safetensors").string()));
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_NE(result.output.find("does not exist"), std::string::npos) << result.output;
+}
+
+}  // namespace
