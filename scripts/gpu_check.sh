@@ -46,7 +46,7 @@ say() { printf 'gpu_check: %s\n' "$*"; }
 binaries=(
   test_text_encoder_parity test_dit_parity test_sampling_parity test_vae_parity test_vae22_parity
   test_pipeline_parity test_wan22_pipeline_parity
-  test_denoise_loop bench_t2v bench_dit
+  test_denoise_loop test_distributed bench_t2v bench_dit
 )
 
 prepare() {
@@ -229,11 +229,20 @@ PY
   # 6. With GPUS > 1 (or a dry run, on 2 CPU processes): one CFG step of
   #    Wan2.1 1.3B at the check's size, on 1 process and with Ulysses over
   #    1..GPUS (bench_dit under torchrun), for docs/multi_gpu_scaling.md's
-  #    table. Gloo carries the all-to-alls through host memory.
+  #    table. NCCL carries the all-to-alls between the GPUs (Gloo, through
+  #    host memory, in the dry run); first, the NCCL channel test.
   local ranks=$gpus multi_extra=(--dtype bf16)
   if [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ]; then
     ranks=2
     multi_extra=(--dtype fp32 --layers 1 --threads 1)
+  fi
+  if [ "$ranks" -gt 1 ] && [ "$device" = cuda ]; then
+    if "$bin/test_distributed" --gtest_filter='ProcessGroup.CudaTensorsGoBetweenGpusThroughNccl' \
+        >"$out/test_distributed_nccl.log" 2>&1 && grep -q '^\[       OK \]' "$out/test_distributed_nccl.log"; then
+      note "nccl    CUDA tensors between GPUs: passed"
+    else
+      note "nccl    CUDA tensors between GPUs: FAILED or skipped (see test_distributed_nccl.log)"
+    fi
   fi
   if [ "$ranks" -gt 1 ]; then
     for n in 1 "$ranks"; do

@@ -9,11 +9,18 @@
 #if SORAGEN_WITH_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
+#ifndef SORAGEN_WITH_NCCL
+#error "src/distributed/CMakeLists.txt sets SORAGEN_WITH_NCCL to 0 or 1"
+#endif
+#if SORAGEN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
 #include <string>
 
+#include "core/torch_compat.h"
 #include "core/torch_errors.h"
 #include "distributed/process_group_internals.h"
 #include "soragen/error.h"
@@ -42,6 +49,33 @@ struct TensorChannel::Impl {
 #if SORAGEN_WITH_GLOO
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
 #endif
+#if SORAGEN_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // null unless opened for a CUDA device
+#endif
+#if SORAGEN_WITH_GLOO
+  // The group a collective on this tensor runs in (libtorch 2.x calls the
+  // common base of Gloo's and NCCL's groups Backend; 1.13 ProcessGroup).
+#if SORAGEN_TORCH_2
+  using Collectives = c10d::Backend;
+#else
+  using Collectives = c10d::ProcessGroup;
+#endif
+  Collectives& backend(bool gpu) {
+#if SORAGEN_WITH_NCCL
+    if (gpu) return *nccl;
+#endif
+    (void)gpu;
+    return *gloo;
+  }
+#endif
+  bool carries_on_gpu(const at::Tensor& tensor) const {
+#if SORAGEN_WITH_NCCL
+    return nccl && tensor.is_cuda();
+#else
+    (void)tensor;
+    return false;
+#endif
+  }
 
   // Runs one Gloo collective; a rank gone mid-collective breaks Gloo's
   // pairs, and the heartbeat says whose.
@@ -61,6 +95,15 @@ TensorChannel::TensorChannel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 TensorChannel::~TensorChannel() = default;
 int TensorChannel::rank() const { return impl_->rank; }
 int TensorChannel::size() const { return impl_->size; }
+bool TensorChannel::uses_nccl() const {
+#if SORAGEN_WITH_NCCL
+  return impl_->nccl != nullptr;
+#else
+  return false;
+#endif
+}
+
+bool nccl_available() { return SORAGEN_WITH_NCCL != 0; }
 
 at::Tensor TensorChannel::sum(const at::Tensor& mine) {
   at::Tensor total = at::zeros_like(mine);
@@ -68,10 +111,14 @@ at::Tensor TensorChannel::sum(const at::Tensor& mine) {
   return total;
 }
 
-std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group) {
+std::vector<int> every_rank(const ProcessGroup& group) {
   std::vector<int> everyone(static_cast<size_t>(group.world_size()));
   for (int r = 0; r < group.world_size(); ++r) everyone[static_cast<size_t>(r)] = r;
-  return open_tensor_channel(group, everyone);
+  return everyone;
+}
+
+std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group) {
+  return open_tensor_channel(group, every_rank(group));
 }
 
 #if SORAGEN_WITH_GLOO
@@ -92,7 +139,8 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const LaunchEnvironment& 
 
 }  // namespace
 
-std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group, const std::vector<int>& members) {
+std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group, const std::vector<int>& members,
+                                                   c10::Device device) {
   const auto self = std::find(members.begin(), members.end(), group.rank());
   if (members.empty() || self == members.end() || !std::is_sorted(members.begin(), members.end()) ||
       members.front() < 0 || members.back() >= group.world_size()) {
@@ -114,6 +162,19 @@ std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group, const st
     const auto store = c10::make_intrusive<c10d::PrefixStore>(
         "soragen/gloo/" + name + "/" + std::to_string(serial), ProcessGroupInternals::store(group));
     impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, impl->rank, impl->size, options);
+#if SORAGEN_WITH_NCCL
+    // NCCL's communicator forms at the first collective, over its own keys;
+    // each rank's tensors are on its own GPU (device_for_rank).
+    if (device.is_cuda()) {
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = ProcessGroupInternals::timeout(group);
+      const auto nccl_store = c10::make_intrusive<c10d::PrefixStore>(
+          "soragen/nccl/" + name + "/" + std::to_string(serial), ProcessGroupInternals::store(group));
+      impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(nccl_store, impl->rank, impl->size, nccl_options);
+    }
+#else
+    (void)device;
+#endif
   } catch (const std::exception& e) {
     if (auto failed = group.failure()) throw RankFailedError(*failed);
     throw RankFailedError("rank " + std::to_string(group.rank()) + " could not open the Gloo channel between ranks " +
@@ -127,10 +188,11 @@ std::vector<at::Tensor> TensorChannel::all_gather(const at::Tensor& mine) {
   // Gloo writes the outputs from its own worker thread, outside the
   // caller's InferenceMode: they must be normal tensors, not inference ones.
   const c10::InferenceMode normal_tensors(false);
-  std::vector<at::Tensor> inputs{on_the_wire(mine).clone()};
+  const bool gpu = impl_->carries_on_gpu(mine);
+  std::vector<at::Tensor> inputs{gpu ? mine.contiguous().clone() : on_the_wire(mine).clone()};
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int r = 0; r < impl_->size; ++r) outputs[0].push_back(at::empty_like(inputs[0]));
-  impl_->run([&] { impl_->gloo->allgather(outputs, inputs)->wait(); });
+  impl_->run([&] { impl_->backend(gpu).allgather(outputs, inputs)->wait(); });
   std::vector<at::Tensor> gathered;
   for (at::Tensor& tensor : outputs[0]) gathered.push_back(tensor.to(mine.device(), mine.scalar_type()));
   return gathered;
@@ -142,15 +204,16 @@ at::Tensor TensorChannel::all_to_all(const at::Tensor& chunks) {
                         " chunks for " + std::to_string(impl_->size) + " members");
   }
   const c10::InferenceMode normal_tensors(false);
-  at::Tensor input = on_the_wire(chunks).clone();
+  const bool gpu = impl_->carries_on_gpu(chunks);
+  at::Tensor input = gpu ? chunks.contiguous().clone() : on_the_wire(chunks).clone();
   at::Tensor output = at::empty_like(input);
   std::vector<int64_t> equal_split;  // empty: every chunk the same size
-  impl_->run([&] { impl_->gloo->alltoall_base(output, input, equal_split, equal_split)->wait(); });
+  impl_->run([&] { impl_->backend(gpu).alltoall_base(output, input, equal_split, equal_split)->wait(); });
   return output.to(chunks.device(), chunks.scalar_type());
 }
 
 #else
-std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup&, const std::vector<int>&) {
+std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup&, const std::vector<int>&, c10::Device) {
   throw UsageError("this soragen was built without Gloo (Debian's libgloo-dev), so its processes cannot exchange "
                    "tensors: install libgloo-dev and rebuild");
 }

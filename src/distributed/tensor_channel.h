@@ -1,12 +1,17 @@
-// Tensors between the ranks of a ProcessGroup, over c10d Gloo process groups
-// on the job's store, each over some of the ranks (the pairs of CFG
-// parallelism, the groups of Ulysses: distributed/ulysses.h). Gloo works on CPU tensors: a tensor
-// on a GPU goes through host memory and comes back to its device. Floating
-// tensors travel as float32 (bf16 and fp16 widen exactly), so an exchange
-// does not depend on Gloo's list of reduced types.
+// Tensors between the ranks of a ProcessGroup, over c10d process groups on
+// the job's store, each over some of the ranks (the pairs of CFG
+// parallelism, the groups of Ulysses: distributed/ulysses.h).
+//  - Gloo carries CPU tensors. Floating tensors travel as float32 (bf16 and
+//    fp16 widen exactly), so an exchange does not depend on Gloo's list of
+//    reduced types.
+//  - NCCL carries CUDA tensors, in their own dtype and without leaving the
+//    GPUs, when the channel is opened for a CUDA device and soragen is built
+//    against a libtorch with NCCL (PyTorch's CUDA wheel). Otherwise a CUDA
+//    tensor goes through host memory and Gloo, and comes back to its device.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <memory>
 #include <vector>
@@ -26,6 +31,8 @@ class TensorChannel {
 
   int rank() const;  // among the members, 0 <= rank < size
   int size() const;
+  // Whether CUDA tensors cross over NCCL (else through host memory and Gloo).
+  bool uses_nccl() const;
 
   // Every member's `mine` (one shape and dtype on all), indexed by member rank.
   std::vector<at::Tensor> all_gather(const at::Tensor& mine);
@@ -44,9 +51,16 @@ class TensorChannel {
 // them). Only the members call it, at the same point; channels over the
 // same members opened twice are distinct. Throws RankFailedError when the
 // members do not meet within the group's timeout, UsageError when this build
-// has no Gloo.
-std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group, const std::vector<int>& members);
-// The channel over every rank of the job.
+// has no Gloo. `device`: where the tensors it carries live; a CUDA device
+// also opens an NCCL group where the build has one (nccl_available()).
+std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group, const std::vector<int>& members,
+                                                   c10::Device device = c10::Device(c10::kCPU));
+// The ranks of the job, 0 .. world size - 1: the members of a channel over all.
+std::vector<int> every_rank(const ProcessGroup& group);
+// The channel over every rank of the job, for CPU tensors.
 std::shared_ptr<TensorChannel> open_tensor_channel(ProcessGroup& group);
+
+// Whether this build carries CUDA tensors over NCCL.
+bool nccl_available();
 
 }  // namespace soragen::distributed

@@ -8,7 +8,7 @@ namespace soragen::distributed {
 
 at::Tensor UlyssesGroup::all_gather(const at::Tensor& mine) { return at::stack(channel_->all_gather(mine)); }
 
-RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& plan) {
+RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& plan, c10::Device device) {
   check_parallel_plan(plan, group.world_size());
   const int rank = group.rank();
   RenderChannels channels;
@@ -18,13 +18,13 @@ RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& pla
     std::vector<int> members;
     const int first = rank / plan.ulysses * plan.ulysses;
     for (int m = 0; m < plan.ulysses; ++m) members.push_back(first + m);
-    channels.ulysses = std::make_shared<UlyssesGroup>(open_tensor_channel(group, members));
+    channels.ulysses = std::make_shared<UlyssesGroup>(open_tensor_channel(group, members, device));
   }
   if (plan.cfg > 1) {
     const int position = rank % plan.ulysses;
-    channels.cfg = open_tensor_channel(group, {position, position + plan.ulysses});
+    channels.cfg = open_tensor_channel(group, {position, position + plan.ulysses}, device);
   }
-  channels.everyone = open_tensor_channel(group);
+  channels.everyone = open_tensor_channel(group, every_rank(group), device);
   return channels;
 }
 

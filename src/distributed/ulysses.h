@@ -34,7 +34,9 @@ struct RenderChannels {
 };
 
 // Opens this rank's channels for `plan` (U * C = the world size, checked by
-// check_parallel_plan). Collective over every rank.
-RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& plan);
+// check_parallel_plan), for tensors on `device` (NCCL between GPUs where the
+// build has it). Collective over every rank.
+RenderChannels open_render_channels(ProcessGroup& group, const ParallelPlan& plan,
+                                    c10::Device device = c10::Device(c10::kCPU));
 
 }  // namespace soragen::distributed

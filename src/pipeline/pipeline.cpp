@@ -121,7 +121,7 @@ void Pipeline::split_over(ProcessGroup& group, const ParallelPlan& plan) {
   // store, which waits as long as they are alive, before Gloo's
   // connections, which wait only the rank timeout.
   group.all_gather("split " + parallel_text(plan), "");
-  impl_->channels = distributed::open_render_channels(group, plan);
+  impl_->channels = distributed::open_render_channels(group, plan, impl_->t2v->device());
   if (const auto& cfg = impl_->channels.cfg) {
     impl_->t2v->split_guidance({cfg->rank(), [cfg](const at::Tensor& mine) { return cfg->all_gather(mine); }});
   }

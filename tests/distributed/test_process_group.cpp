@@ -1,6 +1,7 @@
 // c10d rendezvous, gathers and failures between ranks that are threads of
 // this process, each with its own TCPStore connection as a process would have.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <array>
 #include <future>
@@ -179,6 +180,61 @@ TEST(ProcessGroup, TensorsGoBetweenRanksThroughGloo) {
     EXPECT_EQ(received.pair[0].item<float>(), 0.0f);
     EXPECT_EQ(received.pair[1].item<float>(), 2.0f);
   }
+}
+
+// Between GPUs, a channel opened for CUDA devices carries CUDA tensors over
+// NCCL in their own dtype; CPU tensors still go through Gloo. Needs a CUDA
+// build with NCCL and two GPUs (one rank per GPU: NCCL refuses two ranks on
+// one device); scripts/gpu_check.sh runs it on such a machine.
+TEST(ProcessGroup, CudaTensorsGoBetweenGpusThroughNccl) {
+  if (!distributed::nccl_available()) GTEST_SKIP() << "this build has no NCCL (PyTorch's CUDA libtorch has it)";
+  if (!torch::cuda::is_available() || torch::cuda::device_count() < 2) GTEST_SKIP() << "needs two GPUs";
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  static constexpr int kRanks = 2;
+  std::array<std::future<std::pair<std::vector<at::Tensor>, at::Tensor>>, kRanks> ranks;
+  for (int r = 0; r < kRanks; ++r) {
+    ranks[r] = std::async(std::launch::async, [r, port] {
+      std::atomic<bool> stop{false};
+      auto group = ProcessGroup::join(test::loopback_rank(r, kRanks, port), 60s, &stop);
+      const c10::Device gpu(c10::kCUDA, static_cast<c10::DeviceIndex>(r));
+      const auto channel = distributed::open_tensor_channel(*group, {0, 1}, gpu);
+      EXPECT_TRUE(channel->uses_nccl());
+      const at::Tensor mine = (at::arange(6, at::kFloat).reshape({2, 3}) + 10 * r).to(gpu, at::kBFloat16);
+      std::vector<at::Tensor> gathered = channel->all_gather(mine);
+      at::Tensor swapped = channel->all_to_all(at::arange(kRanks, at::kLong).add(100 * r).view({kRanks, 1}).to(gpu));
+      // A CPU tensor on the same channel: Gloo.
+      const std::vector<at::Tensor> cpu = channel->all_gather(at::full({1}, r, at::kLong));
+      EXPECT_EQ(cpu[1].item<int64_t>(), 1);
+      group->leave();
+      return std::make_pair(gathered, swapped);
+    });
+  }
+  for (int r = 0; r < kRanks; ++r) {
+    const auto [gathered, swapped] = ranks[r].get();
+    ASSERT_EQ(gathered.size(), 2u);
+    for (int from = 0; from < kRanks; ++from) {
+      EXPECT_EQ(gathered[from].device(), c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(r)));
+      EXPECT_EQ(gathered[from].scalar_type(), at::kBFloat16) << "NCCL keeps the dtype";
+      EXPECT_TRUE(at::equal(gathered[from].cpu().to(at::kFloat), at::arange(6, at::kFloat).reshape({2, 3}) + 10 * from));
+      EXPECT_EQ(swapped[from].item<int64_t>(), 100 * from + r);
+    }
+  }
+}
+
+// A build without NCCL (Debian's libtorch) opens a channel for a CUDA
+// device as the Gloo channel, through which CPU tensors cross as ever (and
+// CUDA ones through host memory).
+TEST(ProcessGroup, AChannelForCudaWithoutNcclIsTheGlooChannel) {
+  if (distributed::nccl_available()) GTEST_SKIP() << "this build has NCCL";
+  const int port = test::free_loopback_port();
+  ASSERT_GT(port, 0);
+  std::atomic<bool> stop{false};
+  auto group = ProcessGroup::join(test::loopback_rank(0, 1, port), 20s, &stop);
+  const auto channel = distributed::open_tensor_channel(*group, {0}, c10::Device(c10::kCUDA, 0));
+  EXPECT_FALSE(channel->uses_nccl());
+  EXPECT_TRUE(at::equal(channel->all_gather(at::ones({2}))[0], at::ones({2})));
+  group->leave();
 }
 
 TEST(ProcessGroup, AChannelHoldsThisRank) {

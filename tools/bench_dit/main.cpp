@@ -150,10 +150,11 @@ int run(const Options& o) {
   }
   model->run_options().compute_dtype = compute;
   if (group) {
-    model->run_options().sequence_parallel =
-        std::make_shared<soragen::distributed::UlyssesGroup>(soragen::distributed::open_tensor_channel(*group));
-    std::printf("Ulysses sequence parallelism over %d processes (%s), %s on rank 0\n", group->world_size(),
-                soragen::launcher_name(launch.launcher).c_str(), device.str().c_str());
+    const auto channel = soragen::distributed::open_tensor_channel(*group, soragen::distributed::every_rank(*group), device);
+    model->run_options().sequence_parallel = std::make_shared<soragen::distributed::UlyssesGroup>(channel);
+    std::printf("Ulysses sequence parallelism over %d processes (%s, %s), %s on rank 0\n", group->world_size(),
+                soragen::launcher_name(launch.launcher).c_str(), channel->uses_nccl() ? "NCCL" : "Gloo",
+                device.str().c_str());
   }
   int64_t parameters = 0, bytes = 0;
   for (const auto& p : model->parameters()) {
