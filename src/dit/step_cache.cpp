@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <stdexcept>
 
 #include "core/parse_rule.h"
@@ -15,33 +14,13 @@ namespace {
 const char* const kExpected = "expected none, fbcache[:THRESHOLD], teacache[:THRESHOLD] or "
                               "magcache[:THRESHOLD][,k=K][,retention=R]";
 
-double parse_number(const std::string& what, const std::string& value) {
-  char* end = nullptr;
-  const double number = value.empty() ? NAN : std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0' || !std::isfinite(number)) {
-    throw std::invalid_argument(what + " '" + value + "' is not a number");
-  }
-  return number;
-}
-
 double parse_threshold(const std::string& value, bool at_most_one) {
-  const double threshold = parse_number("threshold", value);
+  const double threshold = core::parse_number("threshold", value);
   if (!(threshold > 0) || (at_most_one && threshold > 1)) {
     throw std::invalid_argument("threshold '" + value + "': expected a number above 0" +
                                 (at_most_one ? std::string(" and at most 1, e.g. 0.1") : std::string(", e.g. 0.1")));
   }
   return threshold;
-}
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> parts;
-  std::string::size_type start = 0;
-  while (true) {
-    const std::string::size_type comma = text.find(',', start);
-    parts.push_back(text.substr(start, comma - start));
-    if (comma == std::string::npos) return parts;
-    start = comma + 1;
-  }
 }
 
 }  // namespace
@@ -71,7 +50,7 @@ StepCacheSpec parse_step_cache(const std::string& text) {
     throw std::invalid_argument("'" + name + "': " + kExpected);
   }
   if (colon == std::string::npos) return spec;
-  const std::vector<std::string> parts = split_commas(text.substr(colon + 1));
+  const std::vector<std::string> parts = core::split_text(text.substr(colon + 1), ',');
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const std::string& part = parts[i];
     const std::string::size_type equals = part.find('=');
@@ -90,13 +69,13 @@ StepCacheSpec parse_step_cache(const std::string& text) {
     if (key == "threshold") {
       spec.threshold = parse_threshold(value, false);
     } else if (key == "k") {
-      const double k = parse_number("k", value);
+      const double k = core::parse_number("k", value);
       if (!(k >= 1 && k <= 1000) || k != std::floor(k)) {
         throw std::invalid_argument("k '" + value + "': expected a whole number of passes from 1, e.g. 2");
       }
       spec.max_skips = static_cast<int>(k);
     } else if (key == "retention") {
-      const double retention = parse_number("retention", value);
+      const double retention = core::parse_number("retention", value);
       if (!(retention >= 0 && retention < 1)) {
         throw std::invalid_argument("retention '" + value + "': expected a share of the steps in [0, 1), e.g. 0.2");
       }

@@ -9,29 +9,11 @@
 namespace soragen::sampling {
 namespace {
 
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  std::string::size_type begin = 0;
-  while (true) {
-    const std::string::size_type end = text.find(separator, begin);
-    parts.push_back(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin));
-    if (end == std::string::npos) return parts;
-    begin = end + 1;
-  }
-}
-
-double parse_number(const std::string& key, const std::string& value) {
-  char* end = nullptr;
-  const double number = value.empty() ? NAN : std::strtod(value.c_str(), &end);
-  if (value.empty() || *end != '\0' || !std::isfinite(number)) {
-    throw std::invalid_argument(key + "='" + value + "' is not a number");
-  }
-  return number;
-}
+using core::parse_number;
 
 std::vector<int> parse_layers(const std::string& value) {
   std::vector<int> layers;
-  for (const std::string& part : split(value, '+')) {
+  for (const std::string& part : core::split_text(value, '+')) {
     char* end = nullptr;
     const long layer = part.empty() ? -1 : std::strtol(part.c_str(), &end, 10);
     if (part.empty() || *end != '\0' || layer < 0 || layer > 1000) {
@@ -108,7 +90,7 @@ GuidanceMethod parse_guidance_method(const std::string& text) {
   const bool takes_settings = method.kind == GuidanceKind::apg || method.kind == GuidanceKind::slg ||
                               method.kind == GuidanceKind::slg_sd35;
   if (!takes_settings) throw std::invalid_argument(name + " takes no settings");
-  for (const std::string& setting : split(text.substr(colon + 1), ',')) {
+  for (const std::string& setting : core::split_text(text.substr(colon + 1), ',')) {
     const std::string::size_type equals = setting.find('=');
     if (equals == std::string::npos || equals == 0) {
       throw std::invalid_argument("'" + setting + "': expected key=value");

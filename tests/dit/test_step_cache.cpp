@@ -41,10 +41,10 @@ TEST(StepCacheText, ParsesEveryMethod) {
   const std::vector<std::pair<std::string, std::string>> bad{
       {"foo", "'foo': expected none, fbcache[:THRESHOLD], teacache[:THRESHOLD] or magcache"},
       {"fbcache:1.5", "expected a number above 0 and at most 1"},
-      {"fbcache:", "threshold '' is not a number"},
+      {"fbcache:", "threshold='' is not a number"},
       {"teacache:0", "expected a number above 0"},
       {"teacache:-1", "expected a number above 0"},
-      {"teacache:x", "threshold 'x' is not a number"},
+      {"teacache:x", "threshold='x' is not a number"},
       {"fbcache:nan", "is not a number"},
       {"teacache:k=2", "'k': teacache takes a threshold only"},
       {"magcache:k=0", "k '0': expected a whole number of passes from 1"},
