@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +73,7 @@ struct Options {
   std::uint64_t seed = 0;
   std::string weights;  // empty: seeded random
   int64_t layers = 0;   // 0: all of the config's blocks
+  bool breakdown = false;
 };
 
 double median(std::vector<double> v) {
@@ -96,6 +98,77 @@ double peak_rss_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
+}
+
+// The parts of a forward pass, each named by the debug hook's event that
+// ends it (dit/wan_model.cpp emits them in this order within a block).
+const char* part_ending_at(const std::string& event) {
+  const std::string::size_type dot = event.find('.');
+  if (event.rfind("block", 0) != 0 || dot == std::string::npos) {
+    return event.rfind("patch_embed", 0) == 0 ? "patch embedding" : "time and text embeddings";
+  }
+  const std::string what = event.substr(dot + 1);
+  if (what == "self_attn.in") return "norm1 + modulation";
+  if (what == "q_before_rope" || what == "k_before_rope") return "q/k/v projections + RMSNorm";
+  if (what == "q_after_rope" || what == "k_after_rope") return "RoPE";
+  if (what == "self_attn.out") return "self-attention scores + o projection";
+  if (what == "norm3.out") return "gated residual + norm3";
+  if (what == "cross_attn.out") return "cross-attention (projections + scores)";
+  if (what == "ffn.out") return "FFN (2 matrix products + GELU)";
+  if (what == "out") return "gated residual";
+  return "other";
+}
+
+// One forward with timestamps at every debug-hook event: where a step's
+// time goes. On a GPU each event waits for the device first.
+void print_breakdown(const soragen::dit::WanModel& model, const std::vector<at::Tensor>& inputs, const at::Tensor& t,
+                     const std::vector<at::Tensor>& contexts, int64_t tokens, const c10::Device& device,
+                     double step_flops, at::ScalarType compute) {
+  using clock = std::chrono::steady_clock;
+  const auto wait = [&] {
+    if (device.is_cuda()) at::empty({1}, at::TensorOptions().device(device)).cpu();
+  };
+  std::map<std::string, double> seconds;
+  std::vector<std::string> order;
+  wait();
+  auto last = clock::now();
+  const auto start = last;
+  const soragen::dit::DebugHook hook = [&](const std::string& event, const at::Tensor&) {
+    wait();
+    const auto now = clock::now();
+    const std::string part = part_ending_at(event);
+    if (!seconds.count(part)) order.push_back(part);
+    seconds[part] += std::chrono::duration<double>(now - last).count();
+    last = clock::now();  // the hook's own time is left out
+  };
+  const std::vector<at::Tensor> out = model->forward(inputs, t, contexts, tokens, hook);
+  out[0].sum().item<float>();
+  const auto end = clock::now();
+  seconds["head + unpatchify"] += std::chrono::duration<double>(end - last).count();
+  order.push_back("head + unpatchify");
+  double total = 0;
+  for (const auto& [part, s] : seconds) total += s;
+  std::printf("breakdown of one step (%.2f s timed between the debug hook's events):\n", total);
+  for (const std::string& part : order) {
+    std::printf("  %-42s %8.3f s  %5.1f%%\n", part.c_str(), seconds[part], 100.0 * seconds[part] / total);
+  }
+  // The matrix rate this device and dtype reach on the FFN's own product.
+  const int64_t rows = 2 * tokens, inner = model->config().dim, cols = model->config().ffn_dim;
+  const auto options = at::TensorOptions().dtype(compute).device(device);
+  const at::Tensor a = at::randn({rows, inner}, options), b = at::randn({inner, cols}, options);
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    wait();
+    const auto mm_start = clock::now();
+    at::mm(a, b).sum().item<float>();
+    best = std::min(best, std::chrono::duration<double>(clock::now() - mm_start).count());
+  }
+  const double gemm_rate = 2.0 * static_cast<double>(rows * inner * cols) / best;
+  const double step_rate = step_flops / std::chrono::duration<double>(end - start).count();
+  std::printf("at::mm [%lld x %lld] x [%lld x %lld] in %s: %s; this step's matrix products: %s, %.0f%% of it\n",
+              static_cast<long long>(rows), static_cast<long long>(inner), static_cast<long long>(inner),
+              static_cast<long long>(cols), soragen::core::dtype_name(compute).c_str(), si(gemm_rate, "FLOP/s").c_str(),
+              si(step_rate, "FLOP/s").c_str(), 100.0 * step_rate / gemm_rate);
 }
 
 int run(const Options& o) {
@@ -223,6 +296,9 @@ int run(const Options& o) {
                 static_cast<long long>(full_config.num_layers), ratio, step_s * ratio, min_s * ratio,
                 static_cast<long long>(config.num_layers));
   }
+  if (o.breakdown) {
+    print_breakdown(model, {latent, latent}, t, contexts, tokens, device, static_cast<double>(flops.total()), compute);
+  }
   std::printf("peak RSS: %.0f MiB (host memory)\n", peak_rss_mib());
   if (group) {
     model->run_options().sequence_parallel.reset();  // its channel before the group
@@ -258,6 +334,9 @@ int main(int argc, char** argv) {
   app.add_option("--layers", o.layers,
                  "build only this many blocks and extrapolate the step to all (for models larger than RAM)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_flag("--breakdown", o.breakdown,
+               "after the timed steps, one more with a timestamp at every debug-hook event: the time of each part "
+               "of a block, and the step's matrix rate against at::mm's on the FFN's shape");
   CLI11_PARSE(app, argc, argv);
   try {
     return run(o);
