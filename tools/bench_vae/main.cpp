@@ -4,6 +4,7 @@
 //   bench_vae --dtype bf16 --latent-frames 2
 //   bench_vae --memory-check                    # peak RSS for 3 vs 9 latent frames, each in its own process
 //   bench_vae --config models/configs/wan2.2-vae.json --memory-check   # the Wan2.2 VAE (16x16 latent at 256 px)
+//   bench_vae --tiny-widths 256,128,64,64       # against the tiny preview decoder (taew2_1's widths), best of 5
 //
 // Weights are random (seeded) with the real config (models/configs/wan2.1-vae.json
 // or wan2.2-vae.json; the kind is the config's: only Wan2.2's has dec_dim),
@@ -17,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +32,7 @@
 
 #include "io/json_file.h"
 #include "vae/frames.h"
+#include "vae/tiny_decoder.h"
 #include "vae/wan22_vae.h"
 #include "vae/wan_vae.h"
 
@@ -48,6 +51,7 @@ struct Options {
   bool memory_check = false;
   int64_t memory_size = 128;
   std::string vae_kind = "auto";  // auto: wan2.2 when the config has dec_dim
+  std::vector<int64_t> tiny_widths;  // set: time the tiny preview decoder beside the VAE
 };
 
 void usage() {
@@ -55,7 +59,10 @@ void usage() {
                "usage: bench_vae [--config PATH] [--latent-frames N] [--height H] [--width W]\n"
                "                 [--dtype fp32|bf16] [--threads N] [--tile LATENT_PIXELS]\n"
                "                 [--memory-check [--memory-size PIXELS]] [--vae-kind auto|wan2.1|wan2.2]\n"
+               "                 [--tiny-widths N0,N1,N2,N3]\n"
                "--vae-kind auto (default): wan2.2 when the config has a dec_dim key, else wan2.1.\n"
+               "--tiny-widths: the VAE's whole decode against a tiny preview decoder of these widths that makes\n"
+               "its frames (TAEHV design), best of 5 each.\n"
                "Sizes are pixels; the Wan2.2 VAE needs multiples of 16 and has no tiling.\n");
 }
 
@@ -77,6 +84,15 @@ Options parse(int argc, char** argv) {
     else if (arg == "--memory-check") o.memory_check = true;
     else if (arg == "--memory-size") o.memory_size = std::stoll(value());
     else if (arg == "--vae-kind") o.vae_kind = value();
+    else if (arg == "--tiny-widths") {
+      const std::string text = value();
+      for (size_t start = 0; start <= text.size();) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        o.tiny_widths.push_back(std::stoll(text.substr(start, comma - start)));
+        start = comma + 1;
+      }
+      if (o.tiny_widths.size() != 4) throw soragen::UsageError("--tiny-widths takes four widths, e.g. 256,128,64,64");
+    }
     else if (arg == "--help" || arg == "-h") {
       usage();
       std::exit(0);
@@ -90,7 +106,7 @@ Options parse(int argc, char** argv) {
                                                                                                      : "wan2.1";
   }
   if (o.vae_kind != "wan2.1" && o.vae_kind != "wan2.2") throw soragen::UsageError("--vae-kind must be auto, wan2.1 or wan2.2");
-  const int64_t stride = o.vae_kind == "wan2.2" ? 16 : 8;
+  const int64_t stride = o.vae_kind == "wan2.2" ? 16 : soragen::vae::VaeConfig::from_file(o.config).spatial_factor();
   if (o.latent_frames < 1 || o.height % stride || o.width % stride || o.memory_size % stride) {
     throw soragen::UsageError("need >= 1 latent frame and sizes divisible by " + std::to_string(stride));
   }
@@ -142,16 +158,69 @@ int decode_with(const Options& o, const Config& config, int64_t z_dim, int64_t s
   return 0;
 }
 
+// Seconds of the fastest of `runs` calls of `decode`: the machine may be busy.
+template <typename Decode>
+double best_of(int runs, const Decode& decode) {
+  double best = 1e30;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    decode();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+// The VAE's decode against a tiny decoder of o.tiny_widths making the same
+// frames (its latent channels, 2x space upscales for the VAE's stride, 4x in
+// time), both with random weights and frames converted to uint8 as they come.
+template <typename Vae, typename Config, typename DecodeOpts>
+int compare_tiny(const Options& o, const Config& config, int64_t z_dim, int64_t stride, const DecodeOpts& options) {
+  at::manual_seed(0);
+  Vae vae(config);
+  soragen::vae::TinyDecoderConfig tiny_config;
+  tiny_config.latent_channels = z_dim;
+  std::copy(o.tiny_widths.begin(), o.tiny_widths.end(), tiny_config.widths.begin());
+  tiny_config.patch_size = stride > 8 ? stride / 8 : 1;
+  for (size_t stage = 0; stage < 3; ++stage) tiny_config.space_upscale[stage] = (int64_t{4} >> stage) < stride;
+  soragen::vae::TinyDecoder tiny(tiny_config);
+  if (tiny_config.spatial_factor() != stride) throw soragen::UsageError("no tiny decoder of 3 stages makes this stride");
+  c10::InferenceMode inference;
+  const at::Tensor z = at::randn({1, z_dim, o.latent_frames, o.height / stride, o.width / stride});
+  const double vae_s = best_of(5, [&] {
+    vae->decode_frames(z, [&](const at::Tensor& chunk, int64_t) { soragen::vae::to_video_frames(chunk[0]); }, options);
+  });
+  const double tiny_s = best_of(5, [&] {
+    tiny->decode_frames(z, [&](const at::Tensor& frame, int64_t) {
+      soragen::vae::to_video_frames(frame.mul(2.0).sub(1.0).unsqueeze(2)[0]);
+    });
+  });
+  int64_t parameters = 0;
+  for (const at::Tensor& p : tiny->parameters()) parameters += p.numel();
+  std::printf("%lld frames of %lldx%lld, %d threads: VAE %.3f s, tiny decoder (widths %lld,%lld,%lld,%lld, %.2fM "
+              "parameters) %.3f s: %.1fx faster\n",
+              static_cast<long long>(1 + 4 * (o.latent_frames - 1)), static_cast<long long>(o.width),
+              static_cast<long long>(o.height), at::get_num_threads(), vae_s,
+              static_cast<long long>(o.tiny_widths[0]), static_cast<long long>(o.tiny_widths[1]),
+              static_cast<long long>(o.tiny_widths[2]), static_cast<long long>(o.tiny_widths[3]),
+              static_cast<double>(parameters) / 1e6, tiny_s, vae_s / tiny_s);
+  return 0;
+}
+
 int run_decode(const Options& o) {
   if (o.vae_kind == "wan2.2") {
     const auto config = soragen::vae::Vae22Config::from_file(o.config);
+    if (!o.tiny_widths.empty()) {
+      return compare_tiny<soragen::vae::WanVAE22>(o, config, config.common.z_dim, config.spatial_factor(),
+                                                 soragen::vae::Vae22DecodeOptions{});
+    }
     return decode_with<soragen::vae::WanVAE22>(o, config, config.common.z_dim, config.spatial_factor(),
                                               soragen::vae::Vae22DecodeOptions{});
   }
   const auto config = soragen::vae::VaeConfig::from_file(o.config);
   soragen::vae::DecodeOptions options;
   options.tiling.tile = o.tile;
-  return decode_with<soragen::vae::WanVAE>(o, config, config.z_dim, 8, options);
+  if (!o.tiny_widths.empty()) return compare_tiny<soragen::vae::WanVAE>(o, config, config.z_dim, config.spatial_factor(), options);
+  return decode_with<soragen::vae::WanVAE>(o, config, config.z_dim, config.spatial_factor(), options);
 }
 
 // Runs this program again for one decode and returns the child's peak RSS.
