@@ -50,6 +50,7 @@ int inspect_folder(const std::string& dir, bool json) {
       out["boundary"] = files.boundary;
     }
     out["vae_kind"] = vae_kind;
+    if (!files.preview_decoder.empty()) out["preview_decoder"] = files.preview_decoder.string();
     std::cout << out.dump(2) << "\n";
   } else {
     std::printf("family: %s\n", source.family.c_str());
@@ -62,6 +63,7 @@ int inspect_folder(const std::string& dir, bool json) {
     }
     std::printf("dit_model_type: %s\n", files.dit_config.model_type.c_str());
     std::printf("vae_kind: %s\n", vae_kind.c_str());
+    if (!files.preview_decoder.empty()) std::printf("preview_decoder: %s\n", files.preview_decoder.string().c_str());
   }
   return 0;
 }

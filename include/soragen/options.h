@@ -23,6 +23,9 @@ struct ModelSpec {
   std::optional<std::filesystem::path> vae;           // Wan2.1 or Wan2.2 VAE weights
   // A Wan2.2 A14B model's low-noise expert; `dit` is then the high-noise one.
   std::optional<std::filesystem::path> low_noise_dit;
+  // A tiny decoder in the TAEHV design (taew2_1, taew2_2, or a bundled
+  // model's own) for previews and fast decoding; replaces model.json's.
+  std::optional<std::filesystem::path> preview_decoder;
   // Unexpected checkpoint tensors are an error instead of a warning.
   bool strict_weights = false;
   // LoRAs merged into the DiT as it loads, "FILE[:SCALE[:high|low|both]]"
@@ -79,6 +82,12 @@ struct GenerationRequest {
   std::optional<bool> color_correct;            // match each window's colour statistics to the first's
   // LoRAs merged into the DiT: "FILE[:SCALE[:high|low|both]]" each (dit/lora.h).
   std::optional<std::vector<std::string>> lora;
+  // While denoising, the tiny decoder's frames of the current denoised
+  // estimate: an .mp4 file, or a folder ending in '/' for PNG frames,
+  // replaced every `preview_every` steps and once more at the end.
+  std::optional<std::string> preview;
+  std::optional<int> preview_every;
+  std::optional<bool> fast_decode;              // the final decode with the tiny decoder, not the VAE
 };
 
 // The model's defaults, which fill a request's unset fields.
@@ -129,6 +138,9 @@ struct ResolvedRequest {
   int overlap = 5;
   bool color_correct = false;
   std::vector<std::string> lora;  // empty: none
+  std::string preview;            // empty: none
+  int preview_every = 5;
+  bool fast_decode = false;
 };
 
 // The samplers soragen implements, in the spelling the CLI takes.

@@ -27,11 +27,13 @@ struct OutputOptions {
 OutputFormat output_format_for(const std::string& target, const std::string& format);
 
 // Checks, before any work, that the target's directory exists and is
-// writable, and that a PNG target is not a file. Throws OutputError.
-void check_output_target(const std::filesystem::path& target, OutputFormat format);
+// writable, and that a PNG target is not a file. Throws OutputError, its
+// message led by `flag` and the target ("-o 'out.mp4': ...").
+void check_output_target(const std::filesystem::path& target, OutputFormat format, const std::string& flag = "-o");
 // For a single render, also that a PNG target is not a directory with files
 // in it, which writing would refuse after the whole render. Throws OutputError.
-void check_fresh_output_target(const std::filesystem::path& target, OutputFormat format);
+void check_fresh_output_target(const std::filesystem::path& target, OutputFormat format,
+                               const std::string& flag = "-o");
 
 // Writes atomically: an error or cancellation leaves no partial output and
 // never replaces an existing good file. Throws OutputError / InterruptedError.

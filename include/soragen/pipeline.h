@@ -89,6 +89,13 @@ struct ModelInputs {
   std::string step_cache_model = "this DiT";  // the name those tables go by
   bool teacache = false;
   bool magcache = false;
+  // A tiny preview decoder is at hand (model.json's "preview_decoder" or
+  // --preview-decoder): --preview and --fast-decode work.
+  bool preview_decoder = false;
+  // The public TAEHV file that fits the model's VAE when it has none
+  // ("taew2_1" for the Wan2.1 VAE, "taew2_2" for the Wan2.2 VAE); empty when
+  // none does (the embedded default trains its own: soragen-train taehv).
+  std::string public_preview_decoder;
 };
 
 struct ModelInfo {
@@ -105,10 +112,12 @@ ModelInfo inspect_model(const ModelSpec& spec);
 // Checks a resolved request against what the model takes, before any weight
 // loads: an image for a text-only model, --last-image without --image, a
 // size the model's VAE and patch grid cannot take, --guidance-high for one
-// DiT, --vae-tile for the Wan2.2 VAE; and reads each image, so a missing or
-// corrupt one fails here. `asked` is what `request` was resolved from (to
-// tell a flag given from a default). Throws UsageError naming the flag (and
-// the file).
+// DiT, --vae-tile for the Wan2.2 VAE, --preview or --fast-decode without a
+// preview decoder; checks that a --preview target can be written; and reads
+// each image, so a missing or corrupt one fails here. `asked` is what
+// `request` was resolved from (to tell a flag given from a default). Throws
+// UsageError naming the flag (and the file), OutputError for a --preview
+// target that cannot be written.
 void check_request_for_model(const GenerationRequest& asked, const ResolvedRequest& request,
                              const ModelInputs& inputs, bool vae_tile = false);
 

@@ -154,6 +154,16 @@ std::string describe(const ResolvedRequest& r, bool two_experts) {
   return out;
 }
 
+// Whether two output names are one file or folder ("out/" and "out" are).
+bool same_target(const fs::path& a, const fs::path& b) {
+  const auto normal = [](const fs::path& path) {
+    std::string text = path.lexically_normal().string();
+    while (text.size() > 1 && text.back() == '/') text.pop_back();
+    return text;
+  };
+  return normal(a) == normal(b);
+}
+
 // Resolves every item against the model's defaults, checks it against what
 // the model takes (its images read), and names its output: all before the
 // weights load.
@@ -174,6 +184,9 @@ std::vector<BatchJob> make_jobs(const Plan& plan, const CliOptions& options, con
                                : fs::path(expand_output_pattern(options.output, index, item.line,
                                                                 job.request.prompt, job.request.seed));
       if (plan.batch) check_output_target(job.output, plan.format);
+      if (!job.request.preview.empty() && same_target(job.request.preview, job.output)) {
+        throw UsageError("--preview '" + job.request.preview + "': is the -o output too; give the preview its own name");
+      }
       if (!taken.insert(job.output.lexically_normal()).second) {
         throw UsageError("output '" + job.output.string() + "' is already written by an earlier item");
       }

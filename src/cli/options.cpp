@@ -118,6 +118,7 @@ void add_options(CLI::App& app, CliOptions& o) {
   add_request_fields(app, o.request, "Long videos");
   add_request_fields(app, o.request, "Sampling");
   add_request_fields(app, o.request, "LoRA");
+  add_request_fields(app, o.request, "Preview");
 
   app.add_option("-m,--model", o.model, "Bundled model name, or a directory of Wan2.1 or Wan2.2 weights (official, diffusers or Comfy-Org layout)")
       ->capture_default_str()->group("Model");
@@ -172,6 +173,10 @@ void add_model_file_options(CLI::App& app, CliOptions& o) {
                  "--model's")
       ->group("Model");
   app.add_option("--vae", o.vae_file, "Wan2.1 or Wan2.2 VAE weights file or folder; replaces --model's")->group("Model");
+  app.add_option("--preview-decoder", o.preview_decoder_file,
+                 "Tiny decoder (TAEHV design) for --preview and --fast-decode: taew2_1 for Wan2.1 and Wan2.2 "
+                 "A14B, taew2_2 for Wan2.2 TI2V-5B (.pth or .safetensors); replaces --model's")
+      ->group("Model");
   app.add_option("--tokenizer", o.tokenizer_file,
                  "sentencepiece tokenizer (spiece.model) or its folder; replaces --model's. With all four of "
                  "--dit, --text-encoder, --vae and --tokenizer, --model is not needed (Wan2.1 T2V defaults)")
@@ -202,6 +207,7 @@ ModelSpec model_spec_from_flags(const CLI::App& app, const CliOptions& o) {
     throw UsageError("--low-noise-dit '" + o.low_noise_dit_file + "': needs --dit, the high-noise expert");
   }
   spec.vae = path("--vae", o.vae_file);
+  spec.preview_decoder = path("--preview-decoder", o.preview_decoder_file);
   spec.strict_weights = o.strict_weights;
   if (spec.all_components_given() && app.count("--model") > 0) {
     throw UsageError("--model '" + o.model +

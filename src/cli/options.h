@@ -24,6 +24,7 @@ struct CliOptions {
   std::string dit_file;
   std::string low_noise_dit_file;
   std::string vae_file;
+  std::string preview_decoder_file;
   bool strict_weights = false;
   std::string device = "auto";
   std::string dtype = "auto";
@@ -48,7 +49,7 @@ struct CliOptions {
 // Registers every flag on `app`, bound to `options`.
 void add_options(CLI::App& app, CliOptions& options);
 
-// --tokenizer, --text-encoder, --dit, --vae and --strict-weights, in the
+// --tokenizer, --text-encoder, --dit, --vae, --preview-decoder and --strict-weights, in the
 // "Model" group; add_options calls it.
 void add_model_file_options(CLI::App& app, CliOptions& options);
 

@@ -112,10 +112,17 @@ class Renderer {
     const at::Tensor noise = gen_.initial_noise(request_.seed + static_cast<std::uint64_t>(window_index_), shape);
     const int steps = request_.steps - conditioning.start_step;
     setup_.report(Stage::denoise, 0, std::max(steps, 1), window, windows_);
+    DenoisedPreview preview;
+    if (setup_.preview) {
+      preview.every = request_.preview_every;
+      preview.show = [&](const at::Tensor& x0, int step, int total) {
+        setup_.preview(x0, step, total, window, windows_);
+      };
+    }
     const at::Tensor latent = gen_.denoise(
         noise, setup_.context, setup_.context_null, settings(),
         [&](int step, int total) { setup_.report(Stage::denoise, step, total, window, windows_); }, setup_.cancel,
-        nullptr, conditioning);
+        nullptr, conditioning, preview);
     if (steps == 0) setup_.report(Stage::denoise, 1, 1, window, windows_);
     const VideoGenerator::CacheCount cached = gen_.last_cache_count();
     if (cached.passes > 0) {
@@ -123,7 +130,7 @@ class Renderer {
                          std::to_string(cached.passes) + " DiT passes reused the cached residual");
     }
     setup_.report(Stage::decode, 0, 1, window, windows_);
-    const at::Tensor video = gen_.decode(latent, setup_.tiling);
+    const at::Tensor video = request_.fast_decode ? gen_.decode_fast(latent) : gen_.decode(latent, setup_.tiling);
     setup_.report(Stage::decode, 1, 1, window, windows_);
     ++window_index_;
     return video;

@@ -43,6 +43,9 @@ struct RenderSetup {
   const Logger& logger;
   WindowReport report;
   const std::atomic<bool>* cancel = nullptr;
+  // --preview: shows the denoised estimate of window `window` of `windows`
+  // (DenoisedPreview); null: no preview.
+  std::function<void(const at::Tensor& x0, int step, int total, int window, int windows)> preview;
 };
 
 // The request's video as 8-bit frames. The request must have passed

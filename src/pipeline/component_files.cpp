@@ -16,6 +16,7 @@
 #include "text_encoder/key_maps.h"
 #include "text_encoder/text_encoder.h"
 #include "vae/key_maps.h"
+#include "vae/tiny_decoder_config.h"
 
 namespace fs = std::filesystem;
 
@@ -49,6 +50,10 @@ std::vector<fs::path> candidates(Component component, const fs::path& dir) {
     case Component::vae:
       return {dir / "diffusion_pytorch_model.safetensors", dir / "vae" / "diffusion_pytorch_model.safetensors",
               dir / "Wan2.1_VAE.pth"};
+    case Component::preview_decoder:
+      // The public files go by several names (taew2_1.pth, taew2_2.safetensors):
+      // a folder is only a bundled model's.
+      return {dir / "preview_decoder.safetensors"};
     case Component::dit: break;  // dit::find_dit_weights knows the shard index too
   }
   return {};
@@ -141,6 +146,7 @@ const char* component_name(Component component) {
     case Component::text_encoder: return "text encoder";
     case Component::dit: return "DiT";
     case Component::vae: return "VAE";
+    case Component::preview_decoder: return "preview decoder";
   }
   return "?";
 }
@@ -151,6 +157,7 @@ const char* component_flag(Component component) {
     case Component::text_encoder: return "--text-encoder";
     case Component::dit: return "--dit";
     case Component::vae: return "--vae";
+    case Component::preview_decoder: return "--preview-decoder";
   }
   return "?";
 }
@@ -171,6 +178,7 @@ std::optional<ComponentMatch> identify_component(const io::TensorSource& source)
     return ComponentMatch{Component::vae, vae::layout_name(vae::detect_vae_layout(source))};
   } catch (const ModelError&) {
   }
+  if (vae::is_tiny_decoder(source)) return ComponentMatch{Component::preview_decoder, "taehv"};
   return std::nullopt;
 }
 
@@ -221,7 +229,7 @@ ComponentFile require_component(Component component, const fs::path& given) {
   }
   throw ModelError(quoted(component, file) + ": not a " + component_name(component) + " checkpoint: its " +
                    std::to_string(source->size()) +
-                   " tensors match no known DiT, text encoder or VAE layout");
+                   " tensors match no known DiT, text encoder, VAE or preview decoder layout");
 }
 
 ModelFiles with_component_files(ModelFiles files, const ModelSpec& spec) {
@@ -266,6 +274,16 @@ ModelFiles with_component_files(ModelFiles files, const ModelSpec& spec) {
     const ComponentFile vae = require_component(Component::vae, *spec.vae);
     files.vae = vae.path;
     files.vae_config = vae_config_of(files.vae, *vae.source);
+  }
+  if (spec.preview_decoder) {
+    // model.json's config belongs to its own file; this one's comes from its
+    // shapes (locate_model_files checks it against the VAE).
+    files.preview_decoder = require_component(Component::preview_decoder, *spec.preview_decoder).path;
+    files.preview_decoder_config.reset();
+    if (const auto manifest = manifest_beside(files.preview_decoder);
+        manifest && !manifest->preview_decoder.empty() && same_file(manifest->preview_decoder, files.preview_decoder)) {
+      files.preview_decoder_config = manifest->preview_decoder_config;
+    }
   }
   return files;
 }

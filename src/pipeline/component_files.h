@@ -1,5 +1,5 @@
 // Single component files as users download them (--tokenizer, --text-encoder,
-// --dit, --vae): a file or folder is resolved to its weights, identified by
+// --dit, --vae, --preview-decoder): a file or folder is resolved to its weights, identified by
 // its tensor names (which component, which layout), given its config, and
 // checked against the other parts before any weight is read.
 #pragma once
@@ -15,9 +15,9 @@
 
 namespace soragen::pipeline {
 
-enum class Component { tokenizer, text_encoder, dit, vae };
+enum class Component { tokenizer, text_encoder, dit, vae, preview_decoder };
 
-const char* component_name(Component component);  // "tokenizer", "text encoder", "DiT", "VAE"
+const char* component_name(Component component);  // "tokenizer", "text encoder", "DiT", "VAE", "preview decoder"
 const char* component_flag(Component component);  // "--tokenizer", ...
 
 // What a weights file holds, decided from its tensor names only.
@@ -30,7 +30,7 @@ std::optional<ComponentMatch> identify_component(const io::TensorSource& source)
 // The file a flag's path stands for: the path itself, or the usual name
 // inside a folder (spiece.model, model.safetensors, diffusion_pytorch_model
 // .safetensors, ... also in the tokenizer/, text_encoder/, transformer/ and
-// vae/ subfolders). Throws ModelError naming the flag and what was looked for.
+// vae/ subfolders; a bundled model's preview_decoder.safetensors). Throws ModelError naming the flag and what was looked for.
 std::filesystem::path find_component_file(Component component, const std::filesystem::path& given);
 
 // A component file and its opened header (null for the tokenizer, which is

@@ -13,6 +13,7 @@
 #include "soragen/pipeline.h"
 #include "text_encoder/umt5_config.h"
 #include "pipeline/video_vae.h"
+#include "vae/tiny_decoder_config.h"
 
 namespace soragen::pipeline {
 
@@ -34,6 +35,12 @@ struct ModelFiles {
   AnyVaeConfig vae_config;          // the Wan2.1 or the Wan2.2 VAE's
   GenerationDefaults defaults;
   std::string notice;               // said once when the model loads (e.g. "untrained")
+  // A tiny decoder for --preview and --fast-decode (model.json's
+  // "preview_decoder", or --preview-decoder); empty: none. Its config is
+  // model.json's when it gives one, else the TAEHV one its weights' shapes
+  // say; locate_model_files fills it and checks that it fits the VAE.
+  std::filesystem::path preview_decoder;
+  std::optional<vae::TinyDecoderConfig> preview_decoder_config;
   // A bundled model's own TeaCache/MagCache tables (model.json "step_cache");
   // unset: the published ones of the DiT, if any (step_cache_tables()).
   std::optional<dit::StepCacheTables> step_cache;
@@ -51,5 +58,10 @@ GenerationDefaults wan_t2v_defaults();
 // Throws ModelError naming the file that is missing or malformed, or the two
 // files that do not fit together.
 ModelFiles locate_model_files(const ModelSource& source);
+
+// The preview decoder's config from its header (or model.json's, checked
+// against it), and a ModelError naming the file when its latent channels,
+// pixels or frames per latent are not the VAE's. Nothing without one.
+void fit_preview_decoder(ModelFiles& files);
 
 }  // namespace soragen::pipeline

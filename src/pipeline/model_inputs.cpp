@@ -11,6 +11,7 @@
 #include "soragen/error.h"
 #include "pipeline/clip_request.h"
 #include "pipeline/conditioning.h"
+#include "pipeline/preview.h"
 #include "sampling/guidance_method.h"
 #include "video/image_fit.h"
 #include "video/image_reader.h"
@@ -18,6 +19,27 @@
 
 namespace soragen {
 namespace pipeline {
+namespace {
+
+// The public TAEHV decoder trained on this VAE's latents (taehv's README:
+// taew2_1 for the Wan2.1 VAE of Wan2.1 and Wan2.2 A14B, taew2_2 for TI2V-5B's
+// Wan2.2 VAE); "" for another VAE, such as the embedded default's, whose
+// latents are its own.
+std::string public_preview_decoder(const AnyVaeConfig& config) {
+  if (const auto* wan22 = std::get_if<vae::Vae22Config>(&config)) {
+    const vae::Vae22Config reference;
+    const bool same = wan22->common.dim == reference.common.dim && wan22->common.z_dim == reference.common.z_dim &&
+                      wan22->dec_dim == reference.dec_dim && wan22->common.dim_mult == reference.common.dim_mult;
+    return same ? "taew2_2" : "";
+  }
+  const vae::VaeConfig& wan21 = std::get<vae::VaeConfig>(config);
+  const vae::VaeConfig reference;  // the defaults are the Wan2.1 VAE's architecture
+  const bool same = wan21.dim == reference.dim && wan21.z_dim == reference.z_dim &&
+                    wan21.dim_mult == reference.dim_mult && wan21.num_res_blocks == reference.num_res_blocks;
+  return same ? "taew2_1" : "";
+}
+
+}  // namespace
 
 ModelInputs model_inputs(const ModelFiles& files) {
   ModelInputs inputs;
@@ -38,6 +60,8 @@ ModelInputs model_inputs(const ModelFiles& files) {
   inputs.step_cache_model = tables.model;
   inputs.teacache = tables.teacache.has_value();
   inputs.magcache = tables.magcache.has_value();
+  inputs.preview_decoder = !files.preview_decoder.empty();
+  inputs.public_preview_decoder = public_preview_decoder(files.vae_config);
   return inputs;
 }
 
@@ -82,6 +106,14 @@ void check_resolved_for_model(const ResolvedRequest& request, const ModelInputs&
   if (vae_tile && !inputs.vae_tile) {
     throw UsageError("--vae-tile: the Wan2.2 VAE of " + model + " decodes untiled only");
   }
+  if ((!request.preview.empty() || request.fast_decode) && !inputs.preview_decoder) {
+    const std::string flag = request.preview.empty() ? "--fast-decode" : "--preview '" + request.preview + "'";
+    const std::string fits =
+        inputs.public_preview_decoder.empty()
+            ? "no public one fits its VAE (soragen-train taehv trains one for the embedded default)"
+            : "the public " + inputs.public_preview_decoder + " (github.com/madebyollin/taehv) fits its VAE";
+    throw UsageError(flag + ": " + model + " has no preview decoder; pass --preview-decoder FILE: " + fits);
+  }
   // With an image the size is a pixel budget; the frame follows the image.
   if (request.image.empty() &&
       (request.width % inputs.size_multiple != 0 || request.height % inputs.size_multiple != 0)) {
@@ -120,6 +152,10 @@ void check_request_for_model(const GenerationRequest& asked, const ResolvedReque
   if (asked.strength && request.video.empty()) {
     throw UsageError("--strength: needs --video FILE (the clip to re-render)");
   }
+  if (asked.preview_every && request.preview.empty()) {
+    throw UsageError("--preview-every " + std::to_string(request.preview_every) + ": needs --preview FILE");
+  }
+  if (!request.preview.empty()) pipeline::check_preview_target(request.preview);
   // Each clip is decoded whole now (keeping a few frames), so a missing,
   // corrupt or short one fails before any weight loads.
   const int64_t context = request.overlap;

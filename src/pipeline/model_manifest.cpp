@@ -9,6 +9,7 @@
 #include "io/json_value.h"
 #include "soragen/error.h"
 #include "soragen/request_fields.h"
+#include "vae/tiny_decoder_config.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -117,6 +118,16 @@ ModelFiles manifest_files(const json& model, const fs::path& directory, const fs
       files.vae_config = vae::Vae22Config::from_json(vae_config, where + " vae.config");
     } else {
       files.vae_config = vae::VaeConfig::from_json(vae_config, where + " vae.config");
+    }
+    // Optional: a tiny decoder for previews and --fast-decode; without a
+    // "config" its weights' shapes give one (fit_preview_decoder).
+    if (model.contains("preview_decoder")) {
+      const json& preview = model.at("preview_decoder");
+      files.preview_decoder = file(preview.at("weights"), "preview decoder");
+      if (preview.contains("config")) {
+        files.preview_decoder_config =
+            vae::TinyDecoderConfig::from_json(preview.at("config"), where + " preview_decoder.config");
+      }
     }
     files.notice = model.value("notice", std::string());
   } catch (const json::exception& e) {

@@ -21,17 +21,17 @@ bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-void check_writable_directory(const fs::path& target, const fs::path& directory) {
+void check_writable_directory(const std::string& flag, const fs::path& target, const fs::path& directory) {
   std::error_code ec;
+  const std::string what = flag + " '" + target.string() + "': ";
   if (!fs::exists(directory, ec)) {
-    throw OutputError("-o '" + target.string() + "': directory '" + directory.string() + "' does not exist");
+    throw OutputError(what + "directory '" + directory.string() + "' does not exist");
   }
   if (!fs::is_directory(directory, ec)) {
-    throw OutputError("-o '" + target.string() + "': '" + directory.string() + "' is not a directory");
+    throw OutputError(what + "'" + directory.string() + "' is not a directory");
   }
   if (access(directory.c_str(), W_OK | X_OK) != 0) {
-    throw OutputError("-o '" + target.string() + "': directory '" + directory.string() +
-                      "' is not writable: " + std::strerror(errno));
+    throw OutputError(what + "directory '" + directory.string() + "' is not writable: " + std::strerror(errno));
   }
 }
 
@@ -48,27 +48,27 @@ OutputFormat output_format_for(const std::string& target, const std::string& for
   return OutputFormat::mp4;
 }
 
-void check_output_target(const fs::path& target, OutputFormat format) {
+void check_output_target(const fs::path& target, OutputFormat format, const std::string& flag) {
   std::string text = target.string();
   while (text.size() > 1 && text.back() == '/') text.pop_back();
   const fs::path path(text);
   fs::path directory = path.parent_path();
   if (directory.empty()) directory = ".";
-  check_writable_directory(target, directory);
+  check_writable_directory(flag, target, directory);
   std::error_code ec;
   if (format == OutputFormat::mp4 && fs::is_directory(path, ec)) {
-    throw OutputError("-o '" + target.string() + "': is a directory");
+    throw OutputError(flag + " '" + target.string() + "': is a directory");
   }
   if (format == OutputFormat::png && fs::exists(path, ec) && !fs::is_directory(path, ec)) {
-    throw OutputError("-o '" + target.string() + "': is a file, PNG frames need a directory");
+    throw OutputError(flag + " '" + target.string() + "': is a file, PNG frames need a directory");
   }
 }
 
-void check_fresh_output_target(const fs::path& target, OutputFormat format) {
-  check_output_target(target, format);
+void check_fresh_output_target(const fs::path& target, OutputFormat format, const std::string& flag) {
+  check_output_target(target, format, flag);
   std::error_code ec;
   if (format == OutputFormat::png && fs::is_directory(target, ec) && !fs::is_empty(target, ec)) {
-    throw OutputError("-o '" + target.string() + "': directory is not empty; PNG frames need a new or empty one");
+    throw OutputError(flag + " '" + target.string() + "': directory is not empty; PNG frames need a new or empty one");
   }
 }
 

@@ -17,11 +17,14 @@
 #include "pipeline/component_files.h"
 #include "pipeline/model_files.h"
 #include "pipeline/model_inputs.h"
+#include "pipeline/preview.h"
 #include "pipeline/video_generator.h"
 #include "soragen/distributed.h"
 #include "soragen/error.h"
+#include "soragen/output.h"
 #include "tokenizer/tokenizer.h"
 #include "vae/frames.h"
+#include "vae/tiny_decoder.h"
 
 namespace soragen {
 
@@ -273,6 +276,16 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   impl->t2v = std::make_unique<pipeline::VideoGenerator>(std::move(encoder), std::move(experts), std::move(vae),
                                                          device, runtime.offload, encoder_device);
   impl->t2v->set_step_cache_tables(pipeline::step_cache_tables(files));
+  if (!files.preview_decoder.empty()) {
+    // A few MB: it stays on the device for every request that asks for it.
+    logger.debug("preview decoder: " + files.preview_decoder.string());
+    const auto source = io::open_weights(files.preview_decoder);
+    vae::TinyDecoderLoadOptions options;
+    options.dtype = at::kFloat;
+    options.strict_weights = spec.strict_weights;
+    impl->t2v->set_preview_decoder(
+        vae::load_tiny_decoder(*source, *files.preview_decoder_config, logger, options));
+  }
   return Pipeline(std::move(impl));
 }
 
@@ -357,6 +370,18 @@ VideoFrames Pipeline::generate_checked(const ResolvedRequest& request, const Pro
                               impl.logger,
                               report_window,
                               cancel};
+  // The ranks of a split render hold the same latents; the first one writes
+  // the preview, as it writes the video.
+  std::optional<pipeline::PreviewWriter> preview;
+  const bool writes = !channels.everyone || channels.everyone->rank() == 0;
+  if (!request.preview.empty() && writes) {
+    preview.emplace(request.preview, request.fps, generation_metadata(request, impl.source), cancel);
+    setup.preview = [&](const at::Tensor& x0, int step, int total, int window, int windows) {
+      preview->write(vae::to_video_frames(impl.t2v->decode_fast(x0)), step, total, window, windows);
+      impl.logger.debug("--preview '" + request.preview + "': step " + std::to_string(step) + "/" +
+                        std::to_string(total) + (windows > 1 ? ", window " + std::to_string(window) : ""));
+    };
+  }
   return pipeline::render_request(request, setup);
 }
 

@@ -2,6 +2,7 @@
 #include "soragen/request_fields.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -95,6 +96,25 @@ std::string sampler_rule(const std::string& sampler) {
 std::string guidance_method_rule(const std::string& method) { return sampling::guidance_method_error(method); }
 
 std::string cache_rule(const std::string& cache) { return dit::step_cache_error(cache); }
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The main output's convention (soragen/output.h output_format_for): a name
+// ending in '/' is a folder of PNG frames, anything else must be an MP4.
+std::string preview_rule(const std::string& path) {
+  std::string lower = path;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (path.empty() || (!ends_with(lower, ".mp4") && !ends_with(path, "/"))) {
+    return "must name an .mp4 file, or a folder ending in '/' for PNG frames";
+  }
+  return "";
+}
+
+std::string preview_every_rule(const int& steps) {
+  return steps >= 1 && steps <= 1000 ? "" : "must be between 1 and 1000";
+}
 
 std::string image_rule(const std::string& path) {
   // The file itself is read before any weight loads (its own error names it).
@@ -201,6 +221,18 @@ const std::vector<AnyRequestField>& request_fields() {
                                              "A LoRA merged into the DiT, FILE[:SCALE[:high|low|both]] (scale 1; "
                                              "high/low: one expert of a Wan2.2 A14B model); repeatable",
                                              "LoRA", &R::lora, nullptr, &V::lora, lora_rule, 0},
+      RequestField<std::string>{"preview", "--preview", "--preview",
+                                "While denoising, write what the video looks like so far (the tiny preview "
+                                "decoder's frames of the denoised estimate) to this .mp4, or to a folder ending in "
+                                "'/' as PNG frames; replaced every --preview-every steps and at the end",
+                                "Preview", &R::preview, nullptr, &V::preview, preview_rule},
+      RequestField<int>{"preview_every", "--preview-every", "--preview-every",
+                        "Denoising steps between --preview updates [default: 5]", "Preview", &R::preview_every,
+                        nullptr, &V::preview_every, preview_every_rule},
+      RequestField<bool>{"fast_decode", "--fast-decode", "--fast-decode",
+                         "Decode the final video with the tiny preview decoder instead of the VAE: much faster, "
+                         "less detail",
+                         "Preview", &R::fast_decode, nullptr, &V::fast_decode, nullptr},
   };
   return fields;
 }

@@ -161,7 +161,7 @@ const dit::WanModel& VideoGenerator::dit() {
 at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
                                    const SamplingSettings& settings, const StepCallback& on_step,
                                    const std::atomic<bool>* cancel, const StepTraceHook& trace,
-                                   const Conditioning& conditioning) {
+                                   const Conditioning& conditioning, const DenoisedPreview& preview) {
   const auto sampler = sampling::make_sampler(settings.sampler, settings.steps, settings.shift);
   // Every expert has the first one's patch grid and model type.
   const dit::DitConfig& config = dit()->config();
@@ -335,6 +335,14 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     // nothing (the paper's zero_init_steps = 0), where the early velocity
     // estimate is least accurate.
     if (zero_star && i == 0) velocity = at::zeros_like(velocity);
+    if (preview.every > 0 && (i + 1 - start) % preview.every == 0 && i + 1 < total) {
+      // The frames the conditioning holds are known exactly; the model's
+      // estimate of them is whatever its timestep-0 tokens predict.
+      at::Tensor x0 = latent - sigma_at(i) * velocity;
+      if (replace) x0 = replace_known(x0, known, known_mask, run_noise, 0.0);
+      if (hold) x0 = hold_first_frame(x0, held, mask);
+      preview.show(x0, i + 1 - start, total - start);
+    }
     const at::Tensor sampled = sampler->step(velocity, timestep, latent);
     // TI2V: frame 0 goes back to the image's latent after every step, and the
     // sampler's next `sample` is that re-blended latent (trap 13). The known
@@ -353,6 +361,7 @@ at::Tensor VideoGenerator::denoise(const at::Tensor& noise, const at::Tensor& co
     }
   }
   guard.check();
+  if (preview.every > 0) preview.show(latent, total - start, total - start);
   last_cache_count_ = {};
   for (const auto& [key, cache] : caches) {
     last_cache_count_.passes += cache->passes();
@@ -390,6 +399,30 @@ VideoGenerator::ImageCondition VideoGenerator::image_condition(const at::Tensor&
   const at::Tensor mask = i2v_mask(frames, out.lat_h, out.lat_w, last.has_value(), latent.options());
   out.y = at::cat({mask, latent}, 0);
   return out;
+}
+
+void VideoGenerator::set_preview_decoder(vae::TinyDecoder decoder) {
+  preview_decoder_ = std::move(decoder);
+  preview_decoder_->to(device_);
+}
+
+at::Tensor VideoGenerator::decode_fast(const at::Tensor& latent) {
+  if (preview_decoder_.is_empty()) throw InternalError("VideoGenerator: no preview decoder to decode with");
+  const int64_t frames = preview_decoder_->config().frames_for_latents(latent.size(1));
+  const int64_t factor = preview_decoder_->config().spatial_factor();
+  at::Tensor video = at::empty({3, frames, latent.size(2) * factor, latent.size(3) * factor}, at::kFloat);
+  int64_t filled = 0;
+  // Each frame goes to the host as it comes, as decode() does.
+  preview_decoder_->decode_frames(latent.unsqueeze(0).to(device_, at::kFloat),
+                                  [&](const at::Tensor& frame, int64_t index) {
+                                    video.select(1, index).copy_(frame.squeeze(0).mul(2.0).sub(1.0));
+                                    filled = index + 1;
+                                  });
+  if (filled != frames) {
+    throw InternalError("preview decode produced " + std::to_string(filled) + " frames, expected " +
+                        std::to_string(frames));
+  }
+  return video;
 }
 
 at::Tensor VideoGenerator::decode(const at::Tensor& latent, const vae::TileOptions& tiling) {

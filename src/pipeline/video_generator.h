@@ -26,6 +26,7 @@
 #include "pipeline/conditioning.h"
 #include "pipeline/video_vae.h"
 #include "text_encoder/text_encoder.h"
+#include "vae/tiny_decoder.h"
 
 namespace soragen::pipeline {
 
@@ -58,6 +59,16 @@ struct DitExpert {
 
 // Called after each denoising step with (step done, total); may throw.
 using StepCallback = std::function<void(int step, int total)>;
+
+// What the video looks like so far (--preview): every `every` steps the
+// denoised estimate x0 = x_t - sigma * v of that step (flow matching), with
+// the frames the conditioning holds put back, and once more at the end the
+// final latent. `show` gets x0 [z_dim, F, h, w] on the device, float32, and
+// (steps done, total steps) of this run.
+struct DenoisedPreview {
+  int every = 0;  // 0: no preview
+  std::function<void(const at::Tensor& x0, int step, int total)> show;
+};
 
 // What one denoising step saw and produced, for parity tests and debugging.
 struct StepTrace {
@@ -128,12 +139,13 @@ class VideoGenerator {
   // and unconditional in one batch of 2, with the expert each timestep
   // belongs to and `conditioning` (empty: text to video). Checks `cancel`
   // after every step (InterruptedError) and stops with ModelError at the
-  // first step whose latent holds NaN or Inf. Returns the float32 latent
-  // [z_dim, F, h, w].
+  // first step whose latent holds NaN or Inf. Shows `preview` its denoised
+  // estimates (each one a device synchronisation). Returns the float32
+  // latent [z_dim, F, h, w].
   at::Tensor denoise(const at::Tensor& noise, const at::Tensor& context, const at::Tensor& context_null,
                      const SamplingSettings& settings, const StepCallback& on_step = nullptr,
                      const std::atomic<bool>* cancel = nullptr, const StepTraceHook& trace = nullptr,
-                     const Conditioning& conditioning = {});
+                     const Conditioning& conditioning = {}, const DenoisedPreview& preview = {});
 
   // CFG parallelism over two processes: each computes one half of every
   // guided pass, `half` 0 the conditional and 1 the unconditional (with
@@ -180,6 +192,14 @@ class VideoGenerator {
   // streaming one latent frame at a time through the VAE.
   at::Tensor decode(const at::Tensor& latent, const vae::TileOptions& tiling = {});
 
+  // The tiny preview decoder (TAEHV design) for --preview and --fast-decode;
+  // it moves to the device and stays there (a few MB).
+  void set_preview_decoder(vae::TinyDecoder decoder);
+  bool has_preview_decoder() const { return !preview_decoder_.is_empty(); }
+  // What decode() returns, made by the preview decoder: [3, T, H, W] in
+  // [-1, 1] on the CPU, one frame at a time. InternalError without one.
+  at::Tensor decode_fast(const at::Tensor& latent);
+
   // The first expert's DiT (the only one, or the high-noise expert), loading it if needed.
   const dit::WanModel& dit();
   const std::vector<DitExpert>& experts() const { return experts_; }
@@ -220,6 +240,7 @@ class VideoGenerator {
   std::unique_ptr<text_encoder::TextEncoder> encoder_;
   std::vector<DitExpert> experts_;
   VideoVae vae_;
+  vae::TinyDecoder preview_decoder_{nullptr};
   c10::Device device_;
   bool offload_ = false;  // the text encoder visits its device per prompt
   bool park_ = false;     // offload on a GPU: the DiTs and the VAE wait in CPU memory

@@ -27,7 +27,8 @@ TEST(Cli, HelpExplainsFlagsAndExitCodes) {
   for (const char* text : {"--prompt", "--prompt-file", "--negative-prompt", "--model", "--frames", "--width",
                            "--height", "--fps", "--steps", "--guidance", "--shift", "--sampler", "--seed",
                            "--device", "--dtype", "--threads", "--verbose", "--quiet", "--version",
-                           "--skip-existing", "--image", "--last-image", "--guidance-high", "Exit codes:", "5  some items of a batch failed",
+                           "--skip-existing", "--image", "--last-image", "--guidance-high", "--preview", "--preview-every",
+                           "--fast-decode", "--preview-decoder", "Exit codes:", "5  some items of a batch failed",
                            "--rank-timeout", "--parallel", "ulysses=U,cfg=C", "7  another process of a multi-process run failed", "torchrun --nproc-per-node"}) {
     EXPECT_NE(result.output.find(text), std::string::npos) << text;
   }

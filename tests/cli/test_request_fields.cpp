@@ -28,8 +28,9 @@ T sample_value(const RequestField<T>& field) {
   if constexpr (std::is_same_v<T, std::string>) {
     const GenerationDefaults defaults;
     if (field.model_default && !(defaults.*field.model_default).empty()) return defaults.*field.model_default;
-    // A word, or for a field with a vocabulary (--cache), a word of it.
-    for (const char* candidate : {"word", "fbcache"}) {
+    // A word, or for a field with a vocabulary (--cache), a word of it, or
+    // for an output name (--preview), an MP4's.
+    for (const char* candidate : {"word", "fbcache", "word.mp4"}) {
       if (!field.rule || field.rule(candidate).empty()) return std::string(candidate);
     }
     return std::string("word");

@@ -27,6 +27,7 @@
 #include "expect_throw.h"
 #include "golden_loop.h"
 #include "sampling/flow_math.h"
+#include "sampling/sampler.h"
 #include "soragen/error.h"
 
 namespace soragen::pipeline {
@@ -122,6 +123,38 @@ TEST(DenoiseLoop, KnownFramesEndExactAndALateStartReturnsTheInit) {
   EXPECT_EQ(steps, 2);
   EXPECT_FALSE(at::equal(half, late.init));
   EXPECT_FALSE(at::equal(half, plain));
+}
+
+// --preview's hook: every N steps the step's denoised estimate x0 = x_t -
+// sigma * v, and at the end the final latent; the trajectory is unchanged.
+TEST(DenoiseLoop, PreviewShowsTheDenoisedEstimateEveryNStepsAndTheFinalLatent) {
+  const c10::InferenceMode inference;
+  Loop loop = golden_loop(c10::kCPU, 5);
+  loop.settings.sampler = "euler";
+  const at::Tensor plain = loop.t2v->denoise(loop.noise, loop.context, loop.context_null, loop.settings);
+  std::vector<at::Tensor> latents{loop.noise.to(at::kFloat)};  // x_0 .. x_5
+  std::vector<std::pair<int, int>> shown;
+  std::vector<at::Tensor> estimates;
+  DenoisedPreview preview;
+  preview.every = 2;
+  preview.show = [&](const at::Tensor& x0, int step, int total) {
+    shown.emplace_back(step, total);
+    estimates.push_back(x0.clone());
+  };
+  const at::Tensor final = loop.t2v->denoise(
+      loop.noise, loop.context, loop.context_null, loop.settings, nullptr, nullptr,
+      [&](const StepTrace& step) { latents.push_back(step.latent.clone()); }, {}, preview);
+  EXPECT_TRUE(at::equal(final, plain));
+  ASSERT_EQ(shown, (std::vector<std::pair<int, int>>{{2, 5}, {4, 5}, {5, 5}}));
+  // Euler steps x_{i+1} = x_i + (sigma_{i+1} - sigma_i) v_i: v_i, and so
+  // x0_i = x_i - sigma_i v_i, follow from two consecutive latents.
+  const std::vector<float> sigmas = sampling::make_sampler("euler", 5, loop.settings.shift)->sigmas();
+  for (const auto& [estimate, i] : {std::pair{estimates[0], 1}, std::pair{estimates[1], 3}}) {
+    const at::Tensor v = (latents[i + 1] - latents[i]) / (sigmas[i + 1] - sigmas[i]);
+    const at::Tensor expected = latents[i] - sigmas[i] * v;
+    EXPECT_TRUE(at::allclose(estimate, expected, 1e-4, 1e-4)) << i << ": " << (estimate - expected).abs().max();
+  }
+  EXPECT_TRUE(at::equal(estimates[2], final));
 }
 
 // Guidance 1 runs the conditional half alone: the same latent as the
