@@ -1,10 +1,12 @@
 // Stage 4: the bundled model directory soragen loads (pipeline/model_files):
 // model.json with the configs and render defaults, the tokenizer, and the
-// weights (the DiT's and encoder's moving averages, the VAE as trained).
+// weights (the DiT's and encoder's moving averages, the VAE as trained, and
+// when the taehv stage ran, the tiny preview decoder's moving average).
 #include <fstream>
 
 #include "checkpoint.h"
 #include "configs.h"
+#include "taehv.h"
 #include "train.h"
 
 namespace fs = std::filesystem;
@@ -34,6 +36,13 @@ void export_model(const fs::path& work, const fs::path& tokenizer, const fs::pat
   model["text_encoder"] = {{"weights", "text_encoder.safetensors"}, {"config", text_encoder_config(vocab)}};
   model["dit"] = {{"weights", "dit.safetensors"}, {"config", dit_config()}};
   model["vae"] = {{"weights", "vae.safetensors"}, {"config", vae}};
+  // soragen checks the decoder against the VAE when the model loads; a
+  // decoder trained for another VAE config fails there, naming the file.
+  if (fs::exists(work / "taehv_ema.safetensors")) {
+    fs::copy_file(work / "taehv_ema.safetensors", out / "preview_decoder.safetensors",
+                  fs::copy_options::overwrite_existing);
+    model["preview_decoder"] = {{"weights", "preview_decoder.safetensors"}, {"config", taehv_config().to_json()}};
+  }
   model["defaults"] = {{"frames", kFrames}, {"width", kSize}, {"height", kSize}, {"fps", 8}, {"steps", 20},
                        {"guidance", 5.0}, {"shift", kShift}, {"sampler", "unipc"}, {"negative_prompt", ""}};
   std::ofstream(out / "model.json") << model.dump(2) << "\n";

@@ -4,6 +4,7 @@
 //   soragen-train latents --work W --clips 4096
 //   soragen-train transitions --work W --clips 1024
 //   soragen-train dit     --work W --tokenizer spiece.model --steps 4000 --batch 32 --object-weight 10
+//   soragen-train taehv   --work W --steps 3000 --batch 8
 //   soragen-train export  --work W --tokenizer spiece.model --out models/default
 //   soragen-train probe   --work W --tokenizer spiece.model --clips 8
 //
@@ -16,6 +17,7 @@
 
 #include "core/runtime.h"
 #include "soragen/log.h"
+#include "taehv.h"
 #include "tokenizer/tokenizer.h"
 #include "train.h"
 
@@ -25,7 +27,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Trains soragen's embedded default model on procedural clips of moving shapes."};
   app.require_subcommand(1);
   // One options object per stage, so each keeps its own defaults.
-  st::StageOptions vae_options, latent_options, transition_options, dit_options, export_options, probe_options;
+  st::StageOptions vae_options, latent_options, transition_options, dit_options, export_options, probe_options,
+      taehv_options;
   std::string tokenizer, out = "models/default";
   int threads = 0, frames = 17, clips = 2048, probe_clips = 8, sample_steps = 50;
   double object_weight = 10.0;
@@ -79,6 +82,12 @@ int main(int argc, char** argv) {
   dit->add_option("--init", dit_stage.init,
                   "start a fresh run from this exported model directory's encoder and DiT weights")
       ->check(CLI::ExistingDirectory);
+  CLI::App* taehv = app.add_subcommand("taehv", "train the tiny preview decoder on the latents stage's latents");
+  common(taehv, taehv_options);
+  training(taehv, taehv_options, 3000, 8, 2e-3);
+  double taehv_object_weight = 10.0;
+  taehv->add_option("--object-weight", taehv_object_weight, "extra loss weight of object pixels")
+      ->capture_default_str();
   CLI::App* exporter = app.add_subcommand("export", "write the bundled model directory");
   common(exporter, export_options);
   exporter->add_option("--tokenizer", tokenizer, "sentencepiece model to ship")->required()->check(CLI::ExistingFile);
@@ -102,6 +111,8 @@ int main(int argc, char** argv) {
       st::encode_transitions(transition_options, transition_clips);
     } else if (app.got_subcommand(dit)) {
       st::train_dit(dit_options, dit_stage);
+    } else if (app.got_subcommand(taehv)) {
+      st::train_taehv(taehv_options, taehv_object_weight);
     } else if (app.got_subcommand(probe)) {
       st::probe_dit(probe_options, tokenizer, probe_clips, sample_steps);
     } else {
