@@ -4,10 +4,12 @@
 # same render without caching (FFmpeg's psnr and ssim filters, averaged over
 # the frames, then over the renders). Two models: the embedded default, and a
 # seeded random model of the same tiny architecture (soragen-make-model),
-# whose frames are structure without meaning.
+# whose frames are structure without meaning. teacache and magcache need
+# tables fitted to the model: the default ships its own; the random model's
+# are fitted first (soragen-eval --calibrate-cache over 8 renders).
 #
-#   scripts/bench_step_cache.sh                        # none, fbcache:0.05 / 0.1 / 0.2 / 0.3
-#   CACHES="fbcache:0.1" SEEDS="1 2 3" scripts/bench_step_cache.sh
+#   scripts/bench_step_cache.sh                        # the CACHES below
+#   CACHES="fbcache:0.1 magcache" SEEDS="1 2 3" scripts/bench_step_cache.sh
 #
 # The detector's accuracy with a setting is soragen-eval's: `build/soragen-eval
 # --cache fbcache:0.1` beside `build/soragen-eval`.
@@ -15,16 +17,25 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 build=${BUILD_DIR:-build}
-caches=${CACHES:-"fbcache:0.05 fbcache:0.1 fbcache:0.2 fbcache:0.3"}
+caches=${CACHES:-"fbcache:0.1 fbcache:0.2 teacache teacache:0.3 magcache magcache:0.2,k=3"}
 seeds=${SEEDS:-"1 2 3 4"}
 prompt=${PROMPT:-"a small red circle moving to the right on a blue background"}
 scratch=$(mktemp -d /tmp/soragen-bench-cache.XXXXXX)
 trap 'rm -rf "$scratch"' EXIT
 
-for tool in soragen soragen-make-model; do
+for tool in soragen soragen-make-model soragen-eval; do
   [ -x "$build/$tool" ] || { echo "bench_step_cache: $build/$tool is missing: build it first" >&2; exit 1; }
 done
+command -v python3 > /dev/null || { echo "bench_step_cache: python3 is needed to edit model.json" >&2; exit 1; }
 "$build/soragen-make-model" --tokenizer models/default/spiece.model --out "$scratch/random" > /dev/null
+"$build/soragen-eval" --model "$scratch/random" --split train --samples 1 \
+  --calibrate-cache "$scratch/random-tables.json" > /dev/null
+python3 - "$scratch/random/model.json" "$scratch/random-tables.json" <<'PY'
+import json, sys
+model = json.load(open(sys.argv[1]))
+model["step_cache"] = json.load(open(sys.argv[2]))
+json.dump(model, open(sys.argv[1], "w"), indent=2)
+PY
 
 calc() { awk "BEGIN { print $* }"; }
 

@@ -102,7 +102,8 @@ TEST(Cli, ImageFlagsAreCheckedAgainstTheModel) {
   // Wan's slg default (block 9) is past the default's few blocks.
   expect_usage_error("--prompt x --guidance-method slg",
                      "--guidance-method slg: block 9 to skip; this model's DiT has blocks 0..");
-  expect_usage_error("--prompt x --cache teacache", "--cache 'teacache': 'teacache': expected none or fbcache");
+  expect_usage_error("--prompt x --cache tea", "--cache 'tea': 'tea': expected none, fbcache[:THRESHOLD], teacache");
+  expect_usage_error("--prompt x --cache magcache:k=0", "--cache 'magcache:k=0': k '0': expected a whole number");
   expect_usage_error("--prompt x --guidance-method apg:eta=2x",
                      "--guidance-method 'apg:eta=2x': eta='2x' is not a number");
   expect_usage_error("--prompt x --image ''", "--image '': must name an image file");
