@@ -12,7 +12,8 @@
 # a step at 17 frames (~1.5 h for its 2700 steps), the latents ~0.1 s a clip,
 # the DiT ~0.5 s a step at batch 32 (~45 min plain, then ~75 min
 # object-weighted, then ~35 min learning conditioning at ~1.3 s a step on
-# an AVX2-only CPU). Stages resume, so the work can be spread over several
+# an AVX2-only CPU, then ~25 min of transitions at ~0.6 s a step on an
+# AVX-512 one), the preview decoder ~30 min. Stages resume, so the work can be spread over several
 # runs. (The shipped weights came from this recipe except that
 # the VAE's first 1200 steps used 9-frame clips, its first 500 steps no
 # object weighting, and stage 4's cosine was restarted once; see
@@ -95,8 +96,42 @@ say "DiT, conditioning on known frames"
   --object-weight 10 --conditioning 0.5 --steps 1500 --batch 32 --lr 3e-4 --seed 20261202 --save-every 250 \
   --threads "$threads"
 
-# 7. The shipped model, a diagnosis of its DiT (denoising by noise level,
+# 7. Transitions and a clip's own motion: from stage 6's export, 30% of the
+#    samples are transition clips (the object moves in a straight line
+#    between any two points, whatever the prompt's direction says) known at
+#    both ends, as --connect and --loop give them; and 30% of the samples
+#    whose first 2-3 frames are known get a prompt naming another direction,
+#    so that an extension keeps the clip's motion.
+if [ ! -f "$work/transitions.safetensors" ]; then
+  say "transitions"
+  "$build/soragen-train" transitions --work "$work" --clips 1024 --threads "$threads"
+fi
+if [ ! -f "$work/stage6/model.json" ]; then
+  "$build/soragen-train" export --work "$work/conditioning" --tokenizer "$work/spiece.model" --out "$work/stage6"
+fi
+mkdir -p "$work/transitions"
+for f in vae.safetensors latents.safetensors latent_stats.json transitions.safetensors; do
+  [ -e "$work/transitions/$f" ] || ln "$work/$f" "$work/transitions/$f"
+done
+say "DiT, transitions and clip motion"
+"$build/soragen-train" dit --work "$work/transitions" --tokenizer "$work/spiece.model" --init "$work/stage6" \
+  --object-weight 10 --conditioning 0.5 --transitions 0.3 --mismatched-prompts 0.3 --steps 2500 --batch 32 \
+  --lr 3e-4 --seed 20261207 --save-every 250 --threads "$threads"
+
+# 8. The tiny preview decoder (--preview, --fast-decode) on the same
+#    latents, and the step caches' tables (TeaCache's polynomial, MagCache's
+#    ratios) fitted to renders of the DiT without caching.
+say "preview decoder"
+"$build/soragen-train" taehv --work "$work/transitions" --steps 3000 --batch 8 --object-weight 10 --threads "$threads"
+if [ ! -f "$work/transitions/step_cache.json" ]; then
+  say "step-cache tables"
+  "$build/soragen-train" export --work "$work/transitions" --tokenizer "$work/spiece.model" --out "$work/stage7"
+  "$build/soragen-eval" --model "$work/stage7" --split train --samples 2 --threads "$threads" \
+    --calibrate-cache "$work/transitions/step_cache.json"
+fi
+
+# 9. The shipped model, a diagnosis of its DiT (denoising by noise level,
 #    sampling), then its prompt adherence on held-out combinations.
-"$build/soragen-train" export --work "$work/conditioning" --tokenizer "$work/spiece.model" --out models/default
-"$build/soragen-train" probe --work "$work/conditioning" --tokenizer "$work/spiece.model" --threads "$threads"
+"$build/soragen-train" export --work "$work/transitions" --tokenizer "$work/spiece.model" --out models/default
+"$build/soragen-train" probe --work "$work/transitions" --tokenizer "$work/spiece.model" --threads "$threads"
 "$build/soragen-eval" --split held-out --samples 8

@@ -57,6 +57,17 @@ at::Tensor scene_rows(const std::vector<world::Scene>& scenes) {
   return at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
 }
 
+// The clip's last latents as a window's tail is made at inference
+// (pipeline/clip_render.cpp): its last 1 + 4t frames encoded on their own,
+// then latents 1..t (latent 0 stands for the first of those frames alone).
+// At the end of a whole clip's encoding the same frames encode otherwise:
+// the causal encoder has seen the frames before them there. [B, z, t, h, w].
+at::Tensor standalone_tail(vae::WanVAE& model, const at::Tensor& clips, int64_t t) {
+  const int64_t frames = 1 + 4 * t;
+  const at::Tensor last = clips.narrow(2, clips.size(2) - frames, frames);
+  return model->encode_moments(last).mu.narrow(2, 1, t);
+}
+
 }  // namespace
 
 void encode_latents(const StageOptions& o, int clips) {
@@ -64,7 +75,7 @@ void encode_latents(const StageOptions& o, int clips) {
   const torch::NoGradGuard no_grad;
   std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 40);
   std::vector<world::Scene> scenes;
-  std::vector<at::Tensor> mus, objects;
+  std::vector<at::Tensor> mus, objects, tails1, tails2;
   int checked = 0, colour_ok = 0, background_ok = 0, direction_ok = 0, shape_ok = 0;
   const int chunk = 16;
   for (int start = 0; start < clips; start += chunk) {
@@ -74,6 +85,8 @@ void encode_latents(const StageOptions& o, int clips) {
     const at::Tensor mu = model->encode_moments(x).mu;
     mus.push_back(mu);
     objects.push_back(latent_object_mask(object_mask(x), mu));
+    tails1.push_back(standalone_tail(model, x, 1));
+    tails2.push_back(standalone_tail(model, x, 2));
     if (checked < 128) {
       const at::Tensor recon = model->decode(mu);
       for (int i = 0; i < count; ++i) {
@@ -96,9 +109,13 @@ void encode_latents(const StageOptions& o, int clips) {
   const at::Tensor all = at::cat(mus);  // [N, z, F, h, w]
   const at::Tensor mean = all.mean({0, 2, 3, 4});
   const at::Tensor std = all.std({0, 2, 3, 4});
-  const at::Tensor normalised = (all - mean.view({1, -1, 1, 1, 1})) / std.view({1, -1, 1, 1, 1});
+  const auto normalise = [&](const at::Tensor& latents) {
+    return ((latents - mean.view({1, -1, 1, 1, 1})) / std.view({1, -1, 1, 1, 1})).contiguous();
+  };
   const at::Tensor attributes = scene_rows(scenes);
-  io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalised.contiguous()},
+  io::save_safetensors(o.work / "latents.safetensors", {{"latents", normalise(all)},
+                                                        {"tail1", normalise(at::cat(tails1))},
+                                                        {"tail2", normalise(at::cat(tails2))},
                                                         {"objects", at::cat(objects).contiguous()},
                                                         {"scenes", attributes}});
   std::vector<double> mean_values(mean.data_ptr<float>(), mean.data_ptr<float>() + mean.numel());
@@ -127,7 +144,7 @@ void encode_transitions(const StageOptions& o, int clips) {
   const torch::NoGradGuard no_grad;
   std::mt19937_64 rng = step_rng(o.seed, int64_t{1} << 41);
   std::vector<world::Scene> scenes;
-  std::vector<at::Tensor> mus, objects;
+  std::vector<at::Tensor> mus, objects, tails1, tails2;
   const int chunk = 16;
   for (int start = 0; start < clips; start += chunk) {
     std::vector<world::Scene> drawn;
@@ -136,9 +153,13 @@ void encode_transitions(const StageOptions& o, int clips) {
     const at::Tensor mu = model->encode_moments(x).mu;
     mus.push_back((mu - mean) / std);
     objects.push_back(latent_object_mask(object_mask(x), mu));
+    tails1.push_back((standalone_tail(model, x, 1) - mean) / std);
+    tails2.push_back((standalone_tail(model, x, 2) - mean) / std);
     scenes.insert(scenes.end(), drawn.begin(), drawn.end());
   }
   io::save_safetensors(o.work / "transitions.safetensors", {{"latents", at::cat(mus).contiguous()},
+                                                           {"tail1", at::cat(tails1).contiguous()},
+                                                           {"tail2", at::cat(tails2).contiguous()},
                                                            {"objects", at::cat(objects).contiguous()},
                                                            {"scenes", scene_rows(scenes)}});
   std::printf("transitions: %d clips\n", clips);

@@ -1,10 +1,13 @@
 // Stage 4: the bundled model directory soragen loads (pipeline/model_files):
 // model.json with the configs and render defaults, the tokenizer, and the
 // weights (the DiT's and encoder's moving averages, the VAE as trained, and
-// when the taehv stage ran, the tiny preview decoder's moving average).
+// when the taehv stage ran, the tiny preview decoder's moving average), and
+// the step caches' tables when step_cache.json is there (written by
+// `soragen-eval --calibrate-cache W/step_cache.json` on an earlier export).
 #include <fstream>
 
 #include "checkpoint.h"
+#include "dit/step_cache_tables.h"
 #include "configs.h"
 #include "taehv.h"
 #include "train.h"
@@ -42,6 +45,12 @@ void export_model(const fs::path& work, const fs::path& tokenizer, const fs::pat
     fs::copy_file(work / "taehv_ema.safetensors", out / "preview_decoder.safetensors",
                   fs::copy_options::overwrite_existing);
     model["preview_decoder"] = {{"weights", "preview_decoder.safetensors"}, {"config", taehv_config().to_json()}};
+  }
+  if (fs::exists(work / "step_cache.json")) {
+    const nlohmann::json tables = read_json(work / "step_cache.json");
+    // Checked as soragen will read it, so a broken file fails here.
+    dit::step_cache_tables_from_json(tables, "default", (work / "step_cache.json").string());
+    model["step_cache"] = tables;
   }
   model["defaults"] = {{"frames", kFrames}, {"width", kSize}, {"height", kSize}, {"fps", 8}, {"steps", 20},
                        {"guidance", 5.0}, {"shift", kShift}, {"sampler", "unipc"}, {"negative_prompt", ""}};

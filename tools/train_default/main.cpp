@@ -79,6 +79,11 @@ int main(int argc, char** argv) {
                   "share of samples drawn from the transitions stage's clips, known at both ends")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  dit->add_option("--mismatched-prompts", dit_stage.mismatched_prompts,
+                  "share of the samples with 2 or more known frames at the start whose prompt names another "
+                  "direction (the clip's motion decides, as in an extension)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   dit->add_option("--init", dit_stage.init,
                   "start a fresh run from this exported model directory's encoder and DiT weights")
       ->check(CLI::ExistingDirectory);

@@ -34,7 +34,7 @@ struct Probe {
   at::Tensor mean, std;  // latent statistics, [z, 1, 1, 1]
 
   at::Tensor velocity(const at::Tensor& x, double timestep, const at::Tensor& context) {
-    const int64_t seq_len = x.size(1) * (x.size(2) / 2) * (x.size(3) / 2);
+    const int64_t seq_len = dit::token_count(dit->config(), x.size(1), x.size(2), x.size(3));
     return dit->forward({x}, at::full({1}, timestep), {context}, seq_len)[0];
   }
   bool follows(const at::Tensor& normalised, const world::Scene& scene) {

@@ -48,6 +48,11 @@ struct DitOptions {
   // Share of the samples drawn from transitions.safetensors, always with
   // frames known at both ends.
   double transitions = 0;
+  // Share of the samples whose known frames already show the motion (2 or
+  // more at the start: an extension's context) that get a prompt naming
+  // another direction: a clip being extended keeps its own motion, so the
+  // known frames, not the words, must decide it.
+  double mismatched_prompts = 0;
 };
 void train_dit(const StageOptions& options, const DitOptions& dit);
 // clips: training clips to probe; sample_steps: Euler steps from pure noise.

@@ -107,18 +107,34 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     }
     objects = data->load("objects").clone();
   }
+  // Frames known at the end of a window are encoded at inference on their
+  // own (encode_latents.cpp, standalone_tail): the latents stage stores them
+  // so, for tails of 1 and 2 latents.
+  at::Tensor tails[2];
+  const bool learns_known_frames = d.conditioning > 0 || d.transitions > 0;
+  if (learns_known_frames) {
+    if (!data->contains("tail1") || !data->contains("tail2")) {
+      throw std::runtime_error((o.work / "latents.safetensors").string() +
+                               " has no standalone tail latents: run the latents stage again");
+    }
+    tails[0] = data->load("tail1").clone();
+    tails[1] = data->load("tail2").clone();
+  }
   const int64_t plain_clips = latents.size(0);
   // Transition clips follow the plain ones in the same tensors.
   if (d.transitions > 0) {
     const fs::path path = o.work / "transitions.safetensors";
     if (!fs::exists(path)) throw std::runtime_error(path.string() + " is missing: run the transitions stage first");
     const auto extra = io::open_weights(path);
+    if (!extra->contains("tail1")) throw std::runtime_error(path.string() + " has no tails: run the transitions stage again");
     latents = at::cat({latents, extra->load("latents")});
     scenes = at::cat({scenes, extra->load("scenes")});
+    tails[0] = at::cat({tails[0], extra->load("tail1")});
+    tails[1] = at::cat({tails[1], extra->load("tail2")});
     if (objects.defined()) objects = at::cat({objects, extra->load("objects")});
   }
   const int64_t clips = latents.size(0);
-  const int64_t seq_len = latents.size(2) * (latents.size(3) / 2) * (latents.size(4) / 2);
+  const int64_t seq_len = dit::token_count(dit->config(), latents.size(2), latents.size(3), latents.size(4));
   std::vector<std::vector<std::string>> prompts(static_cast<size_t>(clips));
   for (int64_t i = 0; i < clips; ++i) prompts[static_cast<size_t>(i)] = world::describe(scene_from_row(scenes[i]));
 
@@ -179,7 +195,6 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
           drop ? std::string() : phrasings[std::uniform_int_distribution<size_t>(0, phrasings.size() - 1)(rng)];
       batch_tokens.push_back(&tokens(prompt));
     }
-    const std::vector<at::Tensor> contexts = encode_contexts(encoder, batch_tokens);
 
     const at::Tensor picked = at::tensor(index, at::kLong);
     const at::Tensor x0 = latents.index_select(0, picked);
@@ -189,7 +204,35 @@ void train_dit(const StageOptions& o, const DitOptions& d) {
     const at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
     // known: [B, 1, F, 1, 1], 1 on the latent frames given clean.
     const at::Tensor known = known_frames(transition, x0.size(2), d.conditioning, rng);
-    const at::Tensor xt = known * x0 + (1.0 - known) * ((1.0 - s) * x0 + s * noise);
+    // (Drawn only when asked for, as the transitions above.)
+    if (d.mismatched_prompts > 0) {
+      for (int b = 0; b < o.batch; ++b) {
+        const bool shows_motion = known[b][0][0].item<float>() > 0 && known[b][0][1].item<float>() > 0;
+        const bool mismatch = std::uniform_real_distribution<double>(0, 1)(rng) < d.mismatched_prompts;
+        if (!shows_motion || !mismatch || transition[static_cast<size_t>(b)]) continue;
+        world::Scene scene = scene_from_row(scenes[index[static_cast<size_t>(b)]]);
+        const int other = std::uniform_int_distribution<int>(1, 3)(rng);
+        scene.direction = static_cast<world::Direction>((static_cast<int>(scene.direction) + other) % 4);
+        const std::vector<std::string> phrasings = world::describe(scene);
+        batch_tokens[static_cast<size_t>(b)] =
+            &tokens(phrasings[std::uniform_int_distribution<size_t>(0, phrasings.size() - 1)(rng)]);
+      }
+    }
+    const std::vector<at::Tensor> contexts = encode_contexts(encoder, batch_tokens);
+    // Known frames at the end: the tail as inference encodes it.
+    at::Tensor given = x0;
+    if (learns_known_frames) {
+      given = x0.clone();
+      const int64_t frames = x0.size(2);
+      for (int b = 0; b < o.batch; ++b) {
+        int64_t tail = 0;
+        while (tail < frames - 1 && known[b][0][frames - 1 - tail].item<float>() > 0) ++tail;
+        if (tail == 1 || tail == 2) {
+          given[b].narrow(1, frames - tail, tail).copy_(tails[tail - 1][index[static_cast<size_t>(b)]]);
+        }
+      }
+    }
+    const at::Tensor xt = known * given + (1.0 - known) * ((1.0 - s) * x0 + s * noise);
     std::vector<at::Tensor> inputs;
     for (int b = 0; b < o.batch; ++b) inputs.push_back(xt[b]);
     // Per-token timesteps, as TI2V's: sigma * 1000 on generated frames, 0 on
