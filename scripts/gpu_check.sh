@@ -6,7 +6,8 @@
 # Wan2.1 DiT on the same weights and settings, side by side; then one CFG
 # step of the Wan2.2 TI2V-5B DiT at 1280x704x121 and of one T2V-A14B expert
 # at 832x480x81, the official Wan2.2 model.py beside soragen's bench_dit
-# (random weights each: a step's time does not depend on their values).
+# (random weights each: a step's time does not depend on their values); and
+# a Wan2.1 1.3B step with fp8 block weights (_scaled_mm) against bf16.
 #
 #   scripts/gpu_check.sh prepare            # here, on the build machine
 #   scripts/gpu_check.sh run [GPUS]         # there, from the repository root
@@ -258,7 +259,27 @@ print(f"ulysses wan2.1 1.3B: 1 GPU {one:.3f} s per CFG step, {n} GPUs {many:.3f}
 PY
   fi
 
-  # 7. The summary.
+  # 7. fp8 block weights (--fp8-weights): one Wan2.1 1.3B CFG step with the
+  #    weights as bf16 and as e4m3fn codes multiplied with _scaled_mm (decoded
+  #    per call in the dry run, where the CPU has no fp8 product).
+  local fp8_extra=(--dtype bf16)
+  [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ] && fp8_extra=(--dtype fp32 --layers 1 --threads 2)
+  for weights in bf16 fp8; do
+    local flag=()
+    [ "$weights" = fp8 ] && flag=(--fp8)
+    "$bin/bench_dit" --device "$device" "${size[@]}" "${fp8_extra[@]}" "${flag[@]}" --warmup 1 --repeat 3 2>&1 |
+      tee "$out/bench_dit_$weights.log"
+  done
+  "$python" - "$out" <<'PY' | tee -a "$summary"
+import re, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+step = lambda w: float(re.search(r"seconds per step: ([0-9.]+)", (out / f"bench_dit_{w}.log").read_text()).group(1))
+how = re.search(r"fp8 block weights: (.*)", (out / "bench_dit_fp8.log").read_text()).group(1)
+print(f"fp8     wan2.1 1.3B CFG step: bf16 weights {step('bf16'):.3f} s, fp8 weights {step('fp8'):.3f} s "
+      f"({how}): {step('bf16') / step('fp8'):.2f}x")
+PY
+
+  # 8. The summary.
   "$python" - "$out" "$gemm" "${official_dtypes[@]}" <<'PY' | tee -a "$summary"
 import json, sys, pathlib
 out, gemm, dtypes = pathlib.Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]

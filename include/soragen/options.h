@@ -43,6 +43,12 @@ struct RuntimeOptions {
   std::string text_encoder_device = "auto";  // auto (= device) | cpu | cuda | cuda:N
   bool offload = false;         // keep each model in CPU memory except while it runs
   bool vae_tile = false;        // decode large frames in overlapping tiles (bounded memory)
+  // A DiT file's float8 / int8 block weights (Comfy scaled fp8,
+  // soragen-convert): auto keeps them as stored where the device has an fp8
+  // GEMM and decodes them at load elsewhere; keep always keeps them (half of
+  // bf16's memory; decoded per layer call where there is no fp8 GEMM);
+  // decode always decodes them to --dtype at load.
+  std::string fp8_weights = "auto";
   // Free the text encoder's weights right after the first request is encoded
   // (a single render); a batch keeps it for the next prompts.
   bool free_text_encoder_after_use = false;

@@ -296,6 +296,7 @@ int run_checked(CLI::App& app, const CliOptions& options, const Logger& logger, 
   runtime.text_encoder_device = options.text_encoder_device;
   runtime.offload = options.offload;
   runtime.vae_tile = options.vae_tile;
+  runtime.fp8_weights = options.fp8_weights;
   // One render needs the 11 GB encoder once; a batch keeps it for the next items.
   runtime.free_text_encoder_after_use = !plan.batch;
   validate_runtime(runtime);

@@ -32,6 +32,7 @@ struct CliOptions {
   std::string text_encoder_device = "auto";
   bool offload = false;
   bool vae_tile = false;
+  std::string fp8_weights = "auto";
 
   // The request fields of soragen/request_fields.h, set only by the flags
   // given on the command line.

@@ -12,6 +12,8 @@
 #include <utility>
 
 #include "dit/lora_keys.h"
+#include "dit/quantized_linear.h"
+#include "dit/wan_model.h"
 #include "io/tensor_source.h"
 #include "soragen/error.h"
 
@@ -124,11 +126,29 @@ LoraMergeReport merge_lora(torch::nn::Module& dit, const io::TensorSource& lora,
     }
   }
 
+  // Linear layers that keep quantized codes (dit/quantized_linear.h), by
+  // their weight's name.
+  std::map<std::string, LinearImpl*> quantized;
+  for (const auto& item : dit.named_modules("", false)) {
+    auto* linear = dynamic_cast<LinearImpl*>(item.value().get());
+    if (linear && linear->is_quantized()) quantized.emplace(item.key() + ".weight", linear);
+  }
+
   const torch::NoGradGuard no_grad;
-  // target += delta, in float32, stored back in the target's dtype.
+  // target += delta, in float32, stored back in the target's dtype; a
+  // quantized weight is decoded, summed and quantized again with new scales.
   const auto add = [&](const std::string& parameter, const at::Tensor& delta) {
     at::Tensor& target = parameters.at(parameter);
-    target.copy_(target.to(at::kFloat).add_(delta.to(target.device())));
+    const auto kept = quantized.find(parameter);
+    if (kept != quantized.end()) {
+      LinearImpl& linear = *kept->second;
+      const at::Tensor sum = decode_weight(linear.weight, linear.scale_weight).add_(delta.to(target.device()));
+      const auto [codes, scales] = requantize(sum, linear.weight, linear.scale_weight);
+      linear.weight.copy_(codes);
+      linear.scale_weight.copy_(scales);
+    } else {
+      target.copy_(target.to(at::kFloat).add_(delta.to(target.device())));
+    }
     ++report.merged;
   };
   const auto find = [&](const std::string& name) -> const at::Tensor* {
@@ -170,7 +190,16 @@ LoraMergeReport merge_lora(torch::nn::Module& dit, const io::TensorSource& lora,
         }
         factor *= alpha.to(at::kDouble).item<double>() / static_cast<double>(rank);
       }
-      add(module + ".weight", at::mm(up, down).mul_(factor).reshape(weight->sizes()));
+      const auto kept = quantized.find(module + ".weight");
+      if (kept != quantized.end()) {
+        // Merged, the product would be rounded to the codes' precision: it
+        // is applied at run time, beside the quantized weight, instead.
+        kept->second->deltas.push_back({down.to(weight->device()), up.to(weight->device()), factor});
+        ++report.merged;
+        ++report.at_run_time;
+      } else {
+        add(module + ".weight", at::mm(up, down).mul_(factor).reshape(weight->sizes()));
+      }
     } else if (tensors.alpha) {
       unmatched(tensors);
       continue;
@@ -218,7 +247,10 @@ LoraMergeReport merge_lora(torch::nn::Module& dit, const io::TensorSource& lora,
   if (report.merged == 0) {
     log.warn(prefix + "nothing merged: none of its tensors is a LoRA of this DiT");
   } else {
-    log.info(prefix + "merged into " + std::to_string(report.merged) + " parameters at scale " + scale_text);
+    log.info(prefix + "merged into " + std::to_string(report.merged) + " parameters at scale " + scale_text +
+             (report.at_run_time ? " (" + std::to_string(report.at_run_time) +
+                                       " of them quantized: applied at run time)"
+                                 : std::string()));
   }
   return report;
 }

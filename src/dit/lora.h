@@ -5,7 +5,10 @@
 //   W' = W + scale * (alpha / rank) * (up @ down)
 // (alpha = rank when the file has none, as PEFT and kohya read it); a full
 // difference is W' = W + scale * diff, and diff_b adds to the bias. The sum is
-// taken in float32 and stored back in the parameter's dtype.
+// taken in float32 and stored back in the parameter's dtype. On a block
+// weight kept quantized (--fp8-weights keep, dit/quantized_linear.h) a
+// low-rank pair is applied at run time instead, beside the codes, and a full
+// difference is summed with the decoded weight and quantized again.
 #pragma once
 
 #include <filesystem>
@@ -49,6 +52,7 @@ const char* lora_expert_name(LoraExpert expert);
 
 struct LoraMergeReport {
   std::size_t merged = 0;                // parameters changed
+  std::size_t at_run_time = 0;           // of them, quantized weights given a low-rank delta per call
   std::vector<std::string> unmatched;    // LoRA tensor names that change no parameter of this DiT
 };
 

@@ -1,12 +1,16 @@
 #include "dit/wan_model.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/accumulate.h>
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <algorithm>
 #include <functional>
+#include <map>
+#include <set>
 #include <string>
 
+#include "core/torch_compat.h"
 #include "io/scaled_fp8.h"
 #include "io/state_dict.h"
 #include "io/tensor_source.h"
@@ -65,7 +69,17 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, at::ScalarType weight_dtype) {
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x, at::ScalarType dtype) const {
+  if (is_quantized()) return quantized_linear(x, weight, scale_weight, bias, deltas, matmul, dtype);
   return at::linear(x.to(dtype), weight.to(dtype), bias.to(dtype));
+}
+
+void LinearImpl::keep_quantized(at::ScalarType code_dtype, at::IntArrayRef scale_shape, QuantizedMatmul how) {
+  // Module has no re-registration: the entry is swapped in place.
+  const auto options = weight.options();  // on the weight's device
+  weight = at::empty(weight.sizes(), options.dtype(code_dtype));
+  parameters_["weight"] = weight;
+  scale_weight = register_buffer("scale_weight", at::empty(scale_shape, options.dtype(at::kFloat)));
+  matmul = how;
 }
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -399,19 +413,25 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
   return result;
 }
 
-WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source, const Logger& log,
-                        const DitLoadOptions& options) {
-  return load_dit(source, options.layout ? *options.layout : detect_dit_layout(source), config, log, options);
+namespace {
+
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitConfig& config, const Logger& log,
-                  const DitLoadOptions& options) {
-  // Comfy's scaled fp8 files: each weight is read as weight * scale_weight
-  // (float32) and stored in the weight dtype, as any other checkpoint.
-  if (io::is_scaled_fp8(source)) {
-    log.debug(source.error_prefix() + "scaled fp8: weights dequantized with their scale_weight");
-    return load_dit(*io::scaled_fp8_view(source), layout, config, log, options);
-  }
+// The dtype the io layer reads F8_E4M3 as: float32 before libtorch 2.1.
+at::ScalarType io_float8_dtype() {
+#if SORAGEN_TORCH_HAS_FLOAT8
+  return at::kFloat8_e4m3fn;
+#else
+  return at::kFloat;
+#endif
+}
+
+// Checks `source` against `config` and builds the model, filled from it
+// unless `fill` is false.
+WanModel build_dit(const io::TensorSource& source, DitLayout layout, const DitConfig& config, const Logger& log,
+                   const DitLoadOptions& options, bool fill) {
   const io::KeyMap& key_map = dit_key_map(layout);
   for (const auto& [name, info] : source.infos()) {
     const std::optional<std::string> internal = key_map.apply(name);
@@ -428,11 +448,84 @@ WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitCon
   check_config_against_weights(config, source, key_map);
   log.debug(source.error_prefix() + "DiT layout " + layout_name(layout));
   WanModel model(config, options.weight_dtype);
-  io::LoadOptions load;
-  load.key_map = &key_map;  // dtype unset: each parameter keeps the dtype chosen above
-  load.unexpected_is_error = options.strict_weights;
-  io::load_state_dict(*model, source, log, load);
+  if (fill) {
+    io::LoadOptions load;
+    load.key_map = &key_map;  // dtype unset: each parameter keeps the dtype chosen above
+    load.unexpected_is_error = options.strict_weights;
+    io::load_state_dict(*model, source, log, load);
+  }
   return model;
+}
+
+WanModel load_quantized(WanModel model, const io::TensorSource& source, const io::KeyMap& key_map, const Logger& log,
+                        const DitLoadOptions& options) {
+  std::map<std::string, LinearImpl*> linears;
+  for (const auto& item : model->named_modules("", false)) {
+    if (auto* linear = dynamic_cast<LinearImpl*>(item.value().get())) linears.emplace(item.key(), linear);
+  }
+  // A block's Linear weight stored as codes with a scale, under names that
+  // the layout maps onto the module's weight and scale_weight, is kept; the
+  // embeddings and head (a few percent of the weights) are decoded.
+  std::set<std::string> kept;
+  int64_t scaled_mm_layers = 0;
+  for (const auto& [name, info] : source.infos()) {
+    const at::ScalarType codes = info.dtype == "I8" ? at::kChar : info.dtype == "F8_E4M3" ? io_float8_dtype() : at::kFloat;
+    if (!is_quantized_weight(codes) || info.shape.size() != 2 || !ends_with(name, ".weight")) continue;
+    const std::string scale = name.substr(0, name.size() - 7) + ".scale_weight";
+    const std::optional<std::string> internal = key_map.apply(name);
+    if (!source.contains(scale) || !internal || internal->rfind("blocks.", 0) != 0) continue;
+    const std::string module = internal->substr(0, internal->size() - 7);
+    const auto linear = linears.find(module);
+    if (linear == linears.end() || key_map.apply(scale) != module + ".scale_weight") continue;
+    const std::vector<int64_t>& scale_shape = source.info(scale).shape;
+    const int64_t scales = c10::multiply_integers(scale_shape);
+    if (scales != 1 && scales != info.shape[0]) {
+      throw ModelError(source.error_prefix() + "tensor '" + scale + "' has shape " + io::format_shape(scale_shape) +
+                       ", which does not scale '" + name + "' " + io::format_shape(info.shape));
+    }
+    QuantizedMatmul matmul = QuantizedMatmul::upcast;
+    if (options.quantized_matmul == QuantizedMatmul::scaled_mm &&
+        scaled_mm_misfit(codes, info.shape, scale_shape).empty()) {
+      matmul = QuantizedMatmul::scaled_mm;
+      ++scaled_mm_layers;
+    }
+    linear->second->keep_quantized(codes, scale_shape, matmul);
+    kept.insert(name);
+  }
+  log.info(source.error_prefix() + std::to_string(kept.size()) + " quantized block weights kept as stored (" +
+           std::to_string(scaled_mm_layers) + " multiplied in fp8, the others decoded per call), the rest decoded");
+  const auto view = io::scaled_fp8_view(source, kept);
+  io::LoadOptions load;
+  load.key_map = &key_map;
+  load.unexpected_is_error = options.strict_weights;
+  io::load_state_dict(*model, *view, log, load);
+  return model;
+}
+
+}  // namespace
+
+WanModel load_wan_model(const DitConfig& config, const io::TensorSource& source, const Logger& log,
+                        const DitLoadOptions& options) {
+  return load_dit(source, options.layout ? *options.layout : detect_dit_layout(source), config, log, options);
+}
+
+WanModel load_dit(const io::TensorSource& source, DitLayout layout, const DitConfig& config, const Logger& log,
+                  const DitLoadOptions& options) {
+  // Comfy's scaled fp8 files: each weight is read as weight * scale_weight
+  // (float32) and stored in the weight dtype, as any other checkpoint, or
+  // kept as codes (options.quantized).
+  if (io::is_scaled_fp8(source)) {
+    if (options.quantized == QuantizedWeights::keep) {
+      // The config checks and the model see the decoded view; then the
+      // layers that keep codes swap their weights before anything is read.
+      const auto view = io::scaled_fp8_view(source);
+      WanModel model = build_dit(*view, layout, config, log, options, /*fill=*/false);
+      return load_quantized(model, source, dit_key_map(layout), log, options);
+    }
+    log.debug(source.error_prefix() + "scaled fp8: weights dequantized with their scale_weight");
+    return load_dit(*io::scaled_fp8_view(source), layout, config, log, options);
+  }
+  return build_dit(source, layout, config, log, options, /*fill=*/true);
 }
 
 std::filesystem::path find_dit_weights(const std::filesystem::path& path) {

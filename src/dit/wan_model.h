@@ -33,6 +33,7 @@
 #include "dit/config.h"
 #include "dit/step_cache.h"
 #include "dit/key_maps.h"
+#include "dit/quantized_linear.h"
 #include "dit/rope.h"
 #include "dit/sequence_parallel.h"
 #include "soragen/log.h"
@@ -53,14 +54,24 @@ using DebugHook = std::function<void(const std::string& name, const at::Tensor& 
 at::Tensor sinusoidal_embedding(int64_t dim, const at::Tensor& t);
 
 // y = x W^T + b with W, b cast to `dtype` (and x too): the per-layer upcast
-// of bf16/fp16/fp8-stored weights.
+// of bf16/fp16-stored weights. A layer may keep quantized codes instead
+// (dit/quantized_linear.h): then weight holds float8 or int8 codes and
+// scale_weight, a buffer named as in the checkpoint, their scale.
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, at::ScalarType weight_dtype);
   at::Tensor forward(const at::Tensor& x, at::ScalarType dtype) const;
 
+  // Replaces the weight by uninitialised codes of `code_dtype` and adds a
+  // scale_weight buffer of `scale_shape`, for the loader to fill.
+  void keep_quantized(at::ScalarType code_dtype, at::IntArrayRef scale_shape, QuantizedMatmul matmul);
+  bool is_quantized() const { return scale_weight.defined(); }
+
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out]
+  at::Tensor scale_weight;                // undefined unless quantized
+  QuantizedMatmul matmul = QuantizedMatmul::upcast;
+  std::vector<LowRankDelta> deltas;       // LoRAs on a quantized weight, applied per call
 };
 TORCH_MODULE(Linear);
 
@@ -214,6 +225,11 @@ struct DitLoadOptions {
   // Storage of the big matrices; float8 is decoded by the io layer on
   // libtorch < 2.1 and may be kept as float8 from 2.1 on.
   at::ScalarType weight_dtype = at::kFloat;
+  // The blocks' float8 / int8 weights with a scale_weight (Comfy scaled fp8,
+  // soragen-convert): decoded to weight_dtype, or kept as codes multiplied
+  // with `quantized_matmul` (dit/quantized_linear.h).
+  QuantizedWeights quantized = QuantizedWeights::decode;
+  QuantizedMatmul quantized_matmul = QuantizedMatmul::upcast;
   // Checkpoint naming; detected from the tensor names when absent.
   std::optional<DitLayout> layout;
   // Unexpected tensors are an error, not a warning (io::LoadOptions).

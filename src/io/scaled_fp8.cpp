@@ -20,7 +20,7 @@ bool ends_with(const std::string& text, const std::string& suffix) {
 
 class ScaledFp8Source final : public TensorSource {
  public:
-  ScaledFp8Source(const TensorSource& inner, std::unique_ptr<TensorSource> owned)
+  ScaledFp8Source(const TensorSource& inner, std::unique_ptr<TensorSource> owned, const std::set<std::string>& kept)
       : TensorSource(inner.path()), inner_(inner), owned_(std::move(owned)) {
     metadata_ = inner_.metadata();
     for (const auto& [name, info] : inner_.infos()) {
@@ -29,6 +29,10 @@ class ScaledFp8Source final : public TensorSource {
       if (!ends_with(name, ".weight")) continue;
       const std::string scale = name.substr(0, name.size() - 7) + kScaleWeight;
       if (!inner_.contains(scale)) continue;
+      if (kept.count(name)) {
+        infos_[scale] = inner_.info(scale);
+        continue;
+      }
       scales_[name] = scale;
       infos_[name].dtype = "F32";
     }
@@ -72,12 +76,16 @@ bool is_scaled_fp8(const TensorSource& source) {
 }
 
 std::unique_ptr<TensorSource> scaled_fp8_view(const TensorSource& source) {
-  return std::make_unique<ScaledFp8Source>(source, nullptr);
+  return std::make_unique<ScaledFp8Source>(source, nullptr, std::set<std::string>());
+}
+
+std::unique_ptr<TensorSource> scaled_fp8_view(const TensorSource& source, std::set<std::string> kept) {
+  return std::make_unique<ScaledFp8Source>(source, nullptr, kept);
 }
 
 std::unique_ptr<TensorSource> dequantize_scaled_fp8(std::unique_ptr<TensorSource> source) {
   const TensorSource& inner = *source;
-  return std::make_unique<ScaledFp8Source>(inner, std::move(source));
+  return std::make_unique<ScaledFp8Source>(inner, std::move(source), std::set<std::string>());
 }
 
 }  // namespace soragen::io

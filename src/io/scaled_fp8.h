@@ -8,6 +8,8 @@
 #pragma once
 
 #include <memory>
+#include <set>
+#include <string>
 
 #include "io/tensor_source.h"
 
@@ -20,6 +22,10 @@ bool is_scaled_fp8(const TensorSource& source);
 // and the marker and scale tensors hidden. The first form borrows `source`,
 // which must outlive the view; the second owns it.
 std::unique_ptr<TensorSource> scaled_fp8_view(const TensorSource& source);
+// The same view, but the weights named in `kept` are read as their stored
+// codes, with their `.scale_weight` shown beside them (as stored): for a model
+// that multiplies by the codes itself (dit/quantized_linear.h).
+std::unique_ptr<TensorSource> scaled_fp8_view(const TensorSource& source, std::set<std::string> kept);
 std::unique_ptr<TensorSource> dequantize_scaled_fp8(std::unique_ptr<TensorSource> source);
 
 }  // namespace soragen::io

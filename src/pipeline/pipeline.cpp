@@ -12,6 +12,7 @@
 #include "core/torch_errors.h"
 #include "distributed/ulysses.h"
 #include "dit/lora.h"
+#include "dit/quantized_linear.h"
 #include "io/tensor_source.h"
 #include "pipeline/clip_render.h"
 #include "pipeline/component_files.h"
@@ -46,6 +47,9 @@ void validate_runtime(const RuntimeOptions& runtime) {
   core::parse_dtype(runtime.dtype, device);
   if (runtime.text_encoder_device != "auto") {
     core::parse_device(runtime.text_encoder_device, "--text-encoder-device");
+  }
+  if (runtime.fp8_weights != "auto" && runtime.fp8_weights != "keep" && runtime.fp8_weights != "decode") {
+    throw UsageError("--fp8-weights '" + runtime.fp8_weights + "': expected auto, keep or decode");
   }
   if (runtime.threads < 0) {
     throw UsageError("--threads " + std::to_string(runtime.threads) + ": must be 0 (all cores) or more");
@@ -200,6 +204,13 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   dit::DitLoadOptions dit_options;
   dit_options.weight_dtype = dtype;
   dit_options.strict_weights = spec.strict_weights;
+  // Quantized block weights: kept as codes where the device multiplies fp8
+  // (or when asked, to halve the memory), decoded at load otherwise.
+  const bool float8_matmul = dit::has_float8_matmul(device);
+  if (runtime.fp8_weights == "keep" || (runtime.fp8_weights == "auto" && float8_matmul)) {
+    dit_options.quantized = dit::QuantizedWeights::keep;
+    dit_options.quantized_matmul = float8_matmul ? dit::QuantizedMatmul::scaled_mm : dit::QuantizedMatmul::upcast;
+  }
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
   // in fp32, as the text encoder does.

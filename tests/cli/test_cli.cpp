@@ -28,7 +28,7 @@ TEST(Cli, HelpExplainsFlagsAndExitCodes) {
                            "--height", "--fps", "--steps", "--guidance", "--shift", "--sampler", "--seed",
                            "--device", "--dtype", "--threads", "--verbose", "--quiet", "--version",
                            "--skip-existing", "--image", "--last-image", "--guidance-high", "--preview", "--preview-every",
-                           "--fast-decode", "--preview-decoder", "Exit codes:", "5  some items of a batch failed",
+                           "--fast-decode", "--preview-decoder", "--fp8-weights", "Exit codes:", "5  some items of a batch failed",
                            "--rank-timeout", "--parallel", "ulysses=U,cfg=C", "7  another process of a multi-process run failed", "torchrun --nproc-per-node"}) {
     EXPECT_NE(result.output.find(text), std::string::npos) << text;
   }
@@ -81,6 +81,7 @@ TEST(Cli, ValidationMessagesNameTheFlag) {
   expect_usage_error("--prompt x --crf 60", "--crf");
   expect_usage_error("--prompt x --dtype fp8", "--dtype 'fp8': expected auto, bf16, fp16 or fp32");
   expect_usage_error("--prompt x --device gpu", "--device 'gpu'");
+  expect_usage_error("--prompt x --fp8-weights always", "--fp8-weights");
   expect_usage_error("--prompt x --parallel cfg=3", "cfg=1 or cfg=2");
   expect_usage_error("--prompt x --parallel ulysses=2",
                      "--parallel ulysses=2,cfg=1 needs 2 processes; this job has 1 (start them with torchrun");

@@ -50,7 +50,9 @@
 #include "io/tensor_source.h"
 #include "dit/config.h"
 #include "dit/flops.h"
+#include "dit/quantized_linear.h"
 #include "dit/wan_model.h"
+#include "core/torch_compat.h"
 #include "soragen/distributed.h"
 #include "soragen/error.h"
 
@@ -74,6 +76,7 @@ struct Options {
   std::string weights;  // empty: seeded random
   int64_t layers = 0;   // 0: all of the config's blocks
   bool breakdown = false;
+  bool fp8 = false;  // block weights as e4m3fn codes, one scale each
 };
 
 double median(std::vector<double> v) {
@@ -121,6 +124,31 @@ const char* part_ending_at(const std::string& event) {
 
 // One forward with timestamps at every debug-hook event: where a step's
 // time goes. On a GPU each event waits for the device first.
+// Every block Linear as soragen-convert --to fp8 writes it (codes and one
+// scale), kept as codes: multiplied with _scaled_mm where the device has an
+// fp8 product, decoded per call elsewhere (--fp8-weights keep).
+std::string quantize_blocks_fp8(soragen::dit::WanModelImpl& model, c10::Device device) {
+#if SORAGEN_TORCH_HAS_FLOAT8
+  const bool scaled_mm = soragen::dit::has_float8_matmul(device);
+  const torch::NoGradGuard no_grad;
+  for (const auto& item : model.named_modules("", false)) {
+    auto* linear = dynamic_cast<soragen::dit::LinearImpl*>(item.value().get());
+    if (!linear || item.key().rfind("blocks.", 0) != 0) continue;
+    const at::Tensor full = linear->weight.to(at::kFloat);
+    const at::Tensor scale = (full.abs().amax() / 448.0).reshape({1});
+    linear->keep_quantized(at::kFloat8_e4m3fn, {1}, scaled_mm ? soragen::dit::QuantizedMatmul::scaled_mm
+                                                              : soragen::dit::QuantizedMatmul::upcast);
+    linear->weight.copy_((full / scale).clamp(-448.0, 448.0).to(at::kFloat8_e4m3fn));
+    linear->scale_weight.copy_(scale);
+  }
+  return scaled_mm ? "multiplied in fp8 (_scaled_mm)" : "decoded per call (no fp8 product on " + device.str() + ")";
+#else
+  (void)model;
+  (void)device;
+  throw soragen::UsageError("--fp8 needs libtorch 2.1 or newer (float8 dtypes); this is " TORCH_VERSION);
+#endif
+}
+
 void print_breakdown(const soragen::dit::WanModel& model, const std::vector<at::Tensor>& inputs, const at::Tensor& t,
                      const std::vector<at::Tensor>& contexts, int64_t tokens, const c10::Device& device,
                      double step_flops, at::ScalarType compute) {
@@ -222,6 +250,7 @@ int run(const Options& o) {
     model->to(device);
   }
   model->run_options().compute_dtype = compute;
+  if (o.fp8) std::printf("fp8 block weights: %s\n", quantize_blocks_fp8(*model, device).c_str());
   if (group) {
     const auto channel = soragen::distributed::open_tensor_channel(*group, soragen::distributed::every_rank(*group), device);
     model->run_options().sequence_parallel = std::make_shared<soragen::distributed::UlyssesGroup>(channel);
@@ -334,6 +363,9 @@ int main(int argc, char** argv) {
   app.add_option("--layers", o.layers,
                  "build only this many blocks and extrapolate the step to all (for models larger than RAM)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_flag("--fp8", o.fp8,
+               "block weights as fp8 e4m3fn codes with one scale each, multiplied with _scaled_mm where the "
+               "device has an fp8 product (--fp8-weights keep)");
   app.add_flag("--breakdown", o.breakdown,
                "after the timed steps, one more with a timestamp at every debug-hook event: the time of each part "
                "of a block, and the step's matrix rate against at::mm's on the FFN's shape");
