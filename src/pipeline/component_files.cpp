@@ -272,6 +272,11 @@ ModelFiles with_component_files(ModelFiles files, const ModelSpec& spec) {
   }
   if (spec.vae) {
     const ComponentFile vae = require_component(Component::vae, *spec.vae);
+    // A bundle's preview decoder was trained on its own VAE's latents.
+    if (!same_file(vae.path, files.vae)) {
+      files.preview_decoder.clear();
+      files.preview_decoder_config.reset();
+    }
     files.vae = vae.path;
     files.vae_config = vae_config_of(files.vae, *vae.source);
   }

@@ -55,6 +55,16 @@ inline void write_decoder(const std::filesystem::path& file, const vae::TinyDeco
   io::save_safetensors(file, vae::test::taehv_tensors(shape));
 }
 
+// `dir` becomes the default without its preview decoder.
+inline void write_default_without_preview_decoder(const std::filesystem::path& dir) {
+  nlohmann::json manifest = default_manifest();
+  manifest.erase("preview_decoder");
+  for (const char* part : {"spiece.model", "text_encoder.safetensors", "dit.safetensors", "vae.safetensors"}) {
+    std::filesystem::create_symlink(default_model_dir() / part, dir / part);
+  }
+  std::ofstream(dir / "model.json") << manifest.dump(2);
+}
+
 // `dir` becomes the default with preview_decoder.safetensors; returns its config.
 inline vae::TinyDecoderConfig write_default_with_preview_decoder(const std::filesystem::path& dir) {
   nlohmann::json manifest = default_manifest();

@@ -38,10 +38,19 @@ TEST(PreviewDecoderFiles, ABundledModelNamesItsOwnWithItsConfig) {
   EXPECT_EQ(files.preview_decoder_config->to_json(), config.to_json());
   const ModelInfo info = inspect_model({dir.path().string()});
   EXPECT_TRUE(info.inputs.preview_decoder);
-  // The shipped default has none (yet), and no public file fits its VAE.
+  // The shipped default has its own (no public file fits its VAE).
   const ModelInfo shipped = inspect_model({"default"});
-  EXPECT_FALSE(shipped.inputs.preview_decoder);
+  EXPECT_TRUE(shipped.inputs.preview_decoder);
   EXPECT_EQ(shipped.inputs.public_preview_decoder, "");
+  // A bundle's decoder fits its own VAE: --vae keeps it for that file and
+  // drops it for another.
+  ModelSpec spec{"default"};
+  spec.vae = soragen::test::default_model_dir() / "vae.safetensors";
+  EXPECT_TRUE(inspect_model(spec).inputs.preview_decoder);
+  const fs::path other = dir / "other_vae.safetensors";
+  fs::copy_file(soragen::test::default_model_dir() / "vae.safetensors", other);
+  spec.vae = other;
+  EXPECT_FALSE(inspect_model(spec).inputs.preview_decoder);
 }
 
 TEST(PreviewDecoderFiles, ModelJsonsConfigIsCheckedAgainstTheWeights) {
@@ -68,6 +77,7 @@ TEST(PreviewDecoderFiles, PublicFilesFitTheirVaeByShapeAndNameTheFileWhenNot) {
   files.vae = "Wan2.1_VAE.pth";
   files.vae_config = shipped_vae_config();
   files.preview_decoder = taew2_1;
+  files.preview_decoder_config.reset();  // the bundled decoder's
   fit_preview_decoder(files);
   ASSERT_TRUE(files.preview_decoder_config.has_value());
   EXPECT_EQ(files.preview_decoder_config->latent_channels, 16);
@@ -126,6 +136,8 @@ TEST(PreviewDecoderFiles, AFileGivenToTheWrongFlagSaysWhichItIs) {
 
 TEST(PreviewDecoderFiles, ARequestForAPreviewNeedsADecoderAndNamesThePublicOne) {
   ModelFiles files = locate_model_files(resolve_model({"default"}));
+  files.preview_decoder.clear();  // the default without its own
+  files.preview_decoder_config.reset();
   ResolvedRequest request = resolve_request({"a prompt"}, files.defaults);
   request.preview = "p.mp4";
   ModelInputs inputs = model_inputs(files);

@@ -126,8 +126,9 @@ TEST_F(PreviewSmoke, FastDecodeGivesTheFramesAndSizeOfTheVaeDecode) {
 }
 
 TEST(PreviewRefusals, AModelWithoutADecoderRefusesInOneLineAndWritesNothing) {
-  test::TempDir dir;
-  const std::string out = " -o '" + (dir / "out.mp4").string() + "'";
+  test::TempDir dir, model_dir;
+  test::write_default_without_preview_decoder(model_dir.path());
+  const std::string out = " --model '" + model_dir.path().string() + "' -o '" + (dir / "out.mp4").string() + "'";
   const auto refused = [&](const std::string& arguments, int code, const std::string& expected) {
     const test::CommandResult result = render(arguments + out);
     EXPECT_EQ(result.exit_code, code) << arguments << "\n" << result.output;
