@@ -107,8 +107,9 @@ TEST(Convert, Fp8AndInt8FilesLoadWithinTheirStep) {
 // The embedded default's DiT converted, then rendered with its codes kept
 // (--fp8-weights keep: decoded per layer call, as the CPU has no fp8 product)
 // and decoded at load (decode): the same numbers in the same order, so the
-// same frames. (On libtorch 1.13 the io layer decodes fp8 itself: nothing of
-// it is kept, which the log says.)
+// same frames (a short render: the frames only need to be compared). (On
+// libtorch 1.13 the io layer decodes fp8 itself: nothing of it is kept, which
+// the log says.)
 TEST(Convert, KeptWeightsRenderTheFramesOfDecodedOnes) {
   TempDir dir;
   const std::filesystem::path shipped = std::filesystem::path(SORAGEN_SOURCE_MODELS_DIR) / "default";
@@ -125,7 +126,7 @@ TEST(Convert, KeptWeightsRenderTheFramesOfDecodedOnes) {
       const std::filesystem::path out = dir / (format + "_" + mode);
       result = soragen::test::run_command(
           "'" + (soragen::test::build_dir() / "soragen").string() +
-          "' --prompt 'a small red circle moving to the right on a blue background' --seed 3 --steps 4 --model '" +
+          "' --prompt 'a small red circle moving to the right on a blue background' --seed 3 --steps 2 --frames 5 --model '" +
           model.string() + "' --fp8-weights " + mode + " -v -o '" + out.string() + "/' </dev/null");
       ASSERT_EQ(result.exit_code, 0) << result.output;
       logs[mode] = result.output;
@@ -145,7 +146,7 @@ TEST(Convert, KeptWeightsRenderTheFramesOfDecodedOnes) {
       EXPECT_EQ(a, b) << format << ": " << entry.path().filename();
       frames += entry.path().extension() == ".png";
     }
-    EXPECT_EQ(frames, 17);
+    EXPECT_EQ(frames, 5);
   }
 }
 
