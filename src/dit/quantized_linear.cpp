@@ -120,8 +120,9 @@ at::Tensor quantized_linear(const at::Tensor& x, const at::Tensor& weight, const
     if (matmul == QuantizedMatmul::scaled_mm) throw InternalError("scaled_mm needs libtorch 2.1 or newer");
     y = linear_upcast(x, weight, scale, bias, dtype);
   }
+  if (deltas.empty()) return y;
+  const at::Tensor xd = x.to(dtype);
   for (const LowRankDelta& delta : deltas) {
-    const at::Tensor xd = x.to(dtype);
     y = y + at::linear(at::linear(xd, delta.down.to(dtype)), delta.up.to(dtype)) * delta.factor;
   }
   return y;

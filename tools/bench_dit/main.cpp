@@ -135,10 +135,11 @@ std::string quantize_blocks_fp8(soragen::dit::WanModelImpl& model, c10::Device d
     auto* linear = dynamic_cast<soragen::dit::LinearImpl*>(item.value().get());
     if (!linear || item.key().rfind("blocks.", 0) != 0) continue;
     const at::Tensor full = linear->weight.to(at::kFloat);
-    const at::Tensor scale = (full.abs().amax() / 448.0).reshape({1});
     linear->keep_quantized(at::kFloat8_e4m3fn, {1}, scaled_mm ? soragen::dit::QuantizedMatmul::scaled_mm
                                                               : soragen::dit::QuantizedMatmul::upcast);
-    linear->weight.copy_((full / scale).clamp(-448.0, 448.0).to(at::kFloat8_e4m3fn));
+    // Codes and one scale in the form the new (empty) weight and scale have.
+    const auto [codes, scale] = soragen::dit::requantize(full, linear->weight, linear->scale_weight);
+    linear->weight.copy_(codes);
     linear->scale_weight.copy_(scale);
   }
   return scaled_mm ? "multiplied in fp8 (_scaled_mm)" : "decoded per call (no fp8 product on " + device.str() + ")";
