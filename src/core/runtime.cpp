@@ -81,6 +81,11 @@ bool cpu_has_fast_bf16_matmul() {
   return fast;
 }
 
+c10::ScalarType matmul_dtype(const c10::Device& device, c10::ScalarType weight_dtype) {
+  const bool slow_bf16 = device.is_cpu() && weight_dtype == c10::kBFloat16 && !cpu_has_fast_bf16_matmul();
+  return slow_bf16 ? c10::kFloat : weight_dtype;
+}
+
 int set_threads(int threads) {
   if (threads <= 0) {
     threads = static_cast<int>(std::thread::hardware_concurrency());

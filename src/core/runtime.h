@@ -34,6 +34,10 @@ bool cpu_has_fast_bf16_matmul();
 // The rule above on a set of /proc/cpuinfo flags.
 bool cpu_flags_have_fast_bf16_matmul(const std::set<std::string>& flags);
 
+// The dtype to multiply weights stored in `weight_dtype` in: fp32 for bf16
+// on a CPU without the fast bf16 product (above), the weights' own otherwise.
+c10::ScalarType matmul_dtype(const c10::Device& device, c10::ScalarType weight_dtype);
+
 // libtorch runs on one thread by default on Debian (docs/platform.md, trap 3);
 // threads <= 0 means all cores. Returns the count that is in force.
 int set_threads(int threads);

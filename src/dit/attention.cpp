@@ -56,7 +56,11 @@ at::Tensor math_attention(const at::Tensor& q, const at::Tensor& k, const at::Te
   for (int64_t start = 0; start < queries; start += chunk) {
     const int64_t rows = std::min(chunk, queries - start);
     at::Tensor scores = at::matmul(q.narrow(2, start, rows), kt).to(score_type).mul_(scale);
-    if (mask.defined()) scores.masked_fill_(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    if (mask.defined() && mask.is_floating_point()) {
+      scores.add_(mask);
+    } else if (mask.defined()) {
+      scores.masked_fill_(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    }
     const at::Tensor probs = scores.softmax(-1).to(v.scalar_type());
     out.narrow(2, start, rows).copy_(at::matmul(probs, v));
   }
@@ -89,8 +93,10 @@ at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::
   if (attention_uses_sdpa(options.backend)) {
 #if SORAGEN_TORCH_HAS_SDPA
     // The default scale is 1/sqrt(d); the scale argument only exists from 2.1.
+    // A float mask is added to the scores, and must be in q's dtype.
+    const at::Tensor sdpa_mask = mask.defined() && mask.is_floating_point() ? mask.to(q.scalar_type()) : mask;
     out = at::scaled_dot_product_attention(qh, kh, vh,
-                                           mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
+                                           sdpa_mask.defined() ? c10::optional<at::Tensor>(sdpa_mask) : c10::nullopt);
 #else
     throw UsageError("attention: the sdpa backend needs libtorch >= 2.0 (this build has " TORCH_VERSION ")");
 #endif

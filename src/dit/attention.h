@@ -39,7 +39,9 @@ at::Tensor key_mask(const std::vector<int64_t>& key_lens, int64_t batch, int64_t
 // B values in [1, Lk]. Returns [B, Lq, heads, d] in q's dtype.
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const std::vector<int64_t>& key_lens, const AttentionOptions& options = {});
-// The same with a mask from key_mask() (undefined: every key is valid).
+// The same with a mask from key_mask() (undefined: every key is valid), or
+// a float mask [B, 1, 1 or Lq, Lk] added to the scores (kept in float32 on
+// the math path, in q's dtype for the fused kernel).
 at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                      const AttentionOptions& options = {});
 

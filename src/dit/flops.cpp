@@ -7,10 +7,10 @@ int64_t DitFlops::total() const {
          cross_attention_projections + cross_attention_scores + ffn + head;
 }
 
-DitFlops dit_forward_flops(const DitConfig& c, int64_t tokens, int64_t batch) {
+DitFlops dit_forward_flops(const DitConfig& c, int64_t tokens, int64_t batch, int64_t text_rows) {
   // A product of [m, k] by [k, n] costs 2*m*k*n.
   const auto matmul = [](int64_t m, int64_t k, int64_t n) { return 2 * m * k * n; };
-  const int64_t L = tokens, T = c.text_len, d = c.dim, layers = c.num_layers;
+  const int64_t L = tokens, T = text_rows > 0 ? text_rows : c.text_len, d = c.dim, layers = c.num_layers;
   DitFlops f;
   f.patch_embedding = matmul(L, c.in_dim * c.patch_volume(), d);
   f.time_embedding = matmul(1, c.freq_dim, d) + matmul(1, d, d) + matmul(1, d, 6 * d);

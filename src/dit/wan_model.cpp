@@ -5,6 +5,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <set>
@@ -172,7 +173,8 @@ struct BlockInputs {
   const at::Tensor& e0;                       // [B, 1 or L, 6, dim] float32
   const std::array<at::Tensor, 2>& rotations;  // RoPE, [B, L, 1, d/2] float64
   const at::Tensor& key_mask;                 // valid self-attention keys; undefined: all
-  const at::Tensor& context;                  // [B, text_len, dim] compute dtype
+  const at::Tensor& context;                  // [B, R <= text_len, dim] compute dtype (CompactContext)
+  const at::Tensor& context_bias;             // [B, 1, 1, R] float32 added to cross-attention scores; undefined: none
   SequenceParallel* sequence_parallel;        // null: every token is on this rank
 };
 
@@ -184,6 +186,64 @@ at::Tensor split_heads(const at::Tensor& x, int64_t heads) {
 at::Tensor project_normed(const Linear& linear, const RMSNorm& norm, const at::Tensor& x, at::ScalarType dtype) {
   at::Tensor y = linear->forward(x, dtype);
   return norm ? norm->forward(y) : y;
+}
+
+// The text context as the cross-attention needs it (trap 6). The reference
+// zero-pads every prompt's L rows to text_len BEFORE the embedding, so all
+// text_len - L padding rows embed to one vector and give one key and one
+// value. Attending to n equal keys equals attending to one of them with its
+// score raised by log(n): so each sample keeps its own rows plus the padding
+// rows the batch's longest sample needs (at least one), R <= text_len in all,
+// and the padding keys' scores get log(padding rows / rows kept). Exact in
+// real arithmetic; it spares every block's cross-attention text_len - R rows
+// of keys and values, most of them for a prompt of a few dozen tokens.
+struct CompactContext {
+  at::Tensor rows;                 // [B, R, text_dim], zero past each sample's L_b
+  at::Tensor score_bias;           // [B, 1, 1, R] float32; undefined when R = text_len
+  std::vector<int64_t> text_rows;  // L_b
+
+  // [B, R, dim] embedded rows -> [B, text_len, dim], as the reference holds
+  // them (for debug hooks).
+  at::Tensor expand(const at::Tensor& embedded, int64_t text_len) const {
+    std::vector<at::Tensor> samples;
+    for (size_t b = 0; b < text_rows.size(); ++b) {
+      const at::Tensor sample = embedded[static_cast<int64_t>(b)];
+      const int64_t own = text_rows[b];
+      if (own == text_len) {
+        samples.push_back(sample.narrow(0, 0, own));
+        continue;
+      }
+      samples.push_back(at::cat({sample.narrow(0, 0, own), sample.narrow(0, own, 1).expand({text_len - own, sample.size(1)})}));
+    }
+    return at::stack(samples);
+  }
+};
+
+CompactContext compact_context(const std::vector<at::Tensor>& context, const DitConfig& c, at::ScalarType dtype,
+                               const at::Device& device) {
+  CompactContext out;
+  for (size_t b = 0; b < context.size(); ++b) {
+    const at::Tensor& ctx = context[b];
+    if (ctx.dim() != 2 || ctx.size(1) != c.text_dim || ctx.size(0) > c.text_len) {
+      throw InternalError("DiT: context " + std::to_string(b) + " has shape " + io::format_shape(ctx.sizes()) +
+                          ", expected [L<=" + std::to_string(c.text_len) + "," + std::to_string(c.text_dim) + "]");
+    }
+    out.text_rows.push_back(ctx.size(0));
+  }
+  const int64_t kept = cross_attention_rows(c, out.text_rows);
+  const int64_t batch = static_cast<int64_t>(context.size());
+  out.rows = at::zeros({batch, kept, c.text_dim}, at::TensorOptions().dtype(dtype).device(device));
+  for (int64_t b = 0; b < batch; ++b) out.rows[b].narrow(0, 0, context[b].size(0)).copy_(context[b]);
+  if (kept == c.text_len) return out;  // every padding row is there: nothing to weigh
+  // Built on the device from host scalars (no copy, no synchronisation).
+  const at::Tensor positions = at::arange(kept, at::TensorOptions().dtype(at::kFloat).device(device));
+  std::vector<at::Tensor> biases;
+  for (const int64_t own : out.text_rows) {
+    const double padding = static_cast<double>(c.text_len - own), here = static_cast<double>(kept - own);
+    biases.push_back(positions.ge(static_cast<double>(own)).to(at::kFloat).mul_(std::log(padding / here)));
+  }
+  out.score_bias = at::stack(biases).view({batch, 1, 1, kept});
+  return out;
 }
 
 at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRunOptions& run, at::Tensor x,
@@ -226,7 +286,7 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   x = x + self_out.to(at::kFloat) * e[2];
 
   // Cross-attention over all text_len context rows, neither modulated nor
-  // gated, no key mask (trap 6).
+  // gated, no key mask (trap 6); the padding rows come compacted (CompactContext).
   const at::Tensor cross_in = block.norm3 ? block.norm3->forward(x) : x;
   emit("norm3.out", cross_in);
   const WanAttentionImpl& ca = *block.cross_attn;
@@ -234,7 +294,7 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
   const at::Tensor ck = split_heads(project_normed(ca.k, ca.norm_k, in.context, dtype), c.num_heads);
   const at::Tensor cv = split_heads(ca.v->forward(in.context, dtype), c.num_heads);
   const at::Tensor cross_out =
-      ca.o->forward(masked_attention(cq.to(dtype), ck.to(dtype), cv, at::Tensor(), run.attention).flatten(2), dtype);
+      ca.o->forward(masked_attention(cq.to(dtype), ck.to(dtype), cv, in.context_bias, run.attention).flatten(2), dtype);
   emit("cross_attn.out", cross_out);
   x = x + cross_out.to(at::kFloat);
 
@@ -249,6 +309,12 @@ at::Tensor run_block(const WanBlockImpl& block, const DitConfig& c, const DitRun
 }
 
 }  // namespace
+
+int64_t cross_attention_rows(const DitConfig& config, const std::vector<int64_t>& context_lens) {
+  int64_t rows = 0;
+  for (const int64_t len : context_lens) rows = std::max(rows, std::min(len + 1, config.text_len));
+  return rows;
+}
 
 std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, const at::Tensor& t,
                                               const std::vector<at::Tensor>& context, int64_t seq_len,
@@ -322,19 +388,10 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
     hook("time_e0", per_token ? e0 : e0.squeeze(1));
   }
 
-  // Text context, zero-padded to text_len rows BEFORE the embedding (trap 6).
-  at::Tensor padded = at::zeros({batch, c.text_len, c.text_dim}, at::TensorOptions().dtype(dtype).device(device));
-  for (int64_t b = 0; b < batch; ++b) {
-    const at::Tensor& ctx = context[b];
-    if (ctx.dim() != 2 || ctx.size(1) != c.text_dim || ctx.size(0) > c.text_len) {
-      throw InternalError("DiT: context " + std::to_string(b) + " has shape " + io::format_shape(ctx.sizes()) +
-                          ", expected [L<=" + std::to_string(c.text_len) + "," + std::to_string(c.text_dim) + "]");
-    }
-    padded[b].narrow(0, 0, ctx.size(0)).copy_(ctx);
-  }
+  const CompactContext text = compact_context(context, c, dtype, device);
   const at::Tensor context_emb = linear_at(text_embedding, 2).forward(
-      at::gelu(linear_at(text_embedding, 0).forward(padded, dtype), "tanh"), dtype);
-  emit("context_emb", context_emb);
+      at::gelu(linear_at(text_embedding, 0).forward(text.rows, dtype), "tanh"), dtype);
+  if (hook) hook("context_emb", text.expand(context_emb, c.text_len));
 
   std::array<at::Tensor, 2> rotations = rope_cache_->rotations(rope_, grids, length, device);
   // Keys past each sample's own tokens are padding (trap 7).
@@ -352,7 +409,7 @@ std::vector<at::Tensor> WanModelImpl::forward(const std::vector<at::Tensor>& x, 
     }
     own_valid_tokens = std::clamp<int64_t>(seq_len - sequence->rank() * tokens.size(1), 0, tokens.size(1));
   }
-  const BlockInputs inputs{own_e0, rotations, self_key_mask, context_emb, sequence};
+  const BlockInputs inputs{own_e0, rotations, self_key_mask, context_emb, text.score_bias, sequence};
   const auto skipped = [&](size_t i) {
     return std::find(skip_blocks.begin(), skip_blocks.end(), static_cast<int>(i)) != skip_blocks.end();
   };

@@ -221,6 +221,13 @@ class WanModelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(WanModel);
 
+// The text rows each block's cross-attention attends for a batch whose
+// contexts have these lengths: the longest one plus one row standing for all
+// of its zero padding to text_len (the others' padding fills the same
+// rows), at most text_len. Their keys and values are what the reference's
+// text_len rows hold (see compact_context in wan_model.cpp).
+int64_t cross_attention_rows(const DitConfig& config, const std::vector<int64_t>& context_lens);
+
 struct DitLoadOptions {
   // Storage of the big matrices; float8 is decoded by the io layer on
   // libtorch < 2.1 and may be kept as float8 from 2.1 on.

@@ -214,11 +214,11 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
   // in fp32, as the text encoder does.
-  const bool slow_bf16 = device.is_cpu() && dtype == at::kBFloat16 && !core::cpu_has_fast_bf16_matmul();
-  if (slow_bf16) logger.info("this CPU has no fast bf16 matrix product: bf16 weights, fp32 arithmetic");
+  const at::ScalarType compute_dtype = core::matmul_dtype(device, dtype);
+  if (compute_dtype != dtype) logger.info("this CPU has no fast bf16 matrix product: bf16 weights, fp32 arithmetic");
   // Each source is closed as soon as its weights are copied; the LoRAs meant
   // for this expert are merged right after.
-  const auto load_dit = [dit_options, slow_bf16, dtype, logger](const std::filesystem::path& path,
+  const auto load_dit = [dit_options, compute_dtype, logger](const std::filesystem::path& path,
                                                                 const dit::DitConfig& config,
                                                                 const std::vector<dit::LoraSpec>& loras) {
     dit::WanModel model{nullptr};
@@ -230,7 +230,7 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
       const auto source = io::open_weights(lora.path);
       dit::merge_lora(*model, *source, lora.scale, logger);
     }
-    model->run_options().compute_dtype = slow_bf16 ? at::kFloat : dtype;
+    model->run_options().compute_dtype = compute_dtype;
     return model;
   };
   if (files.two_experts()) {

@@ -98,6 +98,27 @@ TEST(DitAttention, MaskedKeysDoNotMatter) {
   EXPECT_THROW(attention(in.q, in.k, in.v, {12}, math), InternalError);
 }
 
+// A float mask is added to the scores: log(n) on one key weighs it as n
+// copies of that key (what the DiT's compacted text padding relies on).
+TEST(DitAttention, ALogCountBiasEqualsRepeatedKeys) {
+  const auto in = random_attention(2, 9, 4, 2, 8);
+  const int64_t copies = 5;
+  // Keys 0-2 once each, key 3 `copies` times.
+  const at::Tensor k_repeated = at::cat({in.k, in.k.narrow(1, 3, 1).expand({2, copies - 1, 2, 8})}, 1);
+  const at::Tensor v_repeated = at::cat({in.v, in.v.narrow(1, 3, 1).expand({2, copies - 1, 2, 8})}, 1);
+  const at::Tensor bias = at::zeros({2, 1, 1, 4});
+  bias.narrow(3, 3, 1).fill_(std::log(static_cast<double>(copies)));
+  const at::Tensor expected = naive_attention(in.q, k_repeated, v_repeated, {});
+  std::vector<AttentionBackend> backends{AttentionBackend::math};
+  if (SORAGEN_TORCH_HAS_SDPA) backends.push_back(AttentionBackend::sdpa);
+  for (const AttentionBackend backend : backends) {
+    AttentionOptions options;
+    options.backend = backend;
+    const at::Tensor out = masked_attention(in.q, in.k, in.v, bias, options);
+    EXPECT_LT((out.to(at::kDouble) - expected).abs().max().item<double>(), 1e-5) << attention_uses_sdpa(backend);
+  }
+}
+
 TEST(DitAttention, FusedBackendMatchesMath) {
   const auto in = random_attention(2, 33, 21, 2, 16);
   AttentionOptions math;

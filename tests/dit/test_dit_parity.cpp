@@ -160,6 +160,45 @@ TEST(DitParity, BatchEqualsSeparateCalls) {
   }
 }
 
+// The model attends a prompt's rows plus one row standing for its zero
+// padding (dit::cross_attention_rows); contexts the caller zero-pads to
+// text_len take the reference's path over every row. Both must agree, also
+// in a batch whose prompts differ in length.
+TEST(DitParity, CompactedPaddingEqualsEveryPaddingRow) {
+  for (const auto& path : dit_golden_files()) {
+    SCOPED_TRACE(path.string());
+    const GoldenFile golden(path);
+    const dit::DitConfig config = golden_config(golden, path);
+    const dit::WanModel model = load_memory_model(config, golden_weights(golden));
+    for (const auto& name : golden_cases(golden)) {
+      const DitCase compact = golden_case(golden, name);
+      DitCase padded = compact;
+      for (at::Tensor& context : padded.context) {
+        if (context.size(0) == config.text_len) continue;  // no padding to compact
+        context = at::cat({context, at::zeros({config.text_len - context.size(0), context.size(1)}, context.options())});
+      }
+      const auto short_rows = run_case(model, compact);
+      const auto every_row = run_case(model, padded);
+      for (size_t b = 0; b < short_rows.size(); ++b) {
+        EXPECT_TRUE(golden.compare("padded " + name + "." + std::to_string(b), every_row[b], short_rows[b]));
+      }
+      if (compact.x.size() > 1) continue;
+      // A batch of this prompt and a shorter one: the shorter one's padding
+      // fills rows the longer one holds text in.
+      DitCase ragged = compact;
+      ragged.x.push_back(compact.x[0]);
+      ragged.t = at::cat({compact.t, compact.t});
+      const at::Tensor& context = compact.context[0];
+      ragged.context.push_back(context.narrow(0, 0, std::max<int64_t>(context.size(0) / 2, 1)));
+      DitCase alone = compact;
+      alone.context = {ragged.context[1]};
+      const auto together = run_case(model, ragged);
+      EXPECT_TRUE(golden.compare("ragged " + name + ".0", short_rows[0], together[0]));
+      EXPECT_TRUE(golden.compare("ragged " + name + ".1", run_case(model, alone)[0], together[1]));
+    }
+  }
+}
+
 // The reference expands a [1] timestep to [1, seq_len] (trap 10 of Wan2.2);
 // the scalar path broadcasts one modulation instead. Both must agree.
 TEST(DitParity, OneTimestepPerTokenEqualsOnePerSample) {

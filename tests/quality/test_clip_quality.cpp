@@ -13,6 +13,7 @@
 
 #include "describe.h"
 #include "detect.h"
+#include "render.h"
 #include "soragen/pipeline.h"
 #include "video/writer.h"
 
@@ -92,21 +93,30 @@ class ClipQuality : public ::testing::Test {
 Pipeline* ClipQuality::pipeline_ = nullptr;
 fs::path ClipQuality::dir_;
 
-// Not reliably met yet (issue #18 stays open), so disabled rather than
-// loosened: with the stage-7 default both seeds pass in one checkout's build,
-// but from a fresh clone's build seed 2's clip (the render's first 9 frames,
-// before the extension) reads as a red triangle standing still, so there is
-// no direction to keep. It depends on where it runs (either binary fails
-// from the fresh clone's build folder), a cause not yet found; to be
-// understood first.
-TEST_F(ClipQuality, DISABLED_ExtensionKeepsColourAndDirectionWithoutAJump) {
-  for (const std::uint64_t seed : {1, 2}) {
+// The clip to extend is the world's own (tools/world/render.h): a red
+// circle on blue moving right at the training clips' speed, so the check
+// does not hang on how clearly one of the model's renders moves. (It used
+// to extend the first 9 frames of a render; seed 2's moved 7 px against the
+// detector's 6.4 px for "moving", and the MP4 round trip or another
+// build's rounding read it as standing still: a borderline input, not a
+// build-folder effect.) Extension seeds 1-8 all passed when this was written.
+TEST_F(ClipQuality, ExtensionKeepsColourAndDirectionWithoutAJump) {
+  world::Scene scene;
+  scene.colour = world::colour_index("red");
+  scene.background = world::colour_index("blue");
+  scene.shape = world::Shape::circle;
+  scene.size = world::Size::small;
+  scene.direction = world::Direction::right;
+  scene.start_x = 0.2f;
+  // The world's objects cross the frame in 17 frames: the clip is the
+  // first 9, so the object has room to go on.
+  const GenerationDefaults& defaults = pipeline_->defaults();
+  const VideoFrames base = slice(world::render(scene, 17, defaults.width, defaults.height), 0, 9);
+  const std::string base_path = clip(base, "base.mp4");
+  for (const std::uint64_t seed : {1, 2, 3, 4}) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    // The world's objects cross the frame in 17 frames: the clip is the
-    // first 9 of a render, so the object has room to go on.
-    const VideoFrames base = slice(render(request(kRedRight, seed)), 0, 9);
-    GenerationRequest r = request(kRedRight, seed + 100);
-    r.extend = clip(base, "base.mp4");
+    GenerationRequest r = request(kRedRight, seed);
+    r.extend = base_path;
     r.frames = 9;
     const VideoFrames out = render(r);
     ASSERT_EQ(out.count, base.count + 9);

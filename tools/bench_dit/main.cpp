@@ -20,8 +20,9 @@
 // of different lengths, over the same latent). Weights are random (seeded)
 // and built in memory with the config's real sizes, so no file is needed and
 // the figures are the real model's cost. FLOP/s counts the matrix products
-// of dit_forward_flops for a batch of 2 (its text rows are the padded
-// text_len, as the model computes them).
+// of dit_forward_flops for a batch of 2 with the text rows the model
+// computes (dit::cross_attention_rows: the longer context plus one row for
+// its padding, not the reference's text_len).
 //
 // Under torchrun (or srun, mpirun) the step runs with Ulysses sequence
 // parallelism over every process, as `soragen --parallel ulysses=N` runs it;
@@ -64,7 +65,7 @@ struct Options {
   int64_t height = 256;
   int64_t width = 256;
   std::string dtype = "fp32";
-  std::string compute_dtype;  // empty: as dtype
+  std::string compute_dtype;  // empty: as soragen runs `dtype` here (core::matmul_dtype)
   std::string device = "cpu";
   int threads = 0;  // 0: all cores
   int warmup = 1;
@@ -213,7 +214,7 @@ int run(const Options& o) {
       soragen::core::parse_device(group ? soragen::device_for_rank(o.device, launch) : o.device);
   const at::ScalarType dtype = soragen::core::parse_dtype(o.dtype, device);
   const at::ScalarType compute =
-      o.compute_dtype.empty() ? dtype : soragen::core::parse_dtype(o.compute_dtype, device);
+      o.compute_dtype.empty() ? soragen::core::matmul_dtype(device, dtype) : soragen::core::parse_dtype(o.compute_dtype, device);
   const int threads = soragen::core::set_threads(o.threads);
   const auto full_config = soragen::dit::DitConfig::from_file(o.config);
   if (o.layers > full_config.num_layers) {
@@ -307,7 +308,8 @@ int run(const Options& o) {
     std::fflush(stdout);
   }
 
-  const soragen::dit::DitFlops flops = soragen::dit::dit_forward_flops(config, tokens, /*batch=*/2);
+  const int64_t text_rows = soragen::dit::cross_attention_rows(config, {o.context_len, o.negative_context_len});
+  const soragen::dit::DitFlops flops = soragen::dit::dit_forward_flops(config, tokens, /*batch=*/2, text_rows);
   const double step_s = median(seconds);
   const double min_s = *std::min_element(seconds.begin(), seconds.end());
   std::printf("seconds per step: %.2f (median of %d, min %.2f)\n", step_s, o.repeat, min_s);
@@ -319,7 +321,7 @@ int run(const Options& o) {
   if (config.num_layers < full_config.num_layers) {
     // Embeddings, time MLP and head are counted once in both, the blocks
     // scale with their number: the FLOP ratio carries the step time over.
-    const double ratio = static_cast<double>(soragen::dit::dit_forward_flops(full_config, tokens, 2).total()) /
+    const double ratio = static_cast<double>(soragen::dit::dit_forward_flops(full_config, tokens, 2, text_rows).total()) /
                          static_cast<double>(flops.total());
     std::printf("EXTRAPOLATED to all %lld blocks (x%.2f, the FLOP ratio): %.2f s per step (min %.2f); "
                 "measured with %lld blocks only\n",
@@ -349,7 +351,7 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", o.dtype, "weight (and compute) dtype")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   app.add_option("--compute-dtype", o.compute_dtype,
-                 "dtype of the matrix products when it differs from the weights' (bf16 storage, fp32 compute)")
+                 "dtype of the matrix products (default: as soragen runs the weights' dtype here, fp32 for bf16 on a CPU without avx512_bf16)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads, 0: all cores")->capture_default_str();

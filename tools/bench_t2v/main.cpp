@@ -31,6 +31,7 @@
 #include "core/runtime.h"
 #include "dit/config.h"
 #include "dit/flops.h"
+#include "dit/wan_model.h"
 #include "io/tensor_source.h"
 #include "pipeline/video_generator.h"
 #include "soragen/error.h"
@@ -194,8 +195,10 @@ int run(const Options& o) {
   const double denoise_s = seconds_since(start);
   const int64_t denoise_peak = stage_peak(device);
   const int64_t tokens = soragen::dit::token_count(t2v.dit()->config(), shape[1], shape[2], shape[3]);
+  const int64_t text_rows =
+      soragen::dit::cross_attention_rows(t2v.dit()->config(), {context.size(0), context_null.size(0)});
   const double step_flops =
-      static_cast<double>(soragen::dit::dit_forward_flops(t2v.dit()->config(), tokens, /*batch=*/2).total());
+      static_cast<double>(soragen::dit::dit_forward_flops(t2v.dit()->config(), tokens, /*batch=*/2, text_rows).total());
   const double step_s = denoise_s / o.steps;
   std::printf("denoising: %.2f s for %d steps, %.3f s per step (CFG batch of 2, %lld tokens), %.1f TFLOP/s "
               "(peak device %s)\n",
