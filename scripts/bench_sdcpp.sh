@@ -33,9 +33,12 @@
 # the seconds per sampling step (steps 2..STEPS), the umT5 seconds of the
 # second prompt (the first loads the weights; sd.cpp pads every prompt to 512
 # tokens) and decode_first_stage. soragen: bench_dit (one forward with the CFG
-# batch of 2, text padded to 512 rows as on the sd.cpp side) in bf16 and in
-# fp32, bench_vae in fp32 on the same latent, bench_text_encoder in bf16 on
-# 512 tokens (1 warm-up, 1 timed).
+# batch of 2; prompts of 48 and 12 tokens, which the Wan reference zero-pads
+# to 512 rows and soragen attends as 49 rows holding the same keys and values,
+# dit::cross_attention_rows) with bf16 weights (multiplied in fp32 on a CPU
+# without avx512_bf16, as soragen runs them) and fp32 weights, bench_vae in
+# fp32 on the same latent, bench_text_encoder in bf16 on 512 tokens (1
+# warm-up, 1 timed).
 #
 # Nothing of sd.cpp enters the repository: its snapshot is checked out from
 # the mirror and built with its own CMake under SDCPP_WORK (vocabulary headers
@@ -156,7 +159,7 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   "avx512f $([[ " $flags " == *" avx512f "* ]] && echo yes || echo no); $threads threads each side"
 echo "sd.cpp: $commit ($(git --git-dir="$mirror" show -s --format=%cs "$commit")), ggml $ggml_commit ($ggml_note)"
 echo "shapes: DiT Wan2.1 T2V 1.3B, $frames frames ${width}x${height} -> latent [16, $latent_frames, $((height / 8)), $((width / 8))]," \
-  "CFG (cond + uncond), text 512 rows; VAE decode of that latent; umT5-XXL on 512 tokens"
+  "CFG (cond + uncond), text 512 rows (soragen: 49, the same keys); VAE decode of that latent; umT5-XXL on 512 tokens"
 echo "sd.cpp build: cmake ${cmake_args[*]}"
 echo "soragen: $build/bench_dit --dtype bf16|fp32 ${dit_args[*]}"
 echo "         $build/bench_vae ${vae_args[*]}"
@@ -228,12 +231,12 @@ row() {  # LABEL SORAGEN-VALUES SDCPP-VALUES
   local a b
   a=$(echo "$2" | median)
   b=$(echo "$3" | median)
-  printf '%-34s %10.2f %10.2f %15.2fx\n' "$1" "$a" "$b" "$(awk "BEGIN { print $b / $a }")"
+  printf '%-40s %10.2f %10.2f %15.2fx\n' "$1" "$a" "$b" "$(awk "BEGIN { print $b / $a }")"
 }
 echo
 echo "medians of $repeats alternating rounds, $threads threads; sd.cpp: f16 weights, flash attention"
-printf '%-34s %10s %10s %16s\n' part "soragen s" "sd.cpp s" "sd.cpp/soragen"
-row "DiT step with CFG, soragen bf16" "${s_bf16[*]}" "${d_step[*]}"
+printf '%-40s %10s %10s %16s\n' part "soragen s" "sd.cpp s" "sd.cpp/soragen"
+row "DiT step with CFG, soragen bf16 weights" "${s_bf16[*]}" "${d_step[*]}"
 row "DiT step with CFG, soragen fp32" "${s_fp32[*]}" "${d_step[*]}"
 row "VAE decode, soragen fp32" "${s_vae[*]}" "${d_vae[*]}"
 row "umT5 per prompt, soragen bf16" "${s_te[*]}" "${d_te[*]}"

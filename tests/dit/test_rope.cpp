@@ -91,5 +91,29 @@ TEST(DitRope, RotatesInterleavedPairs) {
   EXPECT_TRUE(at::equal(y[0][1][0].narrow(0, 2, 4), x2[0][1][0].narrow(0, 2, 4)));
 }
 
+// Inference on the CPU rotates in one pass; with gradients (training) the
+// tensor expression runs. Both must give the same bits, in every dtype the
+// DiT computes in, on a ragged batch (padding tokens are not rotated).
+TEST(DitRope, OnePassEqualsTheTensorExpressionBitForBit) {
+  const RopeTable table(16, 64, 10000.0);
+  const auto rot = table.rotations({{2, 3, 4}, {1, 2, 2}}, 24, at::kCPU);
+  at::manual_seed(3);
+  const at::Tensor base = at::randn({2, 24, 3, 16}).mul_(40);
+  for (const at::ScalarType dtype : {at::kFloat, at::kBFloat16, at::kDouble}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const at::Tensor x = base.to(dtype);
+    const at::Tensor one_pass = apply_rope(x, rot);
+    const at::Tensor tracked = x.detach().clone().requires_grad_(true);
+    const at::Tensor expression = apply_rope(tracked, rot);
+    ASSERT_TRUE(expression.requires_grad());  // the autograd path ran
+    EXPECT_EQ(one_pass.scalar_type(), dtype);
+    EXPECT_TRUE(at::equal(one_pass, expression.detach()));
+    // A view that is not contiguous (as q after a transpose) rotates the same.
+    const at::Tensor strided = x.transpose(1, 2).contiguous().transpose(1, 2);
+    ASSERT_FALSE(strided.is_contiguous());
+    EXPECT_TRUE(at::equal(apply_rope(strided, rot), one_pass));
+  }
+}
+
 }  // namespace
 }  // namespace soragen::dit
