@@ -213,7 +213,8 @@ struct CompactContext {
         samples.push_back(sample.narrow(0, 0, own));
         continue;
       }
-      samples.push_back(at::cat({sample.narrow(0, 0, own), sample.narrow(0, own, 1).expand({text_len - own, sample.size(1)})}));
+      const at::Tensor padding = sample.narrow(0, own, 1).expand({text_len - own, sample.size(1)});
+      samples.push_back(at::cat({sample.narrow(0, 0, own), padding}));
     }
     return at::stack(samples);
   }

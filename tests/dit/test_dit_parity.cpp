@@ -175,7 +175,8 @@ TEST(DitParity, CompactedPaddingEqualsEveryPaddingRow) {
       DitCase padded = compact;
       for (at::Tensor& context : padded.context) {
         if (context.size(0) == config.text_len) continue;  // no padding to compact
-        context = at::cat({context, at::zeros({config.text_len - context.size(0), context.size(1)}, context.options())});
+        const at::Tensor zeros = at::zeros({config.text_len - context.size(0), context.size(1)}, context.options());
+        context = at::cat({context, zeros});
       }
       const auto short_rows = run_case(model, compact);
       const auto every_row = run_case(model, padded);

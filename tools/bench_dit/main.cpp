@@ -214,7 +214,8 @@ int run(const Options& o) {
       soragen::core::parse_device(group ? soragen::device_for_rank(o.device, launch) : o.device);
   const at::ScalarType dtype = soragen::core::parse_dtype(o.dtype, device);
   const at::ScalarType compute =
-      o.compute_dtype.empty() ? soragen::core::matmul_dtype(device, dtype) : soragen::core::parse_dtype(o.compute_dtype, device);
+      o.compute_dtype.empty() ? soragen::core::matmul_dtype(device, dtype)
+                              : soragen::core::parse_dtype(o.compute_dtype, device);
   const int threads = soragen::core::set_threads(o.threads);
   const auto full_config = soragen::dit::DitConfig::from_file(o.config);
   if (o.layers > full_config.num_layers) {
@@ -321,8 +322,9 @@ int run(const Options& o) {
   if (config.num_layers < full_config.num_layers) {
     // Embeddings, time MLP and head are counted once in both, the blocks
     // scale with their number: the FLOP ratio carries the step time over.
-    const double ratio = static_cast<double>(soragen::dit::dit_forward_flops(full_config, tokens, 2, text_rows).total()) /
-                         static_cast<double>(flops.total());
+    const double full_flops =
+        static_cast<double>(soragen::dit::dit_forward_flops(full_config, tokens, 2, text_rows).total());
+    const double ratio = full_flops / static_cast<double>(flops.total());
     std::printf("EXTRAPOLATED to all %lld blocks (x%.2f, the FLOP ratio): %.2f s per step (min %.2f); "
                 "measured with %lld blocks only\n",
                 static_cast<long long>(full_config.num_layers), ratio, step_s * ratio, min_s * ratio,
@@ -351,7 +353,8 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", o.dtype, "weight (and compute) dtype")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))->capture_default_str();
   app.add_option("--compute-dtype", o.compute_dtype,
-                 "dtype of the matrix products (default: as soragen runs the weights' dtype here, fp32 for bf16 on a CPU without avx512_bf16)")
+                 "dtype of the matrix products (default: as soragen runs the weights' dtype here: "
+                 "fp32 for bf16 on a CPU without avx512_bf16)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads, 0: all cores")->capture_default_str();
