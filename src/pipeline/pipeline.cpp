@@ -219,8 +219,8 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   // Each source is closed as soon as its weights are copied; the LoRAs meant
   // for this expert are merged right after.
   const auto load_dit = [dit_options, compute_dtype, logger](const std::filesystem::path& path,
-                                                                const dit::DitConfig& config,
-                                                                const std::vector<dit::LoraSpec>& loras) {
+                                                             const dit::DitConfig& config,
+                                                             const std::vector<dit::LoraSpec>& loras) {
     dit::WanModel model{nullptr};
     {
       const auto source = io::open_weights(path);

@@ -126,7 +126,8 @@ TEST(Convert, KeptWeightsRenderTheFramesOfDecodedOnes) {
       const std::filesystem::path out = dir / (format + "_" + mode);
       result = soragen::test::run_command(
           "'" + (soragen::test::build_dir() / "soragen").string() +
-          "' --prompt 'a small red circle moving to the right on a blue background' --seed 3 --steps 2 --frames 5 --model '" +
+          "' --prompt 'a small red circle moving to the right on a blue background' --seed 3 --steps 2 --frames 5"
+          " --model '" +
           model.string() + "' --fp8-weights " + mode + " -v -o '" + out.string() + "/' </dev/null");
       ASSERT_EQ(result.exit_code, 0) << result.output;
       logs[mode] = result.output;
