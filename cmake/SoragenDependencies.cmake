@@ -13,6 +13,12 @@ find_package(Torch REQUIRED)
 if(Torch_VERSION VERSION_GREATER_EQUAL 2 AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
 endif()
+# $<LINK_LIBRARY:SORAGEN_NO_AS_NEEDED,target> (CMake 3.24) links a library
+# that no symbol of the program names (Debian's gcc passes --as-needed).
+set(CMAKE_LINK_LIBRARY_USING_SORAGEN_NO_AS_NEEDED
+    "LINKER:--push-state,--no-as-needed" "<LINK_ITEM>" "LINKER:--pop-state")
+set(CMAKE_LINK_LIBRARY_USING_SORAGEN_NO_AS_NEEDED_SUPPORTED TRUE)
+
 # Debian's libtorch runs its own loops on libgomp's OpenMP threads, and its
 # matrix products in whichever OpenBLAS provides libblas.so.3. The pthreads
 # build (Debian's preferred alternative) keeps a second pool of threads: on
@@ -27,18 +33,14 @@ set(SORAGEN_OPENMP_BLAS_LIBRARIES "")
 if(NOT Torch_VERSION VERSION_GREATER_EQUAL 2 AND CMAKE_LIBRARY_ARCHITECTURE AND CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
   set(SORAGEN_OPENMP_BLAS_DIR "/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp")
   if(EXISTS "${SORAGEN_OPENMP_BLAS_DIR}/libblas.so.3" AND EXISTS "${SORAGEN_OPENMP_BLAS_DIR}/liblapack.so.3")
-    # $<LINK_LIBRARY> needs CMake 3.24 (Debian 12 has 3.25).
     foreach(name blas lapack)
       add_library(soragen_openmp_${name} SHARED IMPORTED)
       set_target_properties(soragen_openmp_${name} PROPERTIES
         IMPORTED_LOCATION "${SORAGEN_OPENMP_BLAS_DIR}/lib${name}.so.3"
         IMPORTED_SONAME "lib${name}.so.3")
-      # Nothing of soragen calls BLAS itself, so --as-needed would drop them.
+      # Nothing of soragen calls BLAS itself.
       list(APPEND SORAGEN_OPENMP_BLAS_LIBRARIES "$<LINK_LIBRARY:SORAGEN_NO_AS_NEEDED,soragen_openmp_${name}>")
     endforeach()
-    set(CMAKE_LINK_LIBRARY_USING_SORAGEN_NO_AS_NEEDED
-        "LINKER:--push-state,--no-as-needed" "<LINK_ITEM>" "LINKER:--pop-state")
-    set(CMAKE_LINK_LIBRARY_USING_SORAGEN_NO_AS_NEEDED_SUPPORTED TRUE)
     message(STATUS "soragen: OpenBLAS's OpenMP build from ${SORAGEN_OPENMP_BLAS_DIR}")
   else()
     message(WARNING "soragen: ${SORAGEN_OPENMP_BLAS_DIR} is missing (Debian: libopenblas0-openmp); libtorch's "

@@ -1,10 +1,14 @@
-// The BLAS libtorch's matrix products run in: with Debian's libtorch the
-// build links OpenBLAS's OpenMP build (cmake/SoragenDependencies.cmake),
-// which shares libgomp's threads with libtorch. The pthreads build that the
-// system may prefer costs a DiT step 14% on 2 cores, and nothing else would
-// notice it came back.
+// The libraries a soragen process runs on where the build chooses them, as
+// nothing else would notice one being lost:
+// - the BLAS of libtorch's matrix products: with Debian's libtorch, OpenBLAS's
+//   OpenMP build (cmake/SoragenDependencies.cmake), which shares libgomp's
+//   threads; the pthreads build the system may prefer costs a DiT step 14%;
+// - malloc: tcmalloc (cmake/SoragenMalloc.cmake), which keeps freed tensors'
+//   pages; glibc's maps and zeroes them again (the VAE decode ~20% slower).
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -36,6 +40,20 @@ TEST(Blas, OpenBlasIsItsOpenMpBuild) {
   for (const std::string& file : openblas) {
     EXPECT_EQ(std::filesystem::canonical(file).string().rfind(dir, 0), 0u) << file << " is not from " << dir;
   }
+#endif
+}
+
+TEST(Malloc, IsTcmalloc) {
+#ifndef SORAGEN_TCMALLOC_LIBRARY
+  GTEST_SKIP() << "this build keeps the C library's malloc (a sanitizer build, or tcmalloc not installed)";
+#else
+  // The malloc this executable calls is the one its symbol resolves to.
+  void* (*const resolved_malloc)(size_t) = &std::malloc;
+  Dl_info info{};
+  ASSERT_NE(dladdr(reinterpret_cast<void*>(resolved_malloc), &info), 0);
+  ASSERT_NE(info.dli_fname, nullptr);
+  EXPECT_EQ(std::filesystem::canonical(info.dli_fname), std::filesystem::canonical(SORAGEN_TCMALLOC_LIBRARY))
+      << "malloc comes from " << info.dli_fname;
 #endif
 }
 
