@@ -31,7 +31,7 @@ source scripts/build_choice.sh  # torch_choice, build_dir
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
-  libopenblas0-openmp       # replaces the slow reference BLAS; shares libtorch's OpenMP threads (docs/platform.md, trap 2)
+  libopenblas0-openmp       # replaces the slow reference BLAS, on libtorch's threads (docs/platform.md, trap 2)
   libtcmalloc-minimal4      # the executables' malloc: keeps freed tensors' pages (cmake/SoragenMalloc.cmake)
   libsentencepiece-dev      # tokenizer (loaded through a shim, trap 1)
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev ffmpeg  # MP4 out; ffprobe for checks
