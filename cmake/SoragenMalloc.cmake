@@ -16,9 +16,12 @@ option(SORAGEN_TCMALLOC "Link soragen's executables with tcmalloc (libtcmalloc-m
 if(SORAGEN_SANITIZE OR SORAGEN_BUILD_FUZZERS OR CMAKE_VERSION VERSION_LESS 3.24)
   set(SORAGEN_TCMALLOC OFF)
 endif()
+# SORAGEN_TCMALLOC_LINKED: whether the executables get it (tests read it too).
+set(SORAGEN_TCMALLOC_LINKED FALSE)
 if(SORAGEN_TCMALLOC)
   find_library(SORAGEN_TCMALLOC_LIBRARY NAMES tcmalloc_minimal libtcmalloc_minimal.so.4)
   if(SORAGEN_TCMALLOC_LIBRARY)
+    set(SORAGEN_TCMALLOC_LINKED TRUE)
     message(STATUS "soragen: executables allocate through ${SORAGEN_TCMALLOC_LIBRARY}")
   else()
     message(WARNING "soragen: tcmalloc not found (Debian: libtcmalloc-minimal4); the executables use glibc's "
@@ -29,7 +32,7 @@ endif()
 # Links tcmalloc into every executable defined in `dir` and below. Called once
 # all targets exist, so no executable can be missed.
 function(soragen_link_tcmalloc dir)
-  if(NOT SORAGEN_TCMALLOC OR NOT SORAGEN_TCMALLOC_LIBRARY)
+  if(NOT SORAGEN_TCMALLOC_LINKED)
     return()
   endif()
   get_property(targets DIRECTORY "${dir}" PROPERTY BUILDSYSTEM_TARGETS)
