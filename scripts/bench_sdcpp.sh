@@ -36,7 +36,9 @@
 # batch of 2; prompts of 48 and 12 tokens, which the Wan reference zero-pads
 # to 512 rows and soragen attends as 49 rows holding the same keys and values,
 # dit::cross_attention_rows) with bf16 weights (multiplied in fp32 on a CPU
-# without avx512_bf16, as soragen runs them) and fp32 weights, bench_vae in
+# without avx512_bf16, as soragen runs them), fp32 weights, and int8 weights
+# (soragen-convert --to int8, --fp8-weights keep: the CPU's int8 GEMM with
+# activations quantized per token on the fly), bench_vae in
 # fp32 on the same latent, bench_text_encoder in bf16 on 512 tokens (1
 # warm-up, 1 timed).
 #
@@ -161,7 +163,7 @@ echo "sd.cpp: $commit ($(git --git-dir="$mirror" show -s --format=%cs "$commit")
 echo "shapes: DiT Wan2.1 T2V 1.3B, $frames frames ${width}x${height} -> latent [16, $latent_frames, $((height / 8)), $((width / 8))]," \
   "CFG (cond + uncond), text 512 rows (soragen: 49, the same keys); VAE decode of that latent; umT5-XXL on 512 tokens"
 echo "sd.cpp build: cmake ${cmake_args[*]}"
-echo "soragen: $build/bench_dit --dtype bf16|fp32 ${dit_args[*]}"
+echo "soragen: $build/bench_dit --dtype bf16|fp32 | --int8 ${dit_args[*]}"
 echo "         $build/bench_vae ${vae_args[*]}"
 echo "         $build/bench_text_encoder ${te_args[*]}"
 echo "sd.cpp:  $sd $(printf '%q ' "${sd_args[@]}")-o $logs/sdcpp-ROUND.avi"
@@ -181,11 +183,15 @@ median() {
     awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-run_soragen() {  # ROUND: prints "dit_bf16 dit_fp32 vae te"
+run_soragen() {  # ROUND: prints "dit_bf16 dit_fp32 dit_int8 vae te"
   local r=$1 log
-  for dtype in bf16 fp32; do
+  for dtype in bf16 fp32 int8; do
     log=$logs/soragen-dit-$dtype-$r.log
-    "$build/bench_dit" --dtype "$dtype" "${dit_args[@]}" > "$log" 2>&1 || die "bench_dit failed: see $log"
+    if [ "$dtype" = int8 ]; then
+      "$build/bench_dit" --int8 "${dit_args[@]}" > "$log" 2>&1 || die "bench_dit failed: see $log"
+    else
+      "$build/bench_dit" --dtype "$dtype" "${dit_args[@]}" > "$log" 2>&1 || die "bench_dit failed: see $log"
+    fi
     field "$log" 's/^seconds per step: \([0-9.]*\) .*/\1/p' "step time"
   done
   log=$logs/soragen-vae-$r.log
@@ -215,15 +221,16 @@ run_sdcpp() {  # ROUND: prints "step decode te"
   awk "BEGIN { print $te / 1000 }"
 }
 
-declare -a s_bf16 s_fp32 s_vae s_te d_step d_vae d_te
+declare -a s_bf16 s_fp32 s_int8 s_vae s_te d_step d_vae d_te
 for r in $(seq 1 "$repeats"); do
   mapfile -t s < <(run_soragen "$r")
-  [ "${#s[@]}" = 4 ] || die "round $r: soragen's figures are incomplete (logs in $logs)"
-  echo "round $r soragen: step bf16 ${s[0]} s, step fp32 ${s[1]} s, decode ${s[2]} s, umT5 ${s[3]} s"
+  [ "${#s[@]}" = 5 ] || die "round $r: soragen's figures are incomplete (logs in $logs)"
+  echo "round $r soragen: step bf16 ${s[0]} s, step fp32 ${s[1]} s, step int8 ${s[2]} s, decode ${s[3]} s," \
+    "umT5 ${s[4]} s"
   mapfile -t d < <(run_sdcpp "$r")
   [ "${#d[@]}" = 3 ] || die "round $r: sd.cpp's figures are incomplete (logs in $logs)"
   echo "round $r sd.cpp:  step ${d[0]} s, decode ${d[1]} s, umT5 ${d[2]} s"
-  s_bf16+=("${s[0]}") s_fp32+=("${s[1]}") s_vae+=("${s[2]}") s_te+=("${s[3]}")
+  s_bf16+=("${s[0]}") s_fp32+=("${s[1]}") s_int8+=("${s[2]}") s_vae+=("${s[3]}") s_te+=("${s[4]}")
   d_step+=("${d[0]}") d_vae+=("${d[1]}") d_te+=("${d[2]}")
 done
 
@@ -238,5 +245,6 @@ echo "medians of $repeats alternating rounds, $threads threads; sd.cpp: f16 weig
 printf '%-40s %10s %10s %16s\n' part "soragen s" "sd.cpp s" "sd.cpp/soragen"
 row "DiT step with CFG, soragen bf16 weights" "${s_bf16[*]}" "${d_step[*]}"
 row "DiT step with CFG, soragen fp32" "${s_fp32[*]}" "${d_step[*]}"
+row "DiT step with CFG, soragen int8 weights" "${s_int8[*]}" "${d_step[*]}"
 row "VAE decode, soragen fp32" "${s_vae[*]}" "${d_vae[*]}"
 row "umT5 per prompt, soragen bf16" "${s_te[*]}" "${d_te[*]}"

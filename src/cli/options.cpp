@@ -139,8 +139,9 @@ void add_options(CLI::App& app, CliOptions& o) {
   app.add_option("--fp8-weights", o.fp8_weights,
                  "A DiT file's fp8 or int8 weights (Comfy *_fp8_scaled, soragen-convert): auto keeps them as "
                  "stored and multiplies in fp8 on GPUs that can (compute capability 8.9+), decoding them to "
-                 "--dtype at load elsewhere; keep always keeps them (half of bf16's memory, each layer decoded "
-                 "as it runs where there is no fp8 product); decode always decodes them at load")
+                 "--dtype at load elsewhere; keep always keeps them (half of bf16's memory): int8 weights are "
+                 "multiplied by the CPU's int8 GEMM (faster than fp32, activations quantized per token), the "
+                 "others decoded per layer call where there is no fp8 product; decode always decodes them at load")
       ->check(CLI::IsMember({"auto", "keep", "decode"}))->capture_default_str()->group("Memory");
 
   app.add_option("--parallel", o.parallel,

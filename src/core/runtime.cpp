@@ -65,20 +65,34 @@ bool cpu_flags_have_fast_bf16_matmul(const std::set<std::string>& flags) {
   return onednn_bf16 && native_bf16;
 }
 
-bool cpu_has_fast_bf16_matmul() {
-  static const bool fast = [] {
+bool cpu_flags_have_int8_dot_products(const std::set<std::string>& flags) {
+  return flags.count("avx512_vnni") || flags.count("avx_vnni") || flags.count("amx_int8");
+}
+
+const std::set<std::string>& cpu_flags() {
+  static const std::set<std::string> flags = [] {
     std::ifstream in("/proc/cpuinfo");
-    if (!in) return true;  // not Linux: assume libtorch's native path is fine
     std::string line;
-    while (std::getline(in, line)) {
+    while (in && std::getline(in, line)) {
       if (line.rfind("flags", 0) != 0) continue;
-      std::istringstream words(line);
-      std::set<std::string> flags{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
-      return cpu_flags_have_fast_bf16_matmul(flags);
+      const std::string::size_type colon = line.find(':');
+      std::istringstream words(colon == std::string::npos ? std::string() : line.substr(colon + 1));
+      return std::set<std::string>{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
     }
-    return true;
+    return std::set<std::string>{};
   }();
+  return flags;
+}
+
+bool cpu_has_fast_bf16_matmul() {
+  // Not Linux (no /proc/cpuinfo): assume libtorch's native path is fine.
+  static const bool fast = cpu_flags().empty() || cpu_flags_have_fast_bf16_matmul(cpu_flags());
   return fast;
+}
+
+bool cpu_has_int8_dot_products() {
+  static const bool vnni = cpu_flags_have_int8_dot_products(cpu_flags());
+  return vnni;
 }
 
 c10::ScalarType matmul_dtype(const c10::Device& device, c10::ScalarType weight_dtype) {

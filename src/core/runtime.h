@@ -34,6 +34,20 @@ bool cpu_has_fast_bf16_matmul();
 // The rule above on a set of /proc/cpuinfo flags.
 bool cpu_flags_have_fast_bf16_matmul(const std::set<std::string>& flags);
 
+// Whether the CPU multiplies 8-bit integers into 32-bit sums in one
+// instruction (VNNI: avx512_vnni, avx_vnni, or AMX). Without it, int8 GEMMs
+// use vpmaddubsw, which adds two u8 x s8 products into a saturating int16:
+// 255 x 127 x 2 overflows it, so activations must be quantized to 7 bits
+// there (dit/quantized_linear.h). Read once from /proc/cpuinfo.
+bool cpu_has_int8_dot_products();
+
+// The rule above on a set of /proc/cpuinfo flags.
+bool cpu_flags_have_int8_dot_products(const std::set<std::string>& flags);
+
+// The flags of /proc/cpuinfo's first processor, read once (empty where
+// there is no /proc/cpuinfo).
+const std::set<std::string>& cpu_flags();
+
 // The dtype to multiply weights stored in `weight_dtype` in: fp32 for bf16
 // on a CPU without the fast bf16 product (above), the weights' own otherwise.
 c10::ScalarType matmul_dtype(const c10::Device& device, c10::ScalarType weight_dtype);

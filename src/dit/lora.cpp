@@ -146,6 +146,7 @@ LoraMergeReport merge_lora(torch::nn::Module& dit, const io::TensorSource& lora,
       const auto [codes, scales] = requantize(sum, linear.weight, linear.scale_weight);
       linear.weight.copy_(codes);
       linear.scale_weight.copy_(scales);
+      linear.pack();
     } else {
       target.copy_(target.to(at::kFloat).add_(delta.to(target.device())));
     }

@@ -10,11 +10,19 @@
 //    e4m3fn on the fly with one scale per tensor, and both scales go to
 //    at::_scaled_mm, which accumulates in fp32 (Transformer Engine's and
 //    torchao's "dynamic" fp8 recipe);
+//  - int8_mm (int8 codes on the CPU): libtorch's dynamic quantized Linear
+//    (FBGEMM in PyTorch's builds, oneDNN in Debian's): the weight is packed
+//    once, the activation divided by each token's largest |x| and quantized
+//    to uint8 on the fly (one scale and zero point per call), the products
+//    summed in int32 and each output row multiplied back by its token's
+//    factor; on CPUs without VNNI the activation gets 7 bits
+//    (core::cpu_has_int8_dot_products);
 //  - upcast: the weight is decoded to the compute dtype for each call, the
 //    same numbers as a load-time decode, at a GEMM-sized cost per call.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <ATen/core/ivalue.h>
 #include <c10/core/Device.h>
 
 #include <string>
@@ -29,7 +37,7 @@ enum class QuantizedWeights {
   keep,       // kept; scaled_mm where the device has an fp8 GEMM, else upcast per call
 };
 
-enum class QuantizedMatmul { scaled_mm, upcast };
+enum class QuantizedMatmul { scaled_mm, int8_mm, upcast };
 
 // A LoRA's low-rank pair applied at run time to a kept weight (merging it
 // would need the weight in full precision): y += factor * (x down^T) up^T.
@@ -45,6 +53,16 @@ struct LowRankDelta {
 // emulates fp8, slower than its bf16 GEMM.
 bool has_float8_matmul(c10::Device device);
 
+// True when `device` is the CPU and this libtorch has a quantized engine
+// with a dynamic int8 Linear (FBGEMM or x86 in PyTorch's builds, oneDNN in
+// Debian's 1.13), which the first call selects for the process. Tried once
+// on a small product and remembered.
+bool has_int8_matmul(c10::Device device);
+
+// int8 codes [out, in] and their scale (one, or one per row), packed for
+// int8_mm: the engine's own layout, made once at load.
+c10::IValue pack_int8_weight(const at::Tensor& codes, const at::Tensor& scale);
+
 // True for a weight dtype kept quantized (float8 e4m3fn, int8).
 bool is_quantized_weight(at::ScalarType dtype);
 
@@ -58,10 +76,11 @@ std::string scaled_mm_misfit(at::ScalarType codes, at::IntArrayRef weight_shape,
 at::Tensor decode_weight(const at::Tensor& weight, const at::Tensor& scale);
 
 // y = x W^T + bias with W = weight * scale, in `dtype` ([..., in] -> [..., out]),
-// plus every delta.
+// plus every delta. int8_mm multiplies by `int8_packed` (pack_int8_weight of
+// weight and scale).
 at::Tensor quantized_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& scale,
                             const at::Tensor& bias, const std::vector<LowRankDelta>& deltas, QuantizedMatmul matmul,
-                            at::ScalarType dtype);
+                            at::ScalarType dtype, const c10::IValue& int8_packed = {});
 
 // `full` [out, in] (float32) stored again in `like_weight`'s code dtype with
 // `like_scale`'s form (one scale, or one per row): the requantization of a

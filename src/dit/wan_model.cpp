@@ -70,7 +70,7 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, at::ScalarType weight_dtype) {
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x, at::ScalarType dtype) const {
-  if (is_quantized()) return quantized_linear(x, weight, scale_weight, bias, deltas, matmul, dtype);
+  if (is_quantized()) return quantized_linear(x, weight, scale_weight, bias, deltas, matmul, dtype, int8_packed);
   return at::linear(x.to(dtype), weight.to(dtype), bias.to(dtype));
 }
 
@@ -81,6 +81,10 @@ void LinearImpl::keep_quantized(at::ScalarType code_dtype, at::IntArrayRef scale
   parameters_["weight"] = weight;
   scale_weight = register_buffer("scale_weight", at::empty(scale_shape, options.dtype(at::kFloat)));
   matmul = how;
+}
+
+void LinearImpl::pack() {
+  if (matmul == QuantizedMatmul::int8_mm) int8_packed = pack_int8_weight(weight, scale_weight);
 }
 
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -525,7 +529,7 @@ WanModel load_quantized(WanModel model, const io::TensorSource& source, const io
   // the layout maps onto the module's weight and scale_weight, is kept; the
   // embeddings and head (a few percent of the weights) are decoded.
   std::set<std::string> kept;
-  int64_t scaled_mm_layers = 0;
+  int64_t scaled_mm_layers = 0, int8_mm_layers = 0;
   for (const auto& [name, info] : source.infos()) {
     const at::ScalarType codes = info.dtype == "I8" ? at::kChar : info.dtype == "F8_E4M3" ? io_float8_dtype() : at::kFloat;
     if (!is_quantized_weight(codes) || info.shape.size() != 2 || !ends_with(name, ".weight")) continue;
@@ -546,17 +550,25 @@ WanModel load_quantized(WanModel model, const io::TensorSource& source, const io
         scaled_mm_misfit(codes, info.shape, scale_shape).empty()) {
       matmul = QuantizedMatmul::scaled_mm;
       ++scaled_mm_layers;
+    } else if (options.quantized_matmul == QuantizedMatmul::int8_mm && codes == at::kChar) {
+      matmul = QuantizedMatmul::int8_mm;
+      ++int8_mm_layers;
     }
     linear->second->keep_quantized(codes, scale_shape, matmul);
     kept.insert(name);
   }
-  log.info(source.error_prefix() + std::to_string(kept.size()) + " quantized block weights kept as stored (" +
-           std::to_string(scaled_mm_layers) + " multiplied in fp8, the others decoded per call), the rest decoded");
+  const int64_t upcast_layers = static_cast<int64_t>(kept.size()) - scaled_mm_layers - int8_mm_layers;
+  std::string how;
+  if (scaled_mm_layers) how += std::to_string(scaled_mm_layers) + " multiplied in fp8, ";
+  if (int8_mm_layers) how += std::to_string(int8_mm_layers) + " multiplied in int8, ";
+  log.info(source.error_prefix() + std::to_string(kept.size()) + " quantized block weights kept as stored (" + how +
+           std::to_string(upcast_layers) + " decoded per call), the rest decoded");
   const auto view = io::scaled_fp8_view(source, kept);
   io::LoadOptions load;
   load.key_map = &key_map;
   load.unexpected_is_error = options.strict_weights;
   io::load_state_dict(*model, *view, log, load);
+  for (const auto& [module, linear] : linears) linear->pack();
   return model;
 }
 

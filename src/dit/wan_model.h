@@ -66,11 +66,15 @@ class LinearImpl : public torch::nn::Module {
   // scale_weight buffer of `scale_shape`, for the loader to fill.
   void keep_quantized(at::ScalarType code_dtype, at::IntArrayRef scale_shape, QuantizedMatmul matmul);
   bool is_quantized() const { return scale_weight.defined(); }
+  // Packs the codes for int8_mm, once they are loaded and whenever they
+  // change (a LoRA's full-difference key); nothing for the other products.
+  void pack();
 
   at::Tensor weight;  // [out, in]
   at::Tensor bias;    // [out]
   at::Tensor scale_weight;                // undefined unless quantized
   QuantizedMatmul matmul = QuantizedMatmul::upcast;
+  c10::IValue int8_packed;                // int8_mm's copy of the codes, in its engine's layout
   std::vector<LowRankDelta> deltas;       // LoRAs on a quantized weight, applied per call
 };
 TORCH_MODULE(Linear);

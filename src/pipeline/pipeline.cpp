@@ -205,11 +205,14 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   dit_options.weight_dtype = dtype;
   dit_options.strict_weights = spec.strict_weights;
   // Quantized block weights: kept as codes where the device multiplies fp8
-  // (or when asked, to halve the memory), decoded at load otherwise.
+  // (or when asked, to halve the memory), decoded at load otherwise. Kept
+  // int8 codes on the CPU are multiplied by an int8 GEMM.
   const bool float8_matmul = dit::has_float8_matmul(device);
   if (runtime.fp8_weights == "keep" || (runtime.fp8_weights == "auto" && float8_matmul)) {
     dit_options.quantized = dit::QuantizedWeights::keep;
-    dit_options.quantized_matmul = float8_matmul ? dit::QuantizedMatmul::scaled_mm : dit::QuantizedMatmul::upcast;
+    dit_options.quantized_matmul = float8_matmul               ? dit::QuantizedMatmul::scaled_mm
+                                   : dit::has_int8_matmul(device) ? dit::QuantizedMatmul::int8_mm
+                                                                  : dit::QuantizedMatmul::upcast;
   }
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths

@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <fstream>
+#include <set>
+#include <string>
+
 #include "core/runtime.h"
 #include "soragen/error.h"
 
@@ -55,6 +59,26 @@ TEST(Runtime, FastBf16NeedsNativeBf16DotProducts) {
   EXPECT_FALSE(cpu_flags_have_fast_bf16_matmul(avx512));
   EXPECT_FALSE(cpu_flags_have_fast_bf16_matmul({"avx2", "fma"}));
   EXPECT_FALSE(cpu_flags_have_fast_bf16_matmul({"avx2", "avx512_bf16"}));  // without oneDNN's AVX-512 base
+}
+
+// Cascade Lake, Zen 4 (avx512_vnni), Alder Lake (avx_vnni) and Sapphire
+// Rapids (amx_int8) add u8 x s8 products into int32 in one instruction; the
+// AVX2-only EPYCs and Skylake-X saturate int16 pairs instead.
+TEST(Runtime, Int8DotProductsNeedVnni) {
+  using soragen::core::cpu_flags_have_int8_dot_products;
+  EXPECT_TRUE(cpu_flags_have_int8_dot_products({"avx2", "avx512f", "avx512_vnni"}));
+  EXPECT_TRUE(cpu_flags_have_int8_dot_products({"avx2", "avx_vnni"}));
+  EXPECT_TRUE(cpu_flags_have_int8_dot_products({"avx2", "amx_int8"}));
+  EXPECT_FALSE(cpu_flags_have_int8_dot_products({"avx2", "fma"}));
+  EXPECT_FALSE(cpu_flags_have_int8_dot_products({"avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq"}));
+}
+
+// This machine's flags are read (every x86-64 Linux CPU reports sse2).
+TEST(Runtime, CpuFlagsAreRead) {
+  if (!std::ifstream("/proc/cpuinfo")) GTEST_SKIP() << "no /proc/cpuinfo";
+  EXPECT_TRUE(soragen::core::cpu_flags().count("sse2") || soragen::core::cpu_flags().count("asimd") ||
+              soragen::core::cpu_flags().count("fp"))
+      << soragen::core::cpu_flags().size() << " flags read";
 }
 
 TEST(Runtime, SetThreadsTakesEffect) {

@@ -1,14 +1,19 @@
 // Quantized weights kept as stored (src/dit/quantized_linear.h, --fp8-weights):
 // the per-call decode gives the numbers of a load-time decode; the fp8 product
 // (at::_scaled_mm, which libtorch 2.11 also runs on the CPU) equals the
-// dynamic-scaling recipe worked out here in float64; a DiT loaded with its
-// codes kept renders as the decoded one; LoRAs on kept weights apply at run
-// time (low rank) or quantize again (full differences).
+// dynamic-scaling recipe worked out here in float64; the CPU's int8 product
+// is within the activation's quantization step of the decoded weight's
+// product; a DiT loaded with its codes kept renders as the decoded one; LoRAs
+// on kept weights apply at run time (low rank) or quantize again (full
+// differences).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <ATen/core/dispatch/Dispatcher.h>
+
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/torch_compat.h"
 #include "dit/lora.h"
@@ -136,6 +141,76 @@ TEST(QuantizedLinear, ScaledMmEqualsTheDynamicFp8Recipe) {
 #endif
 }
 
+// |x W^T - y| bounded element-wise by what quantizing the activation can
+// cost. Each token (row) is divided by its largest |x|, then the whole tensor
+// shares one uint8 grid whose step is its range (0 included) over 127 levels
+// (7 bits without VNNI; 255 levels with it, a finer grid). Each scaled value
+// moves by at most one step (half of rounding, half more where the zero point
+// is rounded), so |error_ij| <= step * max_i|x| * sum_k |W_jk|. W is the
+// decoded weight, exactly what the codes hold.
+void expect_within_activation_step(const at::Tensor& got, const at::Tensor& x, const at::Tensor& decoded,
+                                   const at::Tensor& bias) {
+  const at::Tensor x64 = x.to(at::kDouble);
+  const at::Tensor token_max = x64.abs().amax(1, true);
+  const at::Tensor scaled = x64 / token_max;
+  const double step = (scaled.max().clamp_min(0) - scaled.min().clamp_max(0)).item<double>() / 127.0;
+  const at::Tensor want = at::linear(x64, decoded.to(at::kDouble), bias.to(at::kDouble));
+  const at::Tensor bound =
+      step * token_max * decoded.to(at::kDouble).abs().sum(1).unsqueeze(0) + 1e-5 * want.abs() + 1e-5;
+  const at::Tensor excess = (got.to(at::kDouble) - want).abs() - bound;
+  EXPECT_LE(excess.max().item<double>(), 0) << "error above the activation step's bound";
+  EXPECT_GT((got.to(at::kDouble) - want).abs().max().item<double>(), 0) << "quantized, so not exact";
+}
+
+TEST(QuantizedLinear, Int8MmIsWithinTheActivationStepOfTheDecodedProduct) {
+  if (!has_int8_matmul(c10::Device(c10::kCPU))) GTEST_SKIP() << "this libtorch has no int8 Linear on the CPU";
+  at::manual_seed(4);
+  const at::Tensor w = at::randn({48, 96});
+  const io::QuantizedWeight q = io::quantize_int8_rows(w);
+  const at::Tensor decoded = decode_weight(q.codes, q.scale);
+  const at::Tensor bias = at::randn({48});
+  const c10::IValue packed = pack_int8_weight(q.codes, q.scale);
+  // Tokens of very different sizes, as a DiT's are.
+  const at::Tensor x = (at::randn({2, 7, 96}) + 0.5) * at::pow(10.0, at::linspace(-2, 2, 14).view({2, 7, 1}));
+  const at::Tensor got = quantized_linear(x, q.codes, q.scale, bias, {}, QuantizedMatmul::int8_mm, at::kFloat, packed);
+  EXPECT_EQ(got.sizes(), (std::vector<int64_t>{2, 7, 48}));
+  EXPECT_EQ(got.scalar_type(), at::kFloat);
+  expect_within_activation_step(got.view({14, 48}), x.view({14, 96}), decoded, bias);
+  // One scale for the whole tensor packs too.
+  const at::Tensor one_scale = q.scale.max().reshape({1});
+  const at::Tensor coarse = (decoded / one_scale).round().clamp(-127, 127).to(at::kChar);
+  expect_within_activation_step(quantized_linear(x, coarse, one_scale, {}, {}, QuantizedMatmul::int8_mm, at::kFloat,
+                                                 pack_int8_weight(coarse, one_scale))
+                                    .view({14, 48}),
+                                x.view({14, 96}), decode_weight(coarse, one_scale), at::zeros({48}));
+  // bf16 in, bf16 out; a low-rank delta is added in full precision.
+  const LowRankDelta delta{at::randn({4, 96}), at::randn({48, 4}), 0.5};
+  const at::Tensor with_delta = quantized_linear(x, q.codes, q.scale, bias, {delta}, QuantizedMatmul::int8_mm,
+                                                 at::kFloat, packed);
+  EXPECT_TRUE(at::allclose(with_delta - got, at::linear(at::linear(x, delta.down), delta.up) * 0.5, 1e-4, 1e-4));
+  EXPECT_EQ(quantized_linear(x.to(at::kBFloat16), q.codes, q.scale, bias, {}, QuantizedMatmul::int8_mm,
+                             at::kBFloat16, packed)
+                .scalar_type(),
+            at::kBFloat16);
+  EXPECT_THROW(quantized_linear(x, q.codes, q.scale, bias, {}, QuantizedMatmul::int8_mm, at::kFloat), InternalError);
+}
+
+// The worst case for int8 GEMMs without VNNI: every activation at the top of
+// its uint8 grid and every weight at +-127, so two neighbouring products sum
+// to 64770, past int16. Saturated, the result was 24% off (measured with full
+// 8-bit activations on an AVX2 CPU); 7-bit activations keep it exact.
+TEST(QuantizedLinear, Int8MmDoesNotSaturate) {
+  if (!has_int8_matmul(c10::Device(c10::kCPU))) GTEST_SKIP() << "this libtorch has no int8 Linear on the CPU";
+  at::manual_seed(6);
+  const at::Tensor x = at::rand({16, 256}) * 0.5 + 0.5;
+  const at::Tensor w = at::randint(0, 2, {32, 256}).to(at::kFloat) * 2 - 1;
+  const io::QuantizedWeight q = io::quantize_int8_rows(w);
+  ASSERT_TRUE(at::equal(q.codes.abs(), at::full({32, 256}, 127, at::kChar)));
+  const at::Tensor got = quantized_linear(x, q.codes, q.scale, {}, {}, QuantizedMatmul::int8_mm, at::kFloat,
+                                          pack_int8_weight(q.codes, q.scale));
+  expect_within_activation_step(got, x, decode_weight(q.codes, q.scale), at::zeros({32}));
+}
+
 TEST(QuantizedLinear, MisfitsForScaledMmAreNamed) {
 #if SORAGEN_TORCH_HAS_FLOAT8
   EXPECT_EQ(scaled_mm_misfit(at::kFloat8_e4m3fn, {48, 32}, {1}), "");
@@ -184,6 +259,40 @@ TEST(QuantizedDit, Int8KeptRendersAsTheDecodedModel) {
                       "tensor 'blocks.0.ffn.2.scale_weight' has shape [3], which does not scale "
                       "'blocks.0.ffn.2.weight'");
   }
+}
+
+const LinearImpl& linear_named(const WanModel& model, const std::string& name) {
+  return dynamic_cast<const LinearImpl&>(*model->named_modules()[name]);
+}
+
+// The codes that int8_mm multiplies by: its packed weight, unpacked.
+at::Tensor packed_codes(const LinearImpl& linear) {
+  torch::jit::Stack stack{linear.int8_packed};
+  c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_unpack", "").callBoxed(&stack);
+  return stack.front().toTensor().int_repr();
+}
+
+TEST(QuantizedDit, Int8KeptMultipliesInInt8OnTheCpu) {
+  if (!has_int8_matmul(c10::Device(c10::kCPU))) GTEST_SKIP() << "this libtorch has no int8 Linear on the CPU";
+  const DitConfig config = aligned_config();
+  const Tensors tensors = quantized_checkpoint(random_model(config), /*float8=*/false);
+  const WanModel decoded = load(config, tensors, QuantizedWeights::decode, QuantizedMatmul::upcast);
+  WanModel int8 = load(config, tensors, QuantizedWeights::keep, QuantizedMatmul::int8_mm);
+  const LinearImpl& q = linear_named(int8, "blocks.0.self_attn.q");
+  EXPECT_EQ(q.matmul, QuantizedMatmul::int8_mm);
+  EXPECT_TRUE(at::equal(packed_codes(q), tensors.at("blocks.0.self_attn.q.weight")));
+  // Quantized activations: close to the decoded model, not equal to it.
+  const at::Tensor want = render(decoded, config);
+  const double error = relative_error(render(int8, config), want);
+  EXPECT_GT(error, 1e-5);
+  EXPECT_LT(error, 0.05);
+  // A full-difference LoRA key requantizes the codes, and they are packed again.
+  at::manual_seed(9);
+  const Tensors lora{{"diffusion_model.blocks.1.ffn.0.diff", at::randn({64, 32}) * 0.01}};
+  merge_lora(*int8, io::MemorySource("lora.safetensors", lora), 0.8, Logger());
+  const LinearImpl& ffn0 = linear_named(int8, "blocks.1.ffn.0");
+  EXPECT_FALSE(at::equal(ffn0.weight, tensors.at("blocks.1.ffn.0.weight")));
+  EXPECT_TRUE(at::equal(packed_codes(ffn0), ffn0.weight));
 }
 
 TEST(QuantizedDit, Fp8KeptMultipliesInFp8) {

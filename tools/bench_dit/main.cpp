@@ -77,7 +77,8 @@ struct Options {
   std::string weights;  // empty: seeded random
   int64_t layers = 0;   // 0: all of the config's blocks
   bool breakdown = false;
-  bool fp8 = false;  // block weights as e4m3fn codes, one scale each
+  bool fp8 = false;   // block weights as e4m3fn codes, one scale each
+  bool int8 = false;  // block weights as int8 codes, one scale per row
 };
 
 double median(std::vector<double> v) {
@@ -123,34 +124,47 @@ const char* part_ending_at(const std::string& event) {
   return "other";
 }
 
-// One forward with timestamps at every debug-hook event: where a step's
-// time goes. On a GPU each event waits for the device first.
-// Every block Linear as soragen-convert --to fp8 writes it (codes and one
-// scale), kept as codes: multiplied with _scaled_mm where the device has an
-// fp8 product, decoded per call elsewhere (--fp8-weights keep).
-std::string quantize_blocks_fp8(soragen::dit::WanModelImpl& model, c10::Device device) {
+// Every block Linear as soragen-convert writes it, kept as codes
+// (--fp8-weights keep): fp8 with one scale, multiplied with _scaled_mm where
+// the device has an fp8 product; int8 with one scale per row, multiplied by
+// the CPU's int8 GEMM; decoded per call elsewhere.
+std::string quantize_blocks(soragen::dit::WanModelImpl& model, c10::Device device, bool int8) {
+  using soragen::dit::QuantizedMatmul;
+  at::ScalarType codes = at::kChar;
+  QuantizedMatmul matmul = QuantizedMatmul::upcast;
+  if (int8) {
+    if (soragen::dit::has_int8_matmul(device)) matmul = QuantizedMatmul::int8_mm;
+  } else {
 #if SORAGEN_TORCH_HAS_FLOAT8
-  const bool scaled_mm = soragen::dit::has_float8_matmul(device);
+    codes = at::kFloat8_e4m3fn;
+    if (soragen::dit::has_float8_matmul(device)) matmul = QuantizedMatmul::scaled_mm;
+#else
+    throw soragen::UsageError("--fp8 needs libtorch 2.1 or newer (float8 dtypes); this is " TORCH_VERSION);
+#endif
+  }
   const torch::NoGradGuard no_grad;
   for (const auto& item : model.named_modules("", false)) {
     auto* linear = dynamic_cast<soragen::dit::LinearImpl*>(item.value().get());
     if (!linear || item.key().rfind("blocks.", 0) != 0) continue;
     const at::Tensor full = linear->weight.to(at::kFloat);
-    linear->keep_quantized(at::kFloat8_e4m3fn, {1}, scaled_mm ? soragen::dit::QuantizedMatmul::scaled_mm
-                                                              : soragen::dit::QuantizedMatmul::upcast);
-    // Codes and one scale in the form the new (empty) weight and scale have.
-    const auto [codes, scale] = soragen::dit::requantize(full, linear->weight, linear->scale_weight);
-    linear->weight.copy_(codes);
+    const std::vector<int64_t> scale_shape = int8 ? std::vector<int64_t>{full.size(0)} : std::vector<int64_t>{1};
+    linear->keep_quantized(codes, scale_shape, matmul);
+    // Codes and scales in the form the new (empty) weight and scale have.
+    const auto [weight, scale] = soragen::dit::requantize(full, linear->weight, linear->scale_weight);
+    linear->weight.copy_(weight);
     linear->scale_weight.copy_(scale);
+    linear->pack();
   }
-  return scaled_mm ? "multiplied in fp8 (_scaled_mm)" : "decoded per call (no fp8 product on " + device.str() + ")";
-#else
-  (void)model;
-  (void)device;
-  throw soragen::UsageError("--fp8 needs libtorch 2.1 or newer (float8 dtypes); this is " TORCH_VERSION);
-#endif
+  switch (matmul) {
+    case QuantizedMatmul::scaled_mm: return "multiplied in fp8 (_scaled_mm)";
+    case QuantizedMatmul::int8_mm: return "multiplied in int8 (dynamic activation quantization)";
+    case QuantizedMatmul::upcast: break;
+  }
+  return std::string("decoded per call (no ") + (int8 ? "int8" : "fp8") + " product on " + device.str() + ")";
 }
 
+// One forward with timestamps at every debug-hook event: where a step's
+// time goes. On a GPU each event waits for the device first.
 void print_breakdown(const soragen::dit::WanModel& model, const std::vector<at::Tensor>& inputs, const at::Tensor& t,
                      const std::vector<at::Tensor>& contexts, int64_t tokens, const c10::Device& device,
                      double step_flops, at::ScalarType compute) {
@@ -253,7 +267,8 @@ int run(const Options& o) {
     model->to(device);
   }
   model->run_options().compute_dtype = compute;
-  if (o.fp8) std::printf("fp8 block weights: %s\n", quantize_blocks_fp8(*model, device).c_str());
+  if (o.fp8) std::printf("fp8 block weights: %s\n", quantize_blocks(*model, device, /*int8=*/false).c_str());
+  if (o.int8) std::printf("int8 block weights: %s\n", quantize_blocks(*model, device, /*int8=*/true).c_str());
   if (group) {
     const auto channel = soragen::distributed::open_tensor_channel(*group, soragen::distributed::every_rank(*group), device);
     model->run_options().sequence_parallel = std::make_shared<soragen::distributed::UlyssesGroup>(channel);
@@ -372,6 +387,10 @@ int main(int argc, char** argv) {
   app.add_flag("--fp8", o.fp8,
                "block weights as fp8 e4m3fn codes with one scale each, multiplied with _scaled_mm where the "
                "device has an fp8 product (--fp8-weights keep)");
+  app.add_flag("--int8", o.int8,
+               "block weights as int8 codes with one scale per row (soragen-convert --to int8), multiplied by "
+               "the CPU's int8 GEMM (--fp8-weights keep)")
+      ->excludes("--fp8");
   app.add_flag("--breakdown", o.breakdown,
                "after the timed steps, one more with a timestamp at every debug-hook event: the time of each part "
                "of a block, and the step's matrix rate against at::mm's on the FFN's shape");

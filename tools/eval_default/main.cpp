@@ -9,6 +9,7 @@
 //   soragen-eval --model DIR --steps 30 --json results.json
 //   soragen-eval --guidance 7 --shift 5 --sampler euler   # sampler settings other than the model's
 //   soragen-eval --cache fbcache:0.1                       # what step caching costs in accuracy
+//   soragen-eval --model DIR --fp8-weights keep            # a converted DiT's int8 GEMM (soragen-convert)
 //   soragen-eval --phrasing other                          # prompts worded as training's other phrasings
 //   soragen-eval --split train --calibrate-cache tables.json
 //       # renders without caching and fits TeaCache's polynomial and MagCache's
@@ -102,6 +103,9 @@ int main(int argc, char** argv) {
   app.add_option("--sampler", sampler, "unipc | dpm++ | euler (default: the model's)");
   app.add_option("--guidance-method", guidance_method, "as soragen's --guidance-method (default: the model's)");
   app.add_option("--cache", cache, "step caching, as soragen's --cache (default: none)");
+  std::string fp8_weights = "auto";
+  app.add_option("--fp8-weights", fp8_weights, "as soragen's --fp8-weights: a converted DiT's codes")
+      ->check(CLI::IsMember({"auto", "keep", "decode"}))->capture_default_str();
   app.add_option("--seed", seed, "seed of the scenes; render i uses seed + i")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: all cores)");
   app.add_option("--json", json_path, "also write the results here");
@@ -115,6 +119,7 @@ int main(int argc, char** argv) {
     const soragen::Logger quiet;  // no sink: the tool prints its own table
     soragen::RuntimeOptions runtime;
     runtime.threads = threads;
+    runtime.fp8_weights = fp8_weights;
     soragen::Pipeline pipeline = soragen::Pipeline::load(model, runtime, quiet);
     const std::vector<sw::Scene> scenes = evaluation_scenes(split, samples, seed);
     if (!calibration_path.empty()) {
