@@ -48,9 +48,6 @@ const c10::OperatorHandle& quantized_operator(const char* name) {
 at::Tensor linear_int8(const at::Tensor& x, const c10::IValue& packed, const at::Tensor& bias,
                        at::ScalarType dtype) {
   if (packed.isNone()) throw InternalError("an int8 Linear was multiplied before its weight was packed");
-  // Full 8-bit activations saturate vpmaddubsw's int16 pair sums without
-  // VNNI (a 24% error on a worst case, measured); 7 bits cannot.
-  static const bool reduce_range = !core::cpu_has_int8_dot_products();
   // The engine quantizes the activation with one scale for the whole
   // tensor, so a few large tokens would coarsen every other token's grid.
   // Each token is divided by its own largest |x| first and the output row
@@ -58,9 +55,7 @@ at::Tensor linear_int8(const at::Tensor& x, const c10::IValue& packed, const at:
   // dB from fp32's instead of 34-38, for ~6% of the step's time).
   const at::Tensor xf = x.to(at::kFloat);
   const at::Tensor token_max = xf.abs().amax(-1, true).clamp_min(1e-30);
-  torch::jit::Stack stack{(xf / token_max).contiguous(), packed, reduce_range};
-  quantized_operator("quantized::linear_dynamic").callBoxed(&stack);
-  at::Tensor y = stack.front().toTensor().mul_(token_max);
+  at::Tensor y = int8_matmul((xf / token_max).contiguous(), packed).mul_(token_max);
   if (bias.defined()) y.add_(bias.to(at::kFloat));
   return y.to(dtype);
 }
@@ -98,6 +93,15 @@ bool is_quantized_weight(at::ScalarType dtype) {
   if (dtype == at::kFloat8_e4m3fn) return true;
 #endif
   return dtype == at::kChar;
+}
+
+at::Tensor int8_matmul(const at::Tensor& x, const c10::IValue& packed) {
+  // Full 8-bit activations saturate vpmaddubsw's int16 pair sums without
+  // VNNI (a 24% error on a worst case, measured); 7 bits cannot.
+  static const bool reduce_range = !core::cpu_has_int8_dot_products();
+  torch::jit::Stack stack{x, packed, reduce_range};
+  quantized_operator("quantized::linear_dynamic").callBoxed(&stack);
+  return stack.front().toTensor();
 }
 
 bool has_int8_matmul(c10::Device device) {

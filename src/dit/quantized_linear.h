@@ -63,6 +63,10 @@ bool has_int8_matmul(c10::Device device);
 // int8_mm: the engine's own layout, made once at load.
 c10::IValue pack_int8_weight(const at::Tensor& codes, const at::Tensor& scale);
 
+// x [M, in] (float32, contiguous) times a packed int8 weight, as the engine
+// does it: x quantized with one scale for the whole tensor, float32 out.
+at::Tensor int8_matmul(const at::Tensor& x, const c10::IValue& packed);
+
 // True for a weight dtype kept quantized (float8 e4m3fn, int8).
 bool is_quantized_weight(at::ScalarType dtype);
 

@@ -196,22 +196,32 @@ void print_breakdown(const soragen::dit::WanModel& model, const std::vector<at::
   for (const std::string& part : order) {
     std::printf("  %-42s %8.3f s  %5.1f%%\n", part.c_str(), seconds[part], 100.0 * seconds[part] / total);
   }
-  // The matrix rate this device and dtype reach on the FFN's own product.
+  // The matrix rate this device and dtype reach on the FFN's own product:
+  // at::mm, or with int8 block weights the int8 GEMM on its own (the packed
+  // weight of ffn.0, one per-tensor quantization of the activation).
   const int64_t rows = 2 * tokens, inner = model->config().dim, cols = model->config().ffn_dim;
   const auto options = at::TensorOptions().dtype(compute).device(device);
   const at::Tensor a = at::randn({rows, inner}, options), b = at::randn({inner, cols}, options);
+  const auto& ffn0 = dynamic_cast<const soragen::dit::LinearImpl&>(*model->named_modules()["blocks.0.ffn.0"]);
+  const bool int8 = ffn0.matmul == soragen::dit::QuantizedMatmul::int8_mm;
+  const at::Tensor a_float = a.to(at::kFloat);
   double best = 1e30;
   for (int i = 0; i < 5; ++i) {
     wait();
     const auto mm_start = clock::now();
-    at::mm(a, b).sum().item<float>();
+    if (int8) {
+      soragen::dit::int8_matmul(a_float, ffn0.int8_packed).sum().item<float>();
+    } else {
+      at::mm(a, b).sum().item<float>();
+    }
     best = std::min(best, std::chrono::duration<double>(clock::now() - mm_start).count());
   }
   const double gemm_rate = 2.0 * static_cast<double>(rows * inner * cols) / best;
   const double step_rate = step_flops / std::chrono::duration<double>(end - start).count();
-  std::printf("at::mm [%lld x %lld] x [%lld x %lld] in %s: %s; this step's matrix products: %s, %.0f%% of it\n",
-              static_cast<long long>(rows), static_cast<long long>(inner), static_cast<long long>(inner),
-              static_cast<long long>(cols), soragen::core::dtype_name(compute).c_str(), si(gemm_rate, "FLOP/s").c_str(),
+  std::printf("%s [%lld x %lld] x [%lld x %lld] in %s: %s; this step's matrix products: %s, %.0f%% of it\n",
+              int8 ? "int8 GEMM" : "at::mm", static_cast<long long>(rows), static_cast<long long>(inner),
+              static_cast<long long>(inner), static_cast<long long>(cols),
+              int8 ? "int8" : soragen::core::dtype_name(compute).c_str(), si(gemm_rate, "FLOP/s").c_str(),
               si(step_rate, "FLOP/s").c_str(), 100.0 * step_rate / gemm_rate);
 }
 
