@@ -34,7 +34,8 @@ namespace soragen::dit {
 // What becomes of a DiT file's quantized block weights (--fp8-weights).
 enum class QuantizedWeights {
   decode,     // decoded to the weight dtype at load (every libtorch, every device)
-  keep,       // kept; scaled_mm where the device has an fp8 GEMM, else upcast per call
+  keep,       // kept; scaled_mm where the device has an fp8 GEMM, int8_mm for int8 codes on
+              // the CPU, else upcast per call
 };
 
 enum class QuantizedMatmul { scaled_mm, int8_mm, upcast };

@@ -238,7 +238,9 @@ struct DitLoadOptions {
   at::ScalarType weight_dtype = at::kFloat;
   // The blocks' float8 / int8 weights with a scale_weight (Comfy scaled fp8,
   // soragen-convert): decoded to weight_dtype, or kept as codes multiplied
-  // with `quantized_matmul` (dit/quantized_linear.h).
+  // with the device's own product, `quantized_matmul` (dit/quantized_linear.h):
+  // scaled_mm for the fp8 codes that fit it, int8_mm for int8 codes, upcast
+  // for the others.
   QuantizedWeights quantized = QuantizedWeights::decode;
   QuantizedMatmul quantized_matmul = QuantizedMatmul::upcast;
   // Checkpoint naming; detected from the tensor names when absent.

@@ -210,9 +210,11 @@ Pipeline Pipeline::load_checked(const ModelSpec& spec, const RuntimeOptions& run
   const bool float8_matmul = dit::has_float8_matmul(device);
   if (runtime.fp8_weights == "keep" || (runtime.fp8_weights == "auto" && float8_matmul)) {
     dit_options.quantized = dit::QuantizedWeights::keep;
-    dit_options.quantized_matmul = float8_matmul               ? dit::QuantizedMatmul::scaled_mm
-                                   : dit::has_int8_matmul(device) ? dit::QuantizedMatmul::int8_mm
-                                                                  : dit::QuantizedMatmul::upcast;
+    if (float8_matmul) {
+      dit_options.quantized_matmul = dit::QuantizedMatmul::scaled_mm;
+    } else if (dit::has_int8_matmul(device)) {
+      dit_options.quantized_matmul = dit::QuantizedMatmul::int8_mm;
+    }
   }
   // Without a native bf16 GEMM (CPUs lacking avx512_bf16), libtorch 1.13
   // multiplies bf16 at ~1 GFLOP/s: keep the weights in bf16 and do the maths
