@@ -204,7 +204,7 @@ void print_breakdown(const soragen::dit::WanModel& model, const std::vector<at::
   const at::Tensor a = at::randn({rows, inner}, options), b = at::randn({inner, cols}, options);
   const auto& ffn0 = dynamic_cast<const soragen::dit::LinearImpl&>(*model->named_modules()["blocks.0.ffn.0"]);
   const bool int8 = ffn0.matmul == soragen::dit::QuantizedMatmul::int8_mm;
-  const at::Tensor a_float = a.to(at::kFloat);
+  const at::Tensor a_float = int8 ? a.to(at::kFloat) : at::Tensor();  // the int8 product takes float32
   double best = 1e30;
   for (int i = 0; i < 5; ++i) {
     wait();
