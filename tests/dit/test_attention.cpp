@@ -69,6 +69,34 @@ TEST(DitAttention, MathPathIsExact) {
   }
 }
 
+// soragen-train differentiates through the math path (libtorch 1.13 has no
+// SDPA): its in-place softmax must not overwrite what the backward needs,
+// and the gradients are those of the float64 reference, with or without a
+// mask. The forward without gradients is the in-place one, and equal.
+TEST(DitAttention, MathPathDifferentiates) {
+  const auto in = random_attention(2, 9, 7, 2, 4);
+  AttentionOptions math;
+  math.backend = AttentionBackend::math;
+  for (const std::vector<int64_t>& lens : {std::vector<int64_t>{}, std::vector<int64_t>{7, 3}}) {
+    const at::Tensor q = in.q.clone().requires_grad_(true);
+    const at::Tensor k = in.k.clone().requires_grad_(true);
+    const at::Tensor v = in.v.clone().requires_grad_(true);
+    const at::Tensor out = attention(q, k, v, lens, math);
+    const at::Tensor weights = at::randn(out.sizes());
+    (out * weights).sum().backward();
+
+    const at::Tensor q64 = in.q.to(at::kDouble).requires_grad_(true);
+    const at::Tensor k64 = in.k.to(at::kDouble).requires_grad_(true);
+    const at::Tensor v64 = in.v.to(at::kDouble).requires_grad_(true);
+    (naive_attention(q64, k64, v64, lens) * weights.to(at::kDouble)).sum().backward();
+    for (const auto& [got, want] : {std::pair{q, q64}, std::pair{k, k64}, std::pair{v, v64}}) {
+      ASSERT_TRUE(got.grad().defined());
+      EXPECT_LT((got.grad().to(at::kDouble) - want.grad()).abs().max().item<double>(), 1e-5);
+    }
+    EXPECT_TRUE(at::equal(out.detach(), attention(in.q, in.k, in.v, lens, math)));
+  }
+}
+
 TEST(DitAttention, ChunkedQueriesEqualUnchunked) {
   const auto in = random_attention(2, 300, 300, 4, 16);
   const std::vector<int64_t> lens{300, 123};
