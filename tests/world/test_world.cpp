@@ -4,6 +4,7 @@
 // trusted).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "describe.h"
@@ -68,6 +69,59 @@ TEST(World, ObjectStaysInsideTheFrame) {
       EXPECT_GE(v, margin);
       EXPECT_LE(v, 1.f - margin);
     }
+  }
+}
+
+// Curved transitions (what loops and connect runs need: ends that move away
+// from the path's target) start and end where the scene says, leave and
+// arrive along their tangents, and never leave the frame; straight ones keep
+// their line.
+TEST(World, TransitionsFollowTheirPathInsideTheFrame) {
+  std::mt19937_64 rng(4);
+  int curved = 0, turning = 0;
+  for (int i = 0; i < 400; ++i) {
+    const Scene s = random_transition(rng, 0.5);
+    ASSERT_TRUE(s.transition);
+    const Point first = centre_at(s, 0.f), last = centre_at(s, 1.f);
+    EXPECT_NEAR(first.x, s.start_x, 1e-6f);
+    EXPECT_NEAR(first.y, s.start_y, 1e-6f);
+    EXPECT_NEAR(last.x, s.end_x, 1e-6f);
+    EXPECT_NEAR(last.y, s.end_y, 1e-6f);
+    const float margin = radius_fraction(s.size) * 1.2f;
+    for (int f = 0; f <= 16; ++f) {
+      const Point p = centre_at(s, static_cast<float>(f) / 16.f);
+      EXPECT_GE(std::min(p.x, p.y), margin) << "transition " << i << " frame " << f;
+      EXPECT_LE(std::max(p.x, p.y), 1.f - margin) << "transition " << i << " frame " << f;
+    }
+    const float h = 1e-3f;
+    const Point early = centre_at(s, h), late = centre_at(s, 1.f - h);
+    if (!s.curved) {
+      // Straight: the midpoint is halfway.
+      const Point mid = centre_at(s, 0.5f);
+      EXPECT_NEAR(mid.x, 0.5f * (s.start_x + s.end_x), 1e-5f);
+      EXPECT_NEAR(mid.y, 0.5f * (s.start_y + s.end_y), 1e-5f);
+      continue;
+    }
+    ++curved;
+    // The tangents at both ends are the scene's velocities.
+    EXPECT_NEAR((early.x - first.x) / h, s.start_vx, 2e-2f);
+    EXPECT_NEAR((early.y - first.y) / h, s.start_vy, 2e-2f);
+    EXPECT_NEAR((last.x - late.x) / h, s.end_vx, 2e-2f);
+    EXPECT_NEAR((last.y - late.y) / h, s.end_vy, 2e-2f);
+    // Some start moving away from where they end, as a loop's ends do.
+    const float towards = s.start_vx * (s.end_x - s.start_x) + s.start_vy * (s.end_y - s.start_y);
+    turning += towards < 0;
+  }
+  EXPECT_GT(curved, 120);
+  EXPECT_LT(curved, 280);
+  EXPECT_GT(turning, 20);
+  // Without a curved share the draws are the straight ones alone, as before
+  // the option existed (the shipped default's transitions stage).
+  std::mt19937_64 a(5), b(5);
+  for (int i = 0; i < 50; ++i) {
+    const Scene s = random_transition(a);
+    EXPECT_FALSE(s.curved);
+    EXPECT_EQ(s.end_x, random_transition(b, 0.0).end_x);
   }
 }
 

@@ -134,7 +134,7 @@ void encode_latents(const StageOptions& o, int clips) {
 // stage encodes its clips and normalised with its statistics, so that the
 // DiT learns to follow frames known at both ends of a window when they
 // disagree with a plain continuation (connect, loops).
-void encode_transitions(const StageOptions& o, int clips) {
+void encode_transitions(const StageOptions& o, int clips, double curved) {
   const fs::path stats_path = o.work / "latent_stats.json";
   if (!fs::exists(stats_path)) throw std::runtime_error(stats_path.string() + " is missing: run the latents stage first");
   const nlohmann::json stats = read_json(stats_path);
@@ -148,7 +148,7 @@ void encode_transitions(const StageOptions& o, int clips) {
   const int chunk = 16;
   for (int start = 0; start < clips; start += chunk) {
     std::vector<world::Scene> drawn;
-    for (int i = 0; i < std::min(chunk, clips - start); ++i) drawn.push_back(world::random_transition(rng));
+    for (int i = 0; i < std::min(chunk, clips - start); ++i) drawn.push_back(world::random_transition(rng, curved));
     const at::Tensor x = render_scenes(drawn, kFrames);
     const at::Tensor mu = model->encode_moments(x).mu;
     mus.push_back((mu - mean) / std);

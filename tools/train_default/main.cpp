@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
   common(transitions, transition_options);
   int transition_clips = 1024;
   transitions->add_option("--clips", transition_clips, "number of clips")->capture_default_str();
+  double curved_transitions = 0;
+  transitions
+      ->add_option("--curved", curved_transitions,
+                   "share of curved transitions, whose ends move in any direction (a loop's or a connect's ends "
+                   "often move away from the path's target); 0 draws straight ones only, as the shipped default")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   CLI::App* dit = app.add_subcommand("dit", "train the text encoder and the DiT (flow matching)");
   common(dit, dit_options);
   training(dit, dit_options, 4000, 32, 1e-3);
@@ -113,7 +120,7 @@ int main(int argc, char** argv) {
     } else if (app.got_subcommand(latents)) {
       st::encode_latents(latent_options, clips);
     } else if (app.got_subcommand(transitions)) {
-      st::encode_transitions(transition_options, transition_clips);
+      st::encode_transitions(transition_options, transition_clips, curved_transitions);
     } else if (app.got_subcommand(dit)) {
       st::train_dit(dit_options, dit_stage);
     } else if (app.got_subcommand(taehv)) {

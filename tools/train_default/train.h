@@ -32,7 +32,8 @@ void train_vae(const StageOptions& options, int frames, double object_weight);
 void encode_latents(const StageOptions& options, int clips);
 // Transition clips (start and end anywhere, the prompt's direction random)
 // beside the latents, in transitions.safetensors.
-void encode_transitions(const StageOptions& options, int clips);
+// curved: the share of curved transitions (world::random_transition).
+void encode_transitions(const StageOptions& options, int clips, double curved);
 struct DitOptions {
   std::filesystem::path tokenizer;  // sentencepiece model (spm_train on the prompt corpus)
   // Extra loss weight of the latent pixels the object covers (the latents

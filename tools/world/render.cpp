@@ -55,24 +55,12 @@ VideoFrames render(const Scene& scene, int frames, int width, int height) {
   const Rgb object = rgb_of(palette()[scene.colour]);
   const float scale = static_cast<float>(std::min(width, height));
   const float radius = radius_fraction(scene.size) * scale;
-  // The centre's displacement over the whole clip, as fractions of the frame.
-  float dx = 0, dy = 0;
-  if (scene.transition) {
-    dx = scene.end_x - scene.start_x;
-    dy = scene.end_y - scene.start_y;
-  } else {
-    switch (scene.direction) {
-      case Direction::left: dx = -scene.travel; break;
-      case Direction::right: dx = scene.travel; break;
-      case Direction::up: dy = -scene.travel; break;
-      case Direction::down: dy = scene.travel; break;
-    }
-  }
   constexpr int kSub = 4;
   for (int f = 0; f < frames; ++f) {
     const float progress = frames > 1 ? static_cast<float>(f) / static_cast<float>(frames - 1) : 0.f;
-    const float cx = (scene.start_x + dx * progress) * static_cast<float>(width);
-    const float cy = (scene.start_y + dy * progress) * static_cast<float>(height);
+    const Point centre = centre_at(scene, progress);
+    const float cx = centre.x * static_cast<float>(width);
+    const float cy = centre.y * static_cast<float>(height);
     std::uint8_t* out = video.frame(f);
     for (int y = 0; y < height; ++y) {
       const Rgb background = rgb_of(background_at(scene, (static_cast<float>(y) + 0.5f) / static_cast<float>(height)));

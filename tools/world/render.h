@@ -1,5 +1,6 @@
-// Draws a Scene as video frames: the object's centre moves linearly from its
-// start by `travel` over the clip; edges are anti-aliased by 4x4 supersampling
+// Draws a Scene as video frames: the object's centre moves as centre_at says
+// (linearly from its start by `travel` over the clip, or a transition's
+// path); edges are anti-aliased by 4x4 supersampling
 // so that the VAE learns smooth shapes, not jagged ones.
 #pragma once
 

@@ -111,17 +111,75 @@ Scene random_scene(std::mt19937_64& rng, Split split) {
   return scene;
 }
 
-Scene random_transition(std::mt19937_64& rng) {
+namespace {
+
+// A displacement of `length` in the direction's sense (y grows downwards).
+Point along(Direction direction, float length) {
+  switch (direction) {
+    case Direction::left: return {-length, 0.f};
+    case Direction::right: return {length, 0.f};
+    case Direction::up: return {0.f, -length};
+    case Direction::down: return {0.f, length};
+  }
+  return {0.f, 0.f};
+}
+
+// Whether the centre stays within `margin` of the frame's edges at every
+// frame of a clip (checked finely enough for any frame count used).
+bool stays_inside(const Scene& scene, float margin) {
+  constexpr int kChecks = 64;
+  for (int i = 0; i <= kChecks; ++i) {
+    const Point p = centre_at(scene, static_cast<float>(i) / kChecks);
+    if (p.x < margin || p.x > 1.f - margin || p.y < margin || p.y > 1.f - margin) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Scene random_transition(std::mt19937_64& rng, double curved) {
   Scene scene = random_scene(rng, Split::train);
   scene.transition = true;
   const float margin = radius_fraction(scene.size) * 1.2f + 1.f / 64.f;
+  scene.curved = curved > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < curved;
+  if (!scene.curved) {
+    do {
+      scene.start_x = uniform(rng, margin, 1.f - margin);
+      scene.start_y = uniform(rng, margin, 1.f - margin);
+      scene.end_x = uniform(rng, margin, 1.f - margin);
+      scene.end_y = uniform(rng, margin, 1.f - margin);
+    } while (std::hypot(scene.end_x - scene.start_x, scene.end_y - scene.start_y) < 0.2f);
+    return scene;
+  }
   do {
+    const Point v0 = along(pick<Direction>(rng, kDirections), uniform(rng, 0.35f, 0.5f));
+    const Point v1 = along(pick<Direction>(rng, kDirections), uniform(rng, 0.35f, 0.5f));
+    scene.start_vx = v0.x;
+    scene.start_vy = v0.y;
+    scene.end_vx = v1.x;
+    scene.end_vy = v1.y;
     scene.start_x = uniform(rng, margin, 1.f - margin);
     scene.start_y = uniform(rng, margin, 1.f - margin);
     scene.end_x = uniform(rng, margin, 1.f - margin);
     scene.end_y = uniform(rng, margin, 1.f - margin);
-  } while (std::hypot(scene.end_x - scene.start_x, scene.end_y - scene.start_y) < 0.2f);
+  } while (!stays_inside(scene, margin));
   return scene;
+}
+
+Point centre_at(const Scene& scene, float progress) {
+  const float s = progress;
+  if (scene.transition && scene.curved) {
+    // Cubic Hermite basis: positions at s = 0 and 1, tangents there.
+    const float s2 = s * s, s3 = s2 * s;
+    const float h00 = 2 * s3 - 3 * s2 + 1, h10 = s3 - 2 * s2 + s, h01 = -2 * s3 + 3 * s2, h11 = s3 - s2;
+    return {h00 * scene.start_x + h10 * scene.start_vx + h01 * scene.end_x + h11 * scene.end_vx,
+            h00 * scene.start_y + h10 * scene.start_vy + h01 * scene.end_y + h11 * scene.end_vy};
+  }
+  if (scene.transition) {
+    return {scene.start_x + (scene.end_x - scene.start_x) * s, scene.start_y + (scene.end_y - scene.start_y) * s};
+  }
+  const Point d = along(scene.direction, scene.travel);
+  return {scene.start_x + d.x * s, scene.start_y + d.y * s};
 }
 
 }  // namespace soragen::world

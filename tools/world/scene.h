@@ -55,7 +55,26 @@ struct Scene {
   bool transition = false;
   float end_x = 0.5f;
   float end_y = 0.5f;
+  // A curved transition: the centre follows the cubic Hermite curve from
+  // start to end whose tangents (displacement per clip, fractions of the
+  // frame) are these at the two ends. A loop's or a connect's ends move the
+  // way their clips move, often away from the path's target (a loop of
+  // rightward motion starts at the right, moving right, and must end at the
+  // left, moving right); a straight transition never shows that.
+  bool curved = false;
+  float start_vx = 0.f;
+  float start_vy = 0.f;
+  float end_vx = 0.f;
+  float end_vy = 0.f;
 };
+
+// The object's centre at `progress` (0 at the first frame, 1 at the last)
+// of the clip, as fractions of the frame.
+struct Point {
+  float x;
+  float y;
+};
+Point centre_at(const Scene& scene, float progress);
 
 // Object radius as a fraction of the frame width.
 float radius_fraction(Size size);
@@ -76,7 +95,11 @@ enum class Split { train, held_out, any };
 // the whole clip. `split` restricts the colour+shape+direction triple.
 Scene random_scene(std::mt19937_64& rng, Split split);
 // A random training scene made a transition between two random points that
-// keep the object inside the frame, at least a fifth of the frame apart.
-Scene random_transition(std::mt19937_64& rng);
+// keep the object inside the frame. A share `curved` of them (drawn only
+// when it is above 0, so 0 draws what the shipped default trained on) are
+// curved: they start and end with motion in any of the world's directions at
+// a plain clip's speed, the whole path inside the frame; the others are
+// straight, their ends at least a fifth of the frame apart.
+Scene random_transition(std::mt19937_64& rng, double curved = 0);
 
 }  // namespace soragen::world
