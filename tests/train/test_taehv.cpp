@@ -11,6 +11,7 @@
 #include "configs.h"
 #include "io/safetensors_writer.h"
 #include "io/tensor_source.h"
+#include "short_run.h"
 #include "taehv.h"
 #include "test_util.h"
 #include "vae/vae_config.h"
@@ -71,14 +72,7 @@ TEST(Taehv, AShortRunWritesItsCheckpointsAndResumes) {
   const vae::TinyDecoderConfig config = taehv_config();
   const int64_t latents = 1 + (kFrames - 1) / config.temporal_factor();
   const int64_t grid = kSize / config.spatial_factor();
-  StageOptions options;
-  options.work = work.path();
-  options.seed = 5;
-  options.steps = 2;
-  options.batch = 2;
-  options.lr = 1e-3;
-  options.log_every = 1;
-  options.save_every = 100;
+  StageOptions options = test::short_run(work.path(), 5, 2);
   const auto write_latents = [&](int64_t grid_size) {
     io::save_safetensors(work / "latents.safetensors",
                          {{"latents", at::randn({3, config.latent_channels, latents, grid_size, grid_size})},

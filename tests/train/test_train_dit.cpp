@@ -12,6 +12,7 @@
 #include "configs.h"
 #include "io/safetensors_writer.h"
 #include "io/tensor_source.h"
+#include "short_run.h"
 #include "soragen/pipeline.h"
 #include "test_util.h"
 #include "train.h"
@@ -44,14 +45,7 @@ TEST(TrainDit, AShortRunWithEveryKindOfSampleTrainsAndResumes) {
   at::manual_seed(3);
   write_training_set(work / "latents.safetensors", 6, 1);
   write_training_set(work / "transitions.safetensors", 4, 2);
-  StageOptions options;
-  options.work = work.path();
-  options.seed = 11;
-  options.steps = 2;
-  options.batch = 8;
-  options.lr = 1e-3;
-  options.log_every = 1;
-  options.save_every = 100;
+  StageOptions options = test::short_run(work.path(), 11, 8);
   DitOptions dit;
   dit.tokenizer = models_directory() / "default" / "spiece.model";
   dit.object_weight = 10;
