@@ -29,15 +29,6 @@ std::vector<world::Scene> drawn_by_the_latents_stage(std::uint64_t seed, int cou
   return scenes;
 }
 
-at::Tensor rows_of(const std::vector<world::Scene>& scenes) {
-  std::vector<int64_t> rows;
-  for (const world::Scene& s : scenes) {
-    const std::vector<int64_t> row = scene_row(s);
-    rows.insert(rows.end(), row.begin(), row.end());
-  }
-  return at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
-}
-
 TEST(Taehv, TheConfigMakesTheDefaultVaesFrames) {
   const vae::VaeConfig vae = vae::VaeConfig::from_json(nlohmann::json::parse(vae_config().dump()), "VAE");
   const vae::TinyDecoderConfig config = taehv_config();
@@ -51,7 +42,7 @@ TEST(Taehv, TheConfigMakesTheDefaultVaesFrames) {
 
 TEST(Taehv, TheLatentsStagesClipsAreDrawnAgainFromItsSeed) {
   const std::vector<world::Scene> drawn = drawn_by_the_latents_stage(77, 6);
-  const std::vector<world::Scene> again = latents_stage_scenes(77, rows_of(drawn));
+  const std::vector<world::Scene> again = latents_stage_scenes(77, scene_rows(drawn));
   ASSERT_EQ(again.size(), drawn.size());
   for (size_t i = 0; i < drawn.size(); ++i) {
     // What the rows do not hold: where the object starts and how far it goes.
@@ -60,7 +51,7 @@ TEST(Taehv, TheLatentsStagesClipsAreDrawnAgainFromItsSeed) {
     EXPECT_EQ(again[i].travel, drawn[i].travel) << i;
   }
   try {
-    latents_stage_scenes(78, rows_of(drawn));
+    latents_stage_scenes(78, scene_rows(drawn));
     ADD_FAILURE() << "another seed drew the same scenes";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("give the seed the latents stage ran with"), std::string::npos) << e.what();
@@ -76,7 +67,7 @@ TEST(Taehv, AShortRunWritesItsCheckpointsAndResumes) {
   const auto write_latents = [&](int64_t grid_size) {
     io::save_safetensors(work / "latents.safetensors",
                          {{"latents", at::randn({3, config.latent_channels, latents, grid_size, grid_size})},
-                          {"scenes", rows_of(drawn_by_the_latents_stage(options.seed, 3))}});
+                          {"scenes", scene_rows(drawn_by_the_latents_stage(options.seed, 3))}});
   };
   write_latents(grid + 1);
   try {

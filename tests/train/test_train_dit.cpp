@@ -27,14 +27,11 @@ namespace fs = std::filesystem;
 // and the standalone tails of 1 and 2 latents.
 void write_training_set(const fs::path& file, int64_t clips, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::vector<int64_t> rows;
-  for (int64_t i = 0; i < clips; ++i) {
-    const std::vector<int64_t> row = scene_row(world::random_scene(rng, world::Split::train));
-    rows.insert(rows.end(), row.begin(), row.end());
-  }
+  std::vector<world::Scene> scenes;
+  for (int64_t i = 0; i < clips; ++i) scenes.push_back(world::random_scene(rng, world::Split::train));
   const int64_t frames = 1 + (kFrames - 1) / 4, grid = kSize / 8;
   io::save_safetensors(file, {{"latents", at::randn({clips, 16, frames, grid, grid})},
-                              {"scenes", at::tensor(rows, at::kLong).view({clips, kSceneRowLength})},
+                              {"scenes", scene_rows(scenes)},
                               {"objects", (at::rand({clips, 1, frames, grid, grid}) > 0.8).to(at::kFloat)},
                               {"tail1", at::randn({clips, 16, 1, grid, grid})},
                               {"tail2", at::randn({clips, 16, 2, grid, grid})}});

@@ -201,16 +201,17 @@ void print_breakdown(const soragen::dit::WanModel& model, const std::vector<at::
   // weight of ffn.0, one per-tensor quantization of the activation).
   const int64_t rows = 2 * tokens, inner = model->config().dim, cols = model->config().ffn_dim;
   const auto options = at::TensorOptions().dtype(compute).device(device);
-  const at::Tensor a = at::randn({rows, inner}, options), b = at::randn({inner, cols}, options);
   const auto& ffn0 = dynamic_cast<const soragen::dit::LinearImpl&>(*model->named_modules()["blocks.0.ffn.0"]);
   const bool int8 = ffn0.matmul == soragen::dit::QuantizedMatmul::int8_mm;
-  const at::Tensor a_float = int8 ? a.to(at::kFloat) : at::Tensor();  // the int8 product takes float32
+  // The int8 product takes float32 activations and its own packed weight.
+  const at::Tensor a = at::randn({rows, inner}, int8 ? options.dtype(at::kFloat) : options);
+  const at::Tensor b = int8 ? at::Tensor() : at::randn({inner, cols}, options);
   double best = 1e30;
   for (int i = 0; i < 5; ++i) {
     wait();
     const auto mm_start = clock::now();
     if (int8) {
-      soragen::dit::int8_matmul(a_float, ffn0.int8_packed).sum().item<float>();
+      soragen::dit::int8_matmul(a, ffn0.int8_packed).sum().item<float>();
     } else {
       at::mm(a, b).sum().item<float>();
     }

@@ -42,6 +42,15 @@ std::vector<int64_t> scene_row(const world::Scene& s) {
           s.background, s.gradient ? 1 : 0};
 }
 
+at::Tensor scene_rows(const std::vector<world::Scene>& scenes) {
+  std::vector<int64_t> rows;
+  for (const world::Scene& s : scenes) {
+    const std::vector<int64_t> row = scene_row(s);
+    rows.insert(rows.end(), row.begin(), row.end());
+  }
+  return at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
+}
+
 world::Scene scene_from_row(const at::Tensor& row) {
   world::Scene s;
   s.colour = static_cast<int>(row[0].item<int64_t>());

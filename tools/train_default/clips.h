@@ -37,6 +37,8 @@ at::Tensor latent_object_mask(const at::Tensor& pixel_mask, const at::Tensor& la
 constexpr int64_t kSceneRowLength = 6;
 std::vector<int64_t> scene_row(const world::Scene& scene);
 world::Scene scene_from_row(const at::Tensor& row);
+// One scene_row per scene: [scenes, kSceneRowLength] int64.
+at::Tensor scene_rows(const std::vector<world::Scene>& scenes);
 
 // A generator whose stream depends only on (seed, step): a resumed run draws
 // exactly what the uninterrupted run would have drawn.

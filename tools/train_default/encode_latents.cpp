@@ -47,16 +47,6 @@ vae::WanVAE trained_vae(const StageOptions& o) {
   return model;
 }
 
-// One scene_row per scene: [scenes, kSceneRowLength] int64.
-at::Tensor scene_rows(const std::vector<world::Scene>& scenes) {
-  std::vector<int64_t> rows;
-  for (const world::Scene& s : scenes) {
-    const std::vector<int64_t> row = scene_row(s);
-    rows.insert(rows.end(), row.begin(), row.end());
-  }
-  return at::tensor(rows, at::kLong).view({-1, kSceneRowLength});
-}
-
 // The clip's last latents as a window's tail is made at inference
 // (pipeline/clip_render.cpp): its last 1 + 4t frames encoded on their own,
 // then latents 1..t (latent 0 stands for the first of those frames alone).
